@@ -1,0 +1,451 @@
+package breaker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Signals from a call to the gobreaker state machine. The call's own error
+// never reaches gobreaker: the breaker classifies it first and passes one of
+// these, so gobreaker's IsSuccessful and IsExcluded only compare pointers.
+var (
+	errSignalFailure = errors.New("breakerwatch: failure")
+	errSignalSlow    = errors.New("breakerwatch: slow call")
+	errSignalIgnored = errors.New("breakerwatch: ignored")
+)
+
+func isSuccessfulSignal(err error) bool { return err == nil }
+func isExcludedSignal(err error) bool   { return err == errSignalIgnored }
+
+// StateChange describes one state change of a breaker, given to listeners.
+type StateChange struct {
+	Name string
+	Mode Mode
+	From State
+	To   State
+	// Reason says why, e.g. "5 consecutive failures reached failure_threshold 5".
+	Reason string
+	At     time.Time
+	// Window holds the breaker's window at the moment of the change.
+	Window WindowStats
+}
+
+// generation is one run of the state machine: Reset and leaving disabled
+// mode start a new one, with fresh counts and a fresh window.
+type generation struct {
+	cb  *gobreaker.CircuitBreaker[struct{}]
+	win *window
+	// tripReason is written by ReadyToTrip and read by OnStateChange; both
+	// run under gobreaker's mutex.
+	tripReason string
+}
+
+// Breaker is one named, instrumented circuit breaker. Create it with
+// Registry.Register; it is safe for concurrent use.
+type Breaker struct {
+	cfg     Config // defaults applied
+	reg     *Registry
+	created time.Time
+
+	mode  atomic.Int32
+	gen   atomic.Pointer[generation]
+	state atomic.Int32 // last state the state machine reported
+	since atomic.Int64 // unix nanoseconds of the last state change
+
+	// Cumulative counts, read by metric collection.
+	calls       [numOutcomes]atomic.Uint64
+	wouldReject atomic.Uint64
+	slow        atomic.Uint64
+	transitions [3][3]atomic.Uint64
+	durations   [3]durationHistogram // success, failure, ignored
+
+	// State-change events wait here until they can be delivered outside
+	// gobreaker's lock.
+	pending     atomic.Bool
+	dispatching atomic.Bool
+	evMu        sync.Mutex
+	events      []StateChange
+	timer       *time.Timer // fires when an open breaker's timeout ends
+
+	attrs attrSets
+}
+
+func newBreaker(r *Registry, cfg Config) *Breaker {
+	now := time.Now()
+	b := &Breaker{cfg: cfg, reg: r, created: now}
+	b.mode.Store(int32(cfg.Mode))
+	b.since.Store(now.UnixNano())
+	b.attrs = newAttrSets(cfg.Name)
+	b.gen.Store(b.newGeneration(now))
+	return b
+}
+
+func (b *Breaker) newGeneration(now time.Time) *generation {
+	g := &generation{win: newWindow(now, b.cfg.Bucket, b.cfg.buckets())}
+	cfg := b.cfg
+	g.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:         cfg.Name,
+		MaxRequests:  cfg.HalfOpenRequests,
+		Interval:     cfg.Window,
+		BucketPeriod: cfg.Bucket,
+		Timeout:      cfg.Timeout,
+		ReadyToTrip:  func(c gobreaker.Counts) bool { return b.readyToTrip(g, c) },
+		IsSuccessful: isSuccessfulSignal,
+		IsExcluded:   isExcludedSignal,
+		OnStateChange: func(_ string, from, to gobreaker.State) {
+			b.onStateChange(g, State(from), State(to), "")
+		},
+	})
+	return g
+}
+
+// readyToTrip runs under gobreaker's mutex after a failure while closed.
+func (b *Breaker) readyToTrip(g *generation, c gobreaker.Counts) bool {
+	if c.Requests < b.cfg.MinThroughput {
+		return false
+	}
+	if c.ConsecutiveFailures >= b.cfg.FailureThreshold {
+		g.tripReason = fmt.Sprintf("%d consecutive failures reached failure_threshold %d", c.ConsecutiveFailures, b.cfg.FailureThreshold)
+		return true
+	}
+	if b.cfg.FailureRate > 0 {
+		ran := c.TotalSuccesses + c.TotalFailures
+		if ran > 0 {
+			rate := float64(c.TotalFailures) / float64(ran)
+			if rate >= b.cfg.FailureRate {
+				g.tripReason = fmt.Sprintf("failure rate %.3g over %d calls reached failure_rate %g", rate, ran, b.cfg.FailureRate)
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// onStateChange records a change and queues it for the listeners. It runs
+// under gobreaker's mutex (or, for resets, under none): it must not call back
+// into gobreaker or into user code.
+func (b *Breaker) onStateChange(g *generation, from, to State, reason string) {
+	now := time.Now()
+	b.state.Store(int32(to))
+	b.since.Store(now.UnixNano())
+	b.transitions[from][to].Add(1)
+	if reason == "" {
+		switch {
+		case from == StateClosed && to == StateOpen:
+			reason = g.tripReason
+		case from == StateOpen && to == StateHalfOpen:
+			reason = fmt.Sprintf("open timeout %v elapsed", b.cfg.Timeout)
+		case from == StateHalfOpen && to == StateOpen:
+			reason = "a half-open probe failed"
+		case from == StateHalfOpen && to == StateClosed:
+			reason = fmt.Sprintf("%d half-open probe(s) succeeded", b.cfg.HalfOpenRequests)
+		}
+	}
+	ev := StateChange{
+		Name: b.cfg.Name, Mode: Mode(b.mode.Load()), From: from, To: to,
+		Reason: reason, At: now, Window: g.win.stats(now),
+	}
+	b.evMu.Lock()
+	b.events = append(b.events, ev)
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
+	if to == StateOpen && !b.reg.closed.Load() {
+		// gobreaker moves open -> half-open lazily, on the next call. Look
+		// at the state when the timeout ends so the change shows (in the
+		// gauge and to listeners) even with no traffic.
+		b.timer = time.AfterFunc(b.cfg.Timeout+time.Millisecond, b.refresh)
+	}
+	b.evMu.Unlock()
+	b.pending.Store(true)
+}
+
+// refresh reads the state machine's state, which applies a pending
+// open -> half-open change, and delivers queued events.
+func (b *Breaker) refresh() {
+	if Mode(b.mode.Load()) != ModeDisabled {
+		b.gen.Load().cb.State()
+	}
+	b.deliver()
+}
+
+// deliver calls the listeners with the queued events, outside every lock.
+// One goroutine delivers at a time, in order; a listener that calls back into
+// the breaker only queues more events for the loop below.
+func (b *Breaker) deliver() {
+	for b.pending.Load() {
+		if !b.dispatching.CompareAndSwap(false, true) {
+			return
+		}
+		b.evMu.Lock()
+		evs := b.events
+		b.events = nil
+		b.pending.Store(false)
+		b.evMu.Unlock()
+		func() {
+			defer b.dispatching.Store(false)
+			for _, ev := range evs {
+				b.reg.notify(b, ev)
+			}
+		}()
+	}
+}
+
+// Name returns the breaker's name.
+func (b *Breaker) Name() string { return b.cfg.Name }
+
+// Config returns the breaker's configuration with defaults applied.
+func (b *Breaker) Config() Config { return b.cfg }
+
+// Mode returns the breaker's current mode.
+func (b *Breaker) Mode() Mode { return Mode(b.mode.Load()) }
+
+// State returns the state of the breaker's state machine; in monitor mode the
+// state it would be in; in disabled mode always closed.
+func (b *Breaker) State() State {
+	if Mode(b.mode.Load()) == ModeDisabled {
+		return StateClosed
+	}
+	s := State(b.gen.Load().cb.State())
+	if b.pending.Load() {
+		b.deliver()
+	}
+	return s
+}
+
+// SetMode switches the breaker's mode. Counters are kept. Leaving disabled
+// mode starts the state machine afresh (closed), since it did not run.
+func (b *Breaker) SetMode(m Mode) error {
+	switch m {
+	case ModeEnforce, ModeMonitor, ModeDisabled:
+	default:
+		return fmt.Errorf("mode: unknown mode %d", int(m))
+	}
+	old := Mode(b.mode.Swap(int32(m)))
+	if old == ModeDisabled && m != ModeDisabled {
+		b.restart("mode changed from disabled")
+	}
+	return nil
+}
+
+// Reset puts the breaker back to closed with a fresh state machine and a
+// fresh window. Cumulative counters (the _total series) keep counting.
+func (b *Breaker) Reset() {
+	b.restart("reset")
+}
+
+func (b *Breaker) restart(reason string) {
+	now := time.Now()
+	ng := b.newGeneration(now)
+	old := b.gen.Swap(ng)
+	from := State(b.state.Swap(int32(StateClosed)))
+	if from != StateClosed {
+		b.onStateChange(old, from, StateClosed, reason)
+	} else {
+		b.evMu.Lock()
+		if b.timer != nil {
+			b.timer.Stop()
+			b.timer = nil
+		}
+		b.evMu.Unlock()
+	}
+	b.deliver()
+}
+
+// stop releases the breaker's timer.
+func (b *Breaker) stop() {
+	b.evMu.Lock()
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
+	b.evMu.Unlock()
+}
+
+func (b *Breaker) classify(ctx context.Context, err error) Outcome {
+	if b.cfg.Classifier != nil {
+		o := b.cfg.Classifier(ctx, err)
+		if o == OutcomeSuccess || o == OutcomeFailure || o == OutcomeIgnored {
+			return o
+		}
+		return OutcomeFailure
+	}
+	if err == nil {
+		return OutcomeSuccess
+	}
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled) {
+		return OutcomeIgnored
+	}
+	return OutcomeFailure
+}
+
+// Execute runs fn through the breaker. In enforce mode a rejected call does
+// not run and returns a *RejectedError matching ErrOpen or
+// ErrTooManyRequests. In monitor mode every call runs. A panic in fn counts
+// as a failure and is re-panicked.
+func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) error {
+	mode := Mode(b.mode.Load())
+	if mode == ModeDisabled {
+		return b.passThrough(ctx, fn)
+	}
+	g := b.gen.Load()
+
+	var (
+		err     error
+		outcome = OutcomeFailure // what a panic leaves
+		start   time.Time
+		ran     bool
+		done    bool
+	)
+	defer func() {
+		if ran && !done { // fn panicked
+			now := time.Now()
+			b.record(g, now, OutcomeFailure, now.Sub(start), false)
+		}
+	}()
+	_, sig := g.cb.Execute(func() (struct{}, error) {
+		ran = true
+		start = time.Now()
+		err = fn(ctx)
+		end := time.Now()
+		done = true
+		d := end.Sub(start)
+		outcome = b.classify(ctx, err)
+		slow := b.cfg.SlowCall > 0 && d > b.cfg.SlowCall
+		b.record(g, end, outcome, d, slow)
+		switch {
+		case outcome == OutcomeIgnored:
+			return struct{}{}, errSignalIgnored
+		case outcome == OutcomeFailure:
+			return struct{}{}, errSignalFailure
+		case slow:
+			return struct{}{}, errSignalSlow
+		}
+		return struct{}{}, nil
+	})
+	if b.pending.Load() {
+		b.deliver()
+	}
+	if ran {
+		return err
+	}
+	// gobreaker rejected the call.
+	if mode == ModeMonitor {
+		b.wouldReject.Add(1)
+		return b.passThrough(ctx, fn)
+	}
+	now := time.Now()
+	b.calls[OutcomeRejected].Add(1)
+	g.win.record(now, OutcomeRejected, 0, false)
+	return b.rejection(sig, now)
+}
+
+func (b *Breaker) rejection(sig error, now time.Time) error {
+	e := &RejectedError{Name: b.cfg.Name, State: StateOpen, err: ErrOpen}
+	if errors.Is(sig, gobreaker.ErrTooManyRequests) {
+		e.State, e.err, e.RetryAt = StateHalfOpen, ErrTooManyRequests, now
+		return e
+	}
+	e.RetryAt = time.Unix(0, b.since.Load()).Add(b.cfg.Timeout)
+	if e.RetryAt.Before(now) {
+		e.RetryAt = now
+	}
+	return e
+}
+
+// passThrough runs fn outside the state machine and measures it.
+func (b *Breaker) passThrough(ctx context.Context, fn func(context.Context) error) error {
+	g := b.gen.Load()
+	start := time.Now()
+	done := false
+	defer func() {
+		if !done {
+			now := time.Now()
+			b.record(g, now, OutcomeFailure, now.Sub(start), false)
+		}
+	}()
+	err := fn(ctx)
+	end := time.Now()
+	done = true
+	d := end.Sub(start)
+	b.record(g, end, b.classify(ctx, err), d, b.cfg.SlowCall > 0 && d > b.cfg.SlowCall)
+	return err
+}
+
+// record adds a call that ran to the counters and the window.
+func (b *Breaker) record(g *generation, now time.Time, o Outcome, d time.Duration, slow bool) {
+	b.calls[o].Add(1)
+	if slow {
+		b.slow.Add(1)
+	}
+	b.durations[o].observe(d)
+	g.win.record(now, o, d, slow)
+}
+
+// Typed runs calls that return a T through a breaker.
+type Typed[T any] struct{ b *Breaker }
+
+// Of returns b typed for calls that return a T. It allocates nothing.
+func Of[T any](b *Breaker) Typed[T] { return Typed[T]{b} }
+
+// Execute runs fn through the breaker; see Breaker.Execute.
+func (t Typed[T]) Execute(ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
+	return Call(ctx, t.b, fn)
+}
+
+// Breaker returns the underlying breaker.
+func (t Typed[T]) Breaker() *Breaker { return t.b }
+
+// Call runs fn through b and returns its result; see Breaker.Execute.
+func Call[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T, error)) (T, error) {
+	var v T
+	err := b.Execute(ctx, func(ctx context.Context) error {
+		var err error
+		v, err = fn(ctx)
+		return err
+	})
+	return v, err
+}
+
+// durationHistogram is a cumulative histogram of call durations with the
+// MetricCallDuration buckets, written with atomics.
+type durationHistogram struct {
+	counts [len(durationBoundsNanos) + 1]atomic.Uint64
+	sum    atomic.Int64 // nanoseconds
+}
+
+var durationBoundsNanos = func() [13]int64 {
+	var b [13]int64
+	if len(DurationBuckets) != len(b) {
+		panic("breaker: DurationBuckets and durationBoundsNanos differ in length")
+	}
+	for i, s := range DurationBuckets {
+		b[i] = int64(s * float64(time.Second))
+	}
+	return b
+}()
+
+func (h *durationHistogram) observe(d time.Duration) {
+	i := 0
+	for i < len(durationBoundsNanos) && int64(d) > durationBoundsNanos[i] {
+		i++
+	}
+	h.counts[i].Add(1)
+	h.sum.Add(int64(d))
+}
+
+// attrSets are the breaker's attribute sets, built once.
+type attrSets struct {
+	name        metric.MeasurementOption
+	state       [3]metric.MeasurementOption // by mode
+	calls       [numOutcomes]metric.MeasurementOption
+	transitions [3][3]metric.MeasurementOption
+}

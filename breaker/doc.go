@@ -1,0 +1,43 @@
+// Package breaker provides instrumented circuit breakers built on
+// github.com/sony/gobreaker/v2, with enforce, monitor-only and disabled modes,
+// a registry per process, and OpenTelemetry metrics.
+//
+// A service wraps each remote dependency in a named breaker and calls through it:
+//
+//	reg, _ := breaker.NewRegistry(breaker.WithMeterProvider(mp))
+//	b, _ := reg.Register(breaker.Config{Name: "openai_api", Mode: breaker.ModeMonitor})
+//	resp, err := breaker.Of[*Response](b).Execute(ctx, func(ctx context.Context) (*Response, error) {
+//		return client.Complete(ctx, req)
+//	})
+//
+// # Outcomes
+//
+// A nil error is a success. The caller's own cancellation (context.Canceled
+// while the caller's ctx is done) is ignored: it says nothing about the
+// dependency. Any other error is a failure. Config.Classifier overrides this.
+// A panic counts as a failure and is re-panicked. A call the breaker rejects
+// does not run and returns a *RejectedError that matches ErrOpen (or
+// ErrTooManyRequests while half-open probes are in flight).
+//
+// # Modes
+//
+// Enforce is a normal breaker. Monitor runs the same state machine but blocks
+// nothing: a call that enforcement would have rejected runs anyway, is
+// counted in circuit_breaker_would_reject_total, and its outcome does not
+// feed the state machine, so the virtual breaker opens and recovers exactly as
+// an enforced one would have. Disabled passes everything through and only
+// measures. Modes switch at run time without losing counters.
+//
+// # Metrics
+//
+// The names, label keys and label values are constants in names.go. The call
+// path only performs atomic adds on the breaker's own state; observable
+// instruments read it at collection, and Registry.Producer serves the
+// call-duration histogram. The state gauge reads the state machine at
+// collection, so gobreaker's lazy open -> half-open change shows when the
+// timeout passes even without traffic; a timer also applies it and tells the
+// listeners.
+//
+// State-change listeners (Config.OnStateChange, WithStateListener) are called
+// after the change, outside gobreaker's lock, in order per breaker.
+package breaker

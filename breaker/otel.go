@@ -1,0 +1,197 @@
+package breaker
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/sdk/instrumentation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+)
+
+// Version is breakerwatch's version, the instrumentation scope's version.
+var Version = "dev"
+
+// The call path only writes atomics into the breaker; these instruments are
+// observable and read them when a reader collects. The call-duration
+// histogram has no observable form in OTel: Registry.Producer serves it.
+type instruments struct {
+	state       metric.Int64ObservableGauge
+	errorRate   metric.Float64ObservableGauge
+	p50         metric.Float64ObservableGauge
+	p95         metric.Float64ObservableGauge
+	p99         metric.Float64ObservableGauge
+	calls       metric.Int64ObservableCounter
+	wouldReject metric.Int64ObservableCounter
+	slow        metric.Int64ObservableCounter
+	transitions metric.Int64ObservableCounter
+	reg         metric.Registration
+}
+
+func newInstruments(r *Registry) (*instruments, error) {
+	m := r.opts.mp.Meter(ScopeName, metric.WithInstrumentationVersion(Version))
+	var (
+		ins  instruments
+		err  error
+		errs []error
+	)
+	ins.state, err = m.Int64ObservableGauge(MetricState,
+		metric.WithDescription("Circuit breaker state: 0 closed, 1 half-open, 2 open; in monitor mode the state it would be in."))
+	errs = append(errs, err)
+	ins.errorRate, err = m.Float64ObservableGauge(MetricErrorRate,
+		metric.WithDescription("Failures / (successes + failures) over the breaker's window; 0 with no calls."))
+	errs = append(errs, err)
+	ins.p50, err = m.Float64ObservableGauge(MetricLatencyP50,
+		metric.WithDescription("50th percentile call latency in milliseconds over the breaker's window."))
+	errs = append(errs, err)
+	ins.p95, err = m.Float64ObservableGauge(MetricLatencyP95,
+		metric.WithDescription("95th percentile call latency in milliseconds over the breaker's window."))
+	errs = append(errs, err)
+	ins.p99, err = m.Float64ObservableGauge(MetricLatencyP99,
+		metric.WithDescription("99th percentile call latency in milliseconds over the breaker's window."))
+	errs = append(errs, err)
+	ins.calls, err = m.Int64ObservableCounter(MetricCalls,
+		metric.WithDescription("Calls through the breaker by outcome: success, failure, rejected, ignored."))
+	errs = append(errs, err)
+	ins.wouldReject, err = m.Int64ObservableCounter(MetricWouldReject,
+		metric.WithDescription("Monitor mode: calls that enforcement would have rejected (they ran)."))
+	errs = append(errs, err)
+	ins.slow, err = m.Int64ObservableCounter(MetricSlowCalls,
+		metric.WithDescription("Calls slower than the breaker's slow_call setting."))
+	errs = append(errs, err)
+	ins.transitions, err = m.Int64ObservableCounter(MetricTransitions,
+		metric.WithDescription("Circuit breaker state changes."))
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	ins.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		now := time.Now()
+		for _, b := range r.list() {
+			b.observe(&ins, o, now)
+		}
+		return nil
+	}, ins.state, ins.errorRate, ins.p50, ins.p95, ins.p99, ins.calls, ins.wouldReject, ins.slow, ins.transitions)
+	if err != nil {
+		return nil, err
+	}
+	return &ins, nil
+}
+
+func (ins *instruments) close() error { return ins.reg.Unregister() }
+
+// The state changes every breaker can make, reported from the start at 0 so
+// that rate() and increase() see the first one.
+var canonicalTransitions = [...][2]State{
+	{StateClosed, StateOpen}, {StateOpen, StateHalfOpen},
+	{StateHalfOpen, StateClosed}, {StateHalfOpen, StateOpen},
+}
+
+func (b *Breaker) observe(ins *instruments, o metric.Observer, now time.Time) {
+	mode := b.Mode()
+	o.ObserveInt64(ins.state, int64(b.State()), b.attrs.state[mode])
+	ws := b.gen.Load().win.stats(now)
+	o.ObserveFloat64(ins.errorRate, ws.ErrorRate, b.attrs.name)
+	o.ObserveFloat64(ins.p50, ws.P50, b.attrs.name)
+	o.ObserveFloat64(ins.p95, ws.P95, b.attrs.name)
+	o.ObserveFloat64(ins.p99, ws.P99, b.attrs.name)
+	for oc := range b.calls {
+		o.ObserveInt64(ins.calls, int64(b.calls[oc].Load()), b.attrs.calls[oc])
+	}
+	o.ObserveInt64(ins.wouldReject, int64(b.wouldReject.Load()), b.attrs.name)
+	o.ObserveInt64(ins.slow, int64(b.slow.Load()), b.attrs.name)
+	for from := range b.transitions {
+		for to := range b.transitions[from] {
+			n := b.transitions[from][to].Load()
+			if n == 0 && !isCanonical(State(from), State(to)) {
+				continue
+			}
+			o.ObserveInt64(ins.transitions, int64(n), b.attrs.transitions[from][to])
+		}
+	}
+}
+
+func isCanonical(from, to State) bool {
+	for _, t := range canonicalTransitions {
+		if t[0] == from && t[1] == to {
+			return true
+		}
+	}
+	return false
+}
+
+func newAttrSets(name string) attrSets {
+	n := attribute.String(LabelName, name)
+	var a attrSets
+	a.name = metric.WithAttributeSet(attribute.NewSet(n))
+	for m := ModeEnforce; m <= ModeDisabled; m++ {
+		a.state[m] = metric.WithAttributeSet(attribute.NewSet(n, attribute.String(LabelMode, m.String())))
+	}
+	for o := Outcome(0); o < numOutcomes; o++ {
+		a.calls[o] = metric.WithAttributeSet(attribute.NewSet(n, attribute.String(LabelOutcome, o.String())))
+	}
+	for from := range a.transitions {
+		for to := range a.transitions[from] {
+			a.transitions[from][to] = metric.WithAttributeSet(attribute.NewSet(n,
+				attribute.String(LabelFrom, State(from).String()), attribute.String(LabelTo, State(to).String())))
+		}
+	}
+	return a
+}
+
+// Producer returns a metric producer for the call-duration histogram
+// (circuit_breaker_call_duration_seconds), which OTel has no observable
+// instrument for. Register it on the reader that reads the registry's
+// MeterProvider, e.g. sdkmetric.NewManualReader(sdkmetric.WithProducer(r.Producer()))
+// or the Prometheus exporter's WithProducer option.
+func (r *Registry) Producer() sdkmetric.Producer { return producer{r} }
+
+type producer struct{ r *Registry }
+
+var histogramOutcomes = [...]Outcome{OutcomeSuccess, OutcomeFailure, OutcomeIgnored}
+
+func (p producer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
+	list := p.r.list()
+	if len(list) == 0 || p.r.closed.Load() {
+		return nil, nil
+	}
+	now := time.Now()
+	bounds := append([]float64(nil), DurationBuckets...)
+	dps := make([]metricdata.HistogramDataPoint[float64], 0, len(list)*len(histogramOutcomes))
+	for _, b := range list {
+		for _, oc := range histogramOutcomes {
+			h := &b.durations[oc]
+			counts := make([]uint64, len(h.counts))
+			var total uint64
+			for i := range h.counts {
+				counts[i] = h.counts[i].Load()
+				total += counts[i]
+			}
+			dps = append(dps, metricdata.HistogramDataPoint[float64]{
+				Attributes: attribute.NewSet(attribute.String(LabelName, b.cfg.Name),
+					attribute.String(LabelOutcome, oc.String())),
+				StartTime:    b.created,
+				Time:         now,
+				Count:        total,
+				Bounds:       bounds,
+				BucketCounts: counts,
+				Sum:          time.Duration(h.sum.Load()).Seconds(),
+			})
+		}
+	}
+	return []metricdata.ScopeMetrics{{
+		Scope: instrumentation.Scope{Name: ScopeName, Version: Version},
+		Metrics: []metricdata.Metrics{{
+			Name:        MetricCallDuration,
+			Description: "Duration of calls through the breaker that ran, by outcome.",
+			Unit:        UnitSeconds,
+			Data: metricdata.Histogram[float64]{
+				Temporality: metricdata.CumulativeTemporality,
+				DataPoints:  dps,
+			},
+		}},
+	}}, nil
+}

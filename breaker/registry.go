@@ -1,0 +1,247 @@
+package breaker
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Option configures a Registry.
+type Option func(*options)
+
+type options struct {
+	mp        metric.MeterProvider
+	listeners []func(StateChange)
+}
+
+// WithMeterProvider sets the MeterProvider the registry's instruments are
+// created on. Default: the global one (otel.GetMeterProvider()).
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(o *options) { o.mp = mp }
+}
+
+// WithStateListener adds a listener called after every state change of every
+// breaker in the registry, outside any lock, in order per breaker.
+func WithStateListener(fn func(StateChange)) Option {
+	return func(o *options) {
+		if fn != nil {
+			o.listeners = append(o.listeners, fn)
+		}
+	}
+}
+
+// Registry holds a process's breakers by name and reports their metrics. The
+// exporter, the admin API and the gateway read it.
+type Registry struct {
+	opts options
+
+	mu       sync.Mutex                   // serialises writers
+	breakers atomic.Pointer[[]*Breaker]   // sorted by name; copy on write
+	byName   atomic.Pointer[map[string]*Breaker]
+	closed   atomic.Bool
+
+	metrics *instruments
+}
+
+// NewRegistry returns an empty registry whose instruments are created, once,
+// on the configured MeterProvider.
+func NewRegistry(opts ...Option) (*Registry, error) {
+	r := &Registry{}
+	for _, o := range opts {
+		o(&r.opts)
+	}
+	if r.opts.mp == nil {
+		r.opts.mp = otel.GetMeterProvider()
+	}
+	empty := []*Breaker{}
+	r.breakers.Store(&empty)
+	m := map[string]*Breaker{}
+	r.byName.Store(&m)
+	ins, err := newInstruments(r)
+	if err != nil {
+		return nil, fmt.Errorf("breaker: creating instruments: %w", err)
+	}
+	r.metrics = ins
+	return r, nil
+}
+
+// Register validates cfg, applies its defaults and adds a breaker. It fails
+// for an invalid config or a name already registered.
+func (r *Registry) Register(cfg Config) (*Breaker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("breaker %q: %w", cfg.Name, err)
+	}
+	if r.closed.Load() {
+		return nil, errors.New("breaker: registry is closed")
+	}
+	cfg = cfg.withDefaults()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := *r.byName.Load()
+	if _, dup := old[cfg.Name]; dup {
+		return nil, fmt.Errorf("breaker %q: name: already registered", cfg.Name)
+	}
+	b := newBreaker(r, cfg)
+	m := make(map[string]*Breaker, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[cfg.Name] = b
+	list := append([]*Breaker(nil), *r.breakers.Load()...)
+	list = append(list, b)
+	sort.Slice(list, func(i, j int) bool { return list[i].cfg.Name < list[j].cfg.Name })
+	r.byName.Store(&m)
+	r.breakers.Store(&list)
+	return b, nil
+}
+
+// Get returns the breaker with that name.
+func (r *Registry) Get(name string) (*Breaker, bool) {
+	b, ok := (*r.byName.Load())[name]
+	return b, ok
+}
+
+// List returns every breaker, sorted by name. The slice is the caller's.
+func (r *Registry) List() []*Breaker {
+	return append([]*Breaker(nil), *r.breakers.Load()...)
+}
+
+func (r *Registry) list() []*Breaker { return *r.breakers.Load() }
+
+// Reset resets the named breaker; ErrNotFound for an unknown name.
+func (r *Registry) Reset(name string) error {
+	b, ok := r.Get(name)
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrNotFound, name)
+	}
+	b.Reset()
+	return nil
+}
+
+// ResetAll resets every breaker.
+func (r *Registry) ResetAll() {
+	for _, b := range r.list() {
+		b.Reset()
+	}
+}
+
+// SetMode switches the named breaker's mode; ErrNotFound for an unknown name.
+func (r *Registry) SetMode(name string, m Mode) error {
+	b, ok := r.Get(name)
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrNotFound, name)
+	}
+	return b.SetMode(m)
+}
+
+// Snapshots returns a snapshot of every breaker, sorted by name.
+func (r *Registry) Snapshots() []Snapshot {
+	list := r.list()
+	out := make([]Snapshot, len(list))
+	for i, b := range list {
+		out[i] = b.Snapshot()
+	}
+	return out
+}
+
+// Close unregisters the registry's metric callback and stops its timers.
+// Breakers keep working but no longer report metrics or schedule timers.
+func (r *Registry) Close() error {
+	if r.closed.Swap(true) {
+		return nil
+	}
+	for _, b := range r.list() {
+		b.stop()
+	}
+	return r.metrics.close()
+}
+
+func (r *Registry) notify(b *Breaker, ev StateChange) {
+	if fn := b.cfg.OnStateChange; fn != nil {
+		fn(ev)
+	}
+	for _, fn := range r.opts.listeners {
+		fn(ev)
+	}
+}
+
+// Settings is a breaker's configuration as the admin API shows it.
+type Settings struct {
+	FailureThreshold uint32  `json:"failure_threshold"`
+	MinThroughput    uint32  `json:"min_throughput"`
+	FailureRate      float64 `json:"failure_rate"`
+	SlowCall         string  `json:"slow_call"`
+	Timeout          string  `json:"timeout"`
+	HalfOpenRequests uint32  `json:"half_open_requests"`
+	Window           string  `json:"window"`
+	Bucket           string  `json:"bucket"`
+}
+
+// Counts are a breaker's cumulative counts since it was registered; resets
+// do not clear them.
+type Counts struct {
+	Success     uint64 `json:"success"`
+	Failure     uint64 `json:"failure"`
+	Rejected    uint64 `json:"rejected"`
+	Ignored     uint64 `json:"ignored"`
+	WouldReject uint64 `json:"would_reject"`
+	Slow        uint64 `json:"slow"`
+}
+
+// Transition is a count of one kind of state change.
+type Transition struct {
+	From  State  `json:"from"`
+	To    State  `json:"to"`
+	Count uint64 `json:"count"`
+}
+
+// Snapshot is a point-in-time view of one breaker.
+type Snapshot struct {
+	Name        string       `json:"name"`
+	Mode        Mode         `json:"mode"`
+	State       State        `json:"state"`
+	Since       time.Time    `json:"since"`
+	Settings    Settings     `json:"settings"`
+	Counts      Counts       `json:"counts"`
+	Window      WindowStats  `json:"window"`
+	Transitions []Transition `json:"transitions"`
+}
+
+// Snapshot returns the breaker's current state, settings and counts.
+func (b *Breaker) Snapshot() Snapshot {
+	now := time.Now()
+	st := b.State()
+	c := b.cfg
+	s := Snapshot{
+		Name:  c.Name,
+		Mode:  b.Mode(),
+		State: st,
+		Since: time.Unix(0, b.since.Load()).UTC(),
+		Settings: Settings{
+			FailureThreshold: c.FailureThreshold, MinThroughput: c.MinThroughput,
+			FailureRate: c.FailureRate, SlowCall: c.SlowCall.String(), Timeout: c.Timeout.String(),
+			HalfOpenRequests: c.HalfOpenRequests, Window: c.Window.String(), Bucket: c.Bucket.String(),
+		},
+		Counts: Counts{
+			Success: b.calls[OutcomeSuccess].Load(), Failure: b.calls[OutcomeFailure].Load(),
+			Rejected: b.calls[OutcomeRejected].Load(), Ignored: b.calls[OutcomeIgnored].Load(),
+			WouldReject: b.wouldReject.Load(), Slow: b.slow.Load(),
+		},
+		Window:      b.gen.Load().win.stats(now),
+		Transitions: []Transition{},
+	}
+	for from := range b.transitions {
+		for to := range b.transitions[from] {
+			if n := b.transitions[from][to].Load(); n > 0 {
+				s.Transitions = append(s.Transitions, Transition{From: State(from), To: State(to), Count: n})
+			}
+		}
+	}
+	return s
+}
