@@ -41,8 +41,8 @@ func WithStateListener(fn func(StateChange)) Option {
 type Registry struct {
 	opts options
 
-	mu       sync.Mutex                   // serialises writers
-	breakers atomic.Pointer[[]*Breaker]   // sorted by name; copy on write
+	mu       sync.Mutex                 // serialises writers
+	breakers atomic.Pointer[[]*Breaker] // sorted by name; copy on write
 	byName   atomic.Pointer[map[string]*Breaker]
 	closed   atomic.Bool
 
