@@ -1,0 +1,54 @@
+package breaker_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/breakerwatch/breakerwatch/breaker"
+	"go.opentelemetry.io/otel/metric/noop"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+)
+
+var errDown = errors.New("service down")
+
+func newRegistry(t testing.TB, opts ...breaker.Option) *breaker.Registry {
+	t.Helper()
+	opts = append([]breaker.Option{breaker.WithMeterProvider(noop.NewMeterProvider())}, opts...)
+	reg, err := breaker.NewRegistry(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	return reg
+}
+
+// newMeteredRegistry returns a registry on a real SDK MeterProvider and the
+// in-memory reader that collects it (with the registry's histogram producer).
+func newMeteredRegistry(t testing.TB, opts ...breaker.Option) (*breaker.Registry, *sdkmetric.ManualReader) {
+	t.Helper()
+	var reg *breaker.Registry
+	reader := sdkmetric.NewManualReader(sdkmetric.WithProducer(lateProducer{&reg}))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { mp.Shutdown(context.Background()) })
+	opts = append([]breaker.Option{breaker.WithMeterProvider(mp)}, opts...)
+	r, err := breaker.NewRegistry(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg = r
+	t.Cleanup(func() { r.Close() })
+	return r, reader
+}
+
+func mustRegister(t testing.TB, reg *breaker.Registry, cfg breaker.Config) *breaker.Breaker {
+	t.Helper()
+	b, err := reg.Register(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func fail(context.Context) error    { return errDown }
+func succeed(context.Context) error { return nil }
