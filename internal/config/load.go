@@ -1,0 +1,345 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/breakerwatch/breakerwatch/breaker"
+	"go.yaml.in/yaml/v3"
+)
+
+// Load reads the YAML file at path, applies env and validates the result.
+// The error, if any, is an *Error listing every problem.
+func Load(path string, env Env) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{Problems: []Problem{{File: path, Msg: errors.Unwrap(err).Error()}}}
+	}
+	return Parse(path, data, env)
+}
+
+// Parse parses YAML configuration data (name is used in problems), applies
+// env and validates the result. The error, if any, is an *Error listing
+// every problem, each with its line or environment variable.
+func Parse(name string, data []byte, env Env) (*Config, error) {
+	ps := &problems{file: name}
+	c := &Config{}
+	p := &parser{c: c, ps: ps}
+	p.document(data)
+	c.resolve(env, ps)
+	if err := ps.err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+type parser struct {
+	c  *Config
+	ps *problems
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func (p *parser) document(data []byte) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if err != io.EOF { // io.EOF: an empty file is an empty configuration
+			p.syntax(err)
+		}
+		return
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case err == nil:
+		p.ps.at(origin{line: extra.Line}, "", "a second YAML document; the file must hold one")
+	case err != io.EOF:
+		p.syntax(err)
+	}
+	root := doc.Content[0]
+	if isNull(root) {
+		return
+	}
+	p.top(root)
+}
+
+func (p *parser) syntax(err error) {
+	msg := err.Error()
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		p.ps.at(origin{line: line}, "", "malformed YAML: %s", m[2])
+		return
+	}
+	p.ps.at(origin{}, "", "malformed YAML: %s", strings.TrimPrefix(msg, "yaml: "))
+}
+
+func (p *parser) problem(n *yaml.Node, path, format string, args ...any) {
+	p.ps.at(origin{line: n.Line}, path, format, args...)
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+func deref(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+// mapping calls fn for each key of the mapping n, in order, reporting
+// non-mappings, non-string keys and repeated keys. A null node is an empty
+// mapping.
+func (p *parser) mapping(n *yaml.Node, path string, fn func(key string, k, v *yaml.Node)) {
+	n = deref(n)
+	if isNull(n) {
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		p.problem(n, path, "want a mapping of settings, not %s", describe(n))
+		return
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := deref(n.Content[i]), n.Content[i+1]
+		kp := join(path, k.Value)
+		if k.Kind != yaml.ScalarNode {
+			p.problem(k, path, "a key must be a plain string")
+			continue
+		}
+		if first, dup := seen[k.Value]; dup {
+			p.problem(k, kp, "already set at line %d", first)
+			continue
+		}
+		seen[k.Value] = k.Line
+		fn(k.Value, k, deref(v))
+	}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if isNull(n) {
+			return "nothing"
+		}
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return "this"
+}
+
+func (p *parser) unknown(k *yaml.Node, path, key string, known string) {
+	p.problem(k, join(path, key), "unknown key (known here: %s)", known)
+}
+
+const (
+	topKeys     = "listen, admin_token, defaults, breakers, routes"
+	breakerKeys = "mode, failure_threshold, min_throughput, failure_rate, slow_call, timeout, half_open_requests, window"
+	routeKeys   = "prefix, upstream, breaker, timeout, failure_status"
+)
+
+func (p *parser) top(root *yaml.Node) {
+	defaults := breaker.Config{Mode: DefaultMode}
+	var breakers *yaml.Node // read after defaults, wherever they are
+	p.mapping(root, "", func(key string, k, v *yaml.Node) {
+		p.c.setOrigin(key, origin{line: k.Line})
+		switch key {
+		case "listen":
+			if s, ok := p.str(v, key); ok {
+				p.c.Listen = s
+			}
+		case "admin_token":
+			if s, ok := p.str(v, key); ok {
+				p.c.AdminToken = s
+			}
+		case "defaults":
+			p.breakerSettings(v, key, &defaults)
+		case "breakers":
+			breakers = v
+		case "routes":
+			p.routes(v)
+		default:
+			p.unknown(k, "", key, topKeys)
+		}
+	})
+	p.c.defaults = &defaults
+	if breakers == nil {
+		return
+	}
+	inherited := map[string]origin{}
+	for field, o := range p.c.origins {
+		if f, ok := strings.CutPrefix(field, "defaults."); ok {
+			inherited[f] = o
+		}
+	}
+	p.mapping(breakers, "breakers", func(name string, k, v *yaml.Node) {
+		path := "breakers." + name
+		p.c.setOrigin(path, origin{line: k.Line})
+		for f, o := range inherited {
+			p.c.setOrigin(path+"."+f, o)
+		}
+		cfg := defaults
+		cfg.Name = name
+		p.breakerSettings(v, path, &cfg)
+		p.c.Breakers = append(p.c.Breakers, cfg)
+	})
+}
+
+func (p *parser) breakerSettings(n *yaml.Node, path string, cfg *breaker.Config) {
+	p.mapping(n, path, func(key string, k, v *yaml.Node) {
+		kp := path + "." + key
+		p.c.setOrigin(kp, origin{line: k.Line})
+		switch key {
+		case "mode":
+			if s, ok := p.str(v, kp); ok {
+				m, err := breaker.ParseMode(s)
+				if err != nil {
+					p.problem(v, kp, "%v", err)
+					return
+				}
+				cfg.Mode = m
+			}
+		case "failure_threshold":
+			p.uint32(v, kp, &cfg.FailureThreshold)
+		case "min_throughput":
+			p.uint32(v, kp, &cfg.MinThroughput)
+		case "half_open_requests":
+			p.uint32(v, kp, &cfg.HalfOpenRequests)
+		case "failure_rate":
+			if v.Kind != yaml.ScalarNode || (v.ShortTag() != "!!float" && v.ShortTag() != "!!int") {
+				p.problem(v, kp, "want a number from 0 to 1, not %s", describe(v))
+				return
+			}
+			f, err := strconv.ParseFloat(v.Value, 64)
+			if err != nil {
+				p.problem(v, kp, "want a number from 0 to 1, not %s", describe(v))
+				return
+			}
+			cfg.FailureRate = f
+		case "slow_call":
+			p.duration(v, kp, &cfg.SlowCall)
+		case "timeout":
+			p.duration(v, kp, &cfg.Timeout)
+		case "window":
+			p.duration(v, kp, &cfg.Window)
+		default:
+			p.unknown(k, path, key, breakerKeys)
+		}
+	})
+}
+
+func (p *parser) routes(n *yaml.Node) {
+	if isNull(n) {
+		return
+	}
+	if n.Kind != yaml.SequenceNode {
+		p.problem(n, "routes", "want a list of routes, not %s", describe(n))
+		return
+	}
+	for i, item := range n.Content {
+		path := fmt.Sprintf("routes[%d]", i)
+		item = deref(item)
+		p.c.setOrigin(path, origin{line: item.Line})
+		var r Route
+		p.mapping(item, path, func(key string, k, v *yaml.Node) {
+			kp := path + "." + key
+			p.c.setOrigin(kp, origin{line: k.Line})
+			switch key {
+			case "prefix":
+				if s, ok := p.str(v, kp); ok {
+					r.Prefix = s
+				}
+			case "upstream":
+				if s, ok := p.str(v, kp); ok {
+					u, err := url.Parse(s)
+					if err != nil {
+						p.problem(v, kp, "%v", errors.Unwrap(err))
+						return
+					}
+					r.Upstream = u
+				}
+			case "breaker":
+				if s, ok := p.str(v, kp); ok {
+					r.Breaker = s
+				}
+			case "timeout":
+				p.duration(v, kp, &r.Timeout)
+			case "failure_status":
+				r.FailureStatus = p.statuses(v, kp)
+			default:
+				p.unknown(k, path, key, routeKeys)
+			}
+		})
+		p.c.Routes = append(p.c.Routes, r)
+	}
+}
+
+func (p *parser) statuses(n *yaml.Node, path string) []int {
+	if n.Kind != yaml.SequenceNode {
+		p.problem(n, path, "want a list of HTTP statuses like [500, 502], not %s", describe(n))
+		return nil
+	}
+	out := []int{}
+	for _, s := range n.Content {
+		s = deref(s)
+		v, err := strconv.Atoi(s.Value)
+		if s.Kind != yaml.ScalarNode || s.ShortTag() != "!!int" || err != nil {
+			p.problem(s, path, "want an HTTP status like 503, not %s", describe(s))
+			continue
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func (p *parser) str(n *yaml.Node, path string) (string, bool) {
+	if n.Kind != yaml.ScalarNode || isNull(n) {
+		p.problem(n, path, "want a string, not %s", describe(n))
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (p *parser) uint32(n *yaml.Node, path string, dst *uint32) {
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!int" {
+		if v, err := strconv.ParseUint(n.Value, 10, 32); err == nil {
+			*dst = uint32(v)
+			return
+		}
+	}
+	p.problem(n, path, "want a whole number (0 for the default), not %s", describe(n))
+}
+
+func (p *parser) duration(n *yaml.Node, path string, dst *time.Duration) {
+	if n.Kind == yaml.ScalarNode && !isNull(n) {
+		d, err := time.ParseDuration(n.Value)
+		if err == nil {
+			*dst = d
+			return
+		}
+		if _, numErr := strconv.ParseFloat(n.Value, 64); numErr == nil {
+			p.problem(n, path, "%q has no unit: want a duration like %ss", n.Value, n.Value)
+			return
+		}
+	}
+	p.problem(n, path, "want a duration like 30s, 1m30s or 500ms, not %s", describe(n))
+}

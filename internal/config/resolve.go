@@ -1,0 +1,300 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/breakerwatch/breakerwatch/breaker"
+)
+
+// Paths the gateway serves itself; no route may overlap them.
+var reservedPaths = []string{"/metrics", "/api/circuit-breaker/"}
+
+// A prefix is one or more path segments of unreserved characters, with a
+// leading and a trailing slash. ServeMux wildcards ({...}) cannot appear.
+var prefixPattern = regexp.MustCompile(`^/([A-Za-z0-9._~-]+/)+$`)
+
+// Apply applies the environment to c, fills in defaults and validates the
+// result, as Load does after reading a file. A configuration built in Go
+// (the embedded demo's) goes through it too, so the environment means the
+// same everywhere. On error c may be partly updated.
+func Apply(c *Config, env Env) error {
+	ps := &problems{}
+	c.resolve(env, ps)
+	return ps.err()
+}
+
+func (c *Config) resolve(env Env, ps *problems) {
+	if env == nil {
+		env = func(string) (string, bool) { return "", false }
+	}
+	c.applyEnv(env, ps)
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.HealthCheckInterval == 0 {
+		c.HealthCheckInterval = DefaultHealthCheckInterval
+	}
+	for i := range c.Routes {
+		if c.Routes[i].Timeout == 0 {
+			c.Routes[i].Timeout = DefaultRouteTimeout
+		}
+	}
+	sort.SliceStable(c.Breakers, func(i, j int) bool { return c.Breakers[i].Name < c.Breakers[j].Name })
+	c.validate(ps)
+}
+
+func (c *Config) applyEnv(env Env, ps *problems) {
+	lookup := func(name string) (string, bool) {
+		v, ok := env(name)
+		v = strings.TrimSpace(v)
+		return v, ok && v != ""
+	}
+	applied := func(name string) { c.EnvApplied = append(c.EnvApplied, name) }
+	eachBreaker := func(field, name string, set func(*breaker.Config)) {
+		for i := range c.Breakers {
+			set(&c.Breakers[i])
+			c.setOrigin("breakers."+c.Breakers[i].Name+"."+field, origin{env: name})
+		}
+		if c.defaults != nil {
+			set(c.defaults)
+			c.setOrigin("defaults."+field, origin{env: name})
+		}
+		applied(name)
+	}
+
+	if v, ok := lookup(EnvListen); ok {
+		c.Listen = v
+		c.setOrigin("listen", origin{env: EnvListen})
+		applied(EnvListen)
+	}
+	if v, ok := lookup(EnvAdminToken); ok {
+		c.AdminToken = v
+		applied(EnvAdminToken)
+	}
+	if v, ok := lookup(EnvFailureThreshold); ok {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || n == 0 {
+			ps.at(origin{env: EnvFailureThreshold}, "", "%q: want a whole number of at least 1", v)
+		} else {
+			eachBreaker("failure_threshold", EnvFailureThreshold, func(b *breaker.Config) { b.FailureThreshold = uint32(n) })
+		}
+	}
+	if v, ok := lookup(EnvTimeoutSeconds); ok {
+		d, err := parseSeconds(v)
+		if err != nil {
+			ps.at(origin{env: EnvTimeoutSeconds}, "", "%v", err)
+		} else {
+			eachBreaker("timeout", EnvTimeoutSeconds, func(b *breaker.Config) { b.Timeout = d })
+		}
+	}
+	if v, ok := lookup(EnvHealthCheckInterval); ok {
+		d, err := parseSeconds(v)
+		if err != nil {
+			ps.at(origin{env: EnvHealthCheckInterval}, "", "%v", err)
+		} else {
+			c.HealthCheckInterval = d
+			applied(EnvHealthCheckInterval)
+		}
+	}
+	enabled := true
+	if v, ok := lookup(EnvEnabled); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			ps.at(origin{env: EnvEnabled}, "", "%q: want true or false", v)
+		} else {
+			enabled = b
+		}
+	}
+	if v, ok := lookup(EnvMode); ok {
+		m, err := breaker.ParseMode(v)
+		if err != nil {
+			ps.at(origin{env: EnvMode}, "", "%v", err)
+		} else if enabled { // CIRCUIT_BREAKER_ENABLED=false wins
+			eachBreaker("mode", EnvMode, func(b *breaker.Config) { b.Mode = m })
+		}
+	}
+	if !enabled {
+		eachBreaker("mode", EnvEnabled, func(b *breaker.Config) { b.Mode = breaker.ModeDisabled })
+	}
+}
+
+// parseSeconds parses a number of seconds (the seed's "60", or "0.5") or a
+// Go duration ("90s"); the result must be positive.
+func parseSeconds(v string) (time.Duration, error) {
+	var d time.Duration
+	if f, err := strconv.ParseFloat(v, 64); err == nil {
+		if f != f || f > float64(1<<62)/float64(time.Second) {
+			return 0, fmt.Errorf("%q: out of range", v)
+		}
+		d = time.Duration(f * float64(time.Second))
+	} else if d, err = time.ParseDuration(v); err != nil {
+		return 0, fmt.Errorf("%q: want a number of seconds (30) or a duration (30s)", v)
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("%q: must be positive", v)
+	}
+	return d, nil
+}
+
+// at returns where path's value came from, or else where its parent's did
+// (routes[0].timeout falls back to routes[0]).
+func (c *Config) at(path string) origin {
+	for {
+		if o, ok := c.origins[path]; ok {
+			return o
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			return origin{}
+		}
+		path = path[:i]
+	}
+}
+
+func (c *Config) validate(ps *problems) {
+	if err := validateListen(c.Listen); err != nil {
+		ps.at(c.at("listen"), "listen", "%v", err)
+	}
+
+	// Breakers: the library's own rules. A bad value in the defaults section
+	// is reported once, at its line, not again for each breaker inheriting it.
+	check := func(cfg breaker.Config, path string) {
+		for _, err := range unjoin(cfg.Validate()) {
+			msg := err.Error()
+			field, _, _ := strings.Cut(msg, ":")
+			o := c.at(path + "." + field)
+			if d, ok := c.origins["defaults."+field]; ok && d == o && path != "defaults" {
+				continue
+			}
+			ps.at(o, path, "%s", msg)
+		}
+	}
+	if c.defaults != nil {
+		d := *c.defaults
+		d.Name = "defaults"
+		check(d, "defaults")
+	}
+	seen := map[string]bool{}
+	for _, b := range c.Breakers {
+		path := "breakers." + b.Name
+		if seen[b.Name] {
+			ps.at(c.at(path), path, "breaker %q is defined twice", b.Name)
+			continue
+		}
+		seen[b.Name] = true
+		check(b, path)
+	}
+
+	// Routes.
+	type placed struct {
+		prefix string
+		path   string
+	}
+	var prefixes []placed
+	for i, r := range c.Routes {
+		path := fmt.Sprintf("routes[%d]", i)
+		_, hasPrefix := c.origins[path+".prefix"]
+		_, hasUpstream := c.origins[path+".upstream"]
+		_, hasBreaker := c.origins[path+".breaker"]
+		// A key present with a value that did not parse is reported already.
+		switch {
+		case r.Prefix == "" && hasPrefix:
+		case r.Prefix == "":
+			ps.at(c.at(path), path+".prefix", "required")
+		case !prefixPattern.MatchString(r.Prefix):
+			ps.at(c.at(path+".prefix"), path+".prefix", "%q: want a path that starts and ends with / (like /openai/), of letters, digits and ._~-", r.Prefix)
+		default:
+			for _, res := range reservedPaths {
+				if overlaps(r.Prefix, res) {
+					ps.at(c.at(path+".prefix"), path+".prefix", "%q overlaps %s, which breakerwatch serves itself", r.Prefix, res)
+				}
+			}
+			for _, prev := range prefixes {
+				switch {
+				case prev.prefix == r.Prefix:
+					ps.at(c.at(path+".prefix"), path+".prefix", "%q is also the prefix of %s%s", r.Prefix, prev.path, lineSuffix(c.at(prev.path)))
+				case overlaps(r.Prefix, prev.prefix):
+					ps.at(c.at(path+".prefix"), path+".prefix", "%q overlaps %q of %s%s", r.Prefix, prev.prefix, prev.path, lineSuffix(c.at(prev.path)))
+				}
+			}
+			prefixes = append(prefixes, placed{r.Prefix, path})
+		}
+		switch u := r.Upstream; {
+		case u == nil && hasUpstream:
+		case u == nil:
+			ps.at(c.at(path), path+".upstream", "required")
+		case u.Scheme != "http" && u.Scheme != "https":
+			ps.at(c.at(path+".upstream"), path+".upstream", "%q: want an http:// or https:// URL", u.Redacted())
+		case u.Host == "":
+			ps.at(c.at(path+".upstream"), path+".upstream", "%q: no host", u.Redacted())
+		case u.User != nil:
+			ps.at(c.at(path+".upstream"), path+".upstream", "%q: credentials in the URL are not forwarded; remove them", u.Redacted())
+		case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+			ps.at(c.at(path+".upstream"), path+".upstream", "%q: a query or fragment is not allowed", u.Redacted())
+		}
+		switch {
+		case r.Breaker == "" && hasBreaker:
+		case r.Breaker == "":
+			ps.at(c.at(path), path+".breaker", "required")
+		case !seen[r.Breaker]:
+			ps.at(c.at(path+".breaker"), path+".breaker", "unknown breaker %q (define it under breakers:)", r.Breaker)
+		}
+		if r.Timeout < 0 {
+			ps.at(c.at(path+".timeout"), path+".timeout", "%v is negative", r.Timeout)
+		}
+		if r.FailureStatus != nil && len(r.FailureStatus) == 0 {
+			ps.at(c.at(path+".failure_status"), path+".failure_status", "empty (omit it to count every 5xx)")
+		}
+		dup := map[int]bool{}
+		for _, s := range r.FailureStatus {
+			switch {
+			case s < 100 || s > 599:
+				ps.at(c.at(path+".failure_status"), path+".failure_status", "%d is not an HTTP status (100-599)", s)
+			case dup[s]:
+				ps.at(c.at(path+".failure_status"), path+".failure_status", "%d is listed twice", s)
+			}
+			dup[s] = true
+		}
+	}
+}
+
+func lineSuffix(o origin) string {
+	if o.line > 0 {
+		return fmt.Sprintf(" (line %d)", o.line)
+	}
+	return ""
+}
+
+// overlaps reports whether one path prefix contains the other.
+func overlaps(a, b string) bool { return strings.HasPrefix(a, b) || strings.HasPrefix(b, a) }
+
+func validateListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q: want host:port, like 127.0.0.1:8000 or :8000", addr)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (port != "0" && n == 0) {
+		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
+	}
+	if strings.ContainsAny(host, " /") {
+		return fmt.Errorf("%q: bad host %q", addr, host)
+	}
+	return nil
+}
+
+// unjoin splits an errors.Join error into its parts.
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
