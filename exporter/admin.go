@@ -1,0 +1,487 @@
+package exporter
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/breakerwatch/breakerwatch/breaker"
+)
+
+// Paths served by Mount.
+const (
+	// MetricsPath is where Mount serves the Prometheus exposition.
+	MetricsPath = "/metrics"
+	// AdminPathPrefix is the prefix of every admin API path; NewAdmin's
+	// handler serves the paths below it.
+	AdminPathPrefix = "/api/circuit-breaker/"
+)
+
+// TokenEnvVar is the environment variable from which the breakerwatch binary
+// reads AdminOptions.Token. Error messages name it.
+const TokenEnvVar = "BREAKERWATCH_ADMIN_TOKEN"
+
+// MaxAdminBodyBytes bounds the body of an admin request; larger ones get 413.
+const MaxAdminBodyBytes = 1 << 10
+
+// AdminOptions configures NewAdmin. The zero value is usable: loopback-only
+// mutations, slog.Default() and no health checks.
+type AdminOptions struct {
+	// Token, when not empty, is the bearer token that every mutation (POST)
+	// must carry as "Authorization: Bearer <token>", from any client, loopback
+	// included. When empty, only loopback clients may mutate: the request
+	// must come from a loopback address and name a loopback host (localhost,
+	// 127.0.0.1, [::1]) in its Host header, which defeats DNS rebinding. A
+	// proxy on the same host makes every client look local: set a token.
+	// Reads (GET, HEAD) are always open.
+	Token string
+	// Logger receives one record per mutation attempt (who, what, result).
+	// Default: slog.Default() at the time of the request.
+	Logger *slog.Logger
+	// Health, if set, is called on every /health and /status request; its
+	// results are listed there, and any unhealthy one makes /health answer
+	// 503. It must be safe for concurrent use and should return quickly
+	// (report the latest results rather than run checks).
+	Health func() []HealthResult
+}
+
+// HealthResult is the latest result of one health check.
+//
+// In JSON it is
+//
+//	{"name": "openai_api", "healthy": false, "error": "...", "checked_at": "2026-01-02T15:04:05Z", "duration_ms": 12.5}
+//
+// with Duration in (fractional) milliseconds and error omitted when empty.
+type HealthResult struct {
+	// Name of the check, usually the name of the breaker it checks.
+	Name string `json:"name"`
+	// Healthy is true when the check passed.
+	Healthy bool `json:"healthy"`
+	// Error says why the check failed.
+	Error string `json:"error,omitempty"`
+	// CheckedAt is when the check ran.
+	CheckedAt time.Time `json:"checked_at"`
+	// Duration is how long the check took; "duration_ms" in JSON.
+	Duration time.Duration `json:"-"`
+}
+
+type healthResultJSON struct {
+	Name       string    `json:"name"`
+	Healthy    bool      `json:"healthy"`
+	Error      string    `json:"error,omitempty"`
+	CheckedAt  time.Time `json:"checked_at"`
+	DurationMS float64   `json:"duration_ms"`
+}
+
+// MarshalJSON encodes the result with Duration as duration_ms.
+func (h HealthResult) MarshalJSON() ([]byte, error) {
+	return json.Marshal(healthResultJSON{
+		Name: h.Name, Healthy: h.Healthy, Error: h.Error, CheckedAt: h.CheckedAt,
+		DurationMS: float64(h.Duration) / float64(time.Millisecond),
+	})
+}
+
+// UnmarshalJSON decodes what MarshalJSON encodes.
+func (h *HealthResult) UnmarshalJSON(b []byte) error {
+	var v healthResultJSON
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*h = HealthResult{
+		Name: v.Name, Healthy: v.Healthy, Error: v.Error, CheckedAt: v.CheckedAt,
+		Duration: time.Duration(v.DurationMS * float64(time.Millisecond)),
+	}
+	return nil
+}
+
+// NewAdmin returns the admin API over reg. It serves every path below
+// AdminPathPrefix itself, with JSON bodies and {"error": "..."} errors:
+//
+//	GET  /api/circuit-breaker/metrics       per breaker: state, mode, counts, window stats, transitions
+//	GET  /api/circuit-breaker/health        200 healthy, or 503 degraded listing what is open or failing
+//	GET  /api/circuit-breaker/status        every breaker's state, mode, since and settings
+//	POST /api/circuit-breaker/reset/{name}  back to closed with a fresh window
+//	POST /api/circuit-breaker/reset-all     every breaker
+//	POST /api/circuit-breaker/mode/{name}   body {"mode": "enforce"|"monitor"|"disabled"}
+//
+// Errors: 400 bad body or mode, 401 missing or wrong token, 403 non-loopback
+// client without a configured token or a cross-origin browser request, 404
+// unknown breaker or path, 405 wrong method (with Allow), 413 body over
+// MaxAdminBodyBytes. Unknown names never create breakers or series. The
+// shapes are documented with examples in docs/api.md. reg must not be nil.
+func NewAdmin(reg *breaker.Registry, opts AdminOptions) http.Handler {
+	if reg == nil {
+		panic("exporter: NewAdmin needs a breaker registry")
+	}
+	return &admin{
+		reg:    reg,
+		auth:   newAuthorizer(opts.Token),
+		logger: opts.Logger,
+		health: opts.Health,
+		csrf:   http.NewCrossOriginProtection(),
+	}
+}
+
+type admin struct {
+	reg    *breaker.Registry
+	auth   authorizer
+	logger *slog.Logger
+	health func() []HealthResult
+	csrf   *http.CrossOriginProtection
+}
+
+func (a *admin) log() *slog.Logger {
+	if a.logger != nil {
+		return a.logger
+	}
+	return slog.Default()
+}
+
+func (a *admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rest, ok := strings.CutPrefix(r.URL.Path, AdminPathPrefix)
+	if !ok {
+		a.notFound(w, r)
+		return
+	}
+	switch {
+	case rest == "metrics":
+		a.read(w, r, a.metrics)
+	case rest == "health":
+		a.read(w, r, a.healthz)
+	case rest == "status":
+		a.read(w, r, a.status)
+	case rest == "reset-all":
+		a.mutate(w, r, "reset-all", "", a.resetAll)
+	case strings.HasPrefix(rest, "reset/"):
+		a.mutate(w, r, "reset", strings.TrimPrefix(rest, "reset/"), a.reset)
+	case strings.HasPrefix(rest, "mode/"):
+		a.mutate(w, r, "mode", strings.TrimPrefix(rest, "mode/"), a.setMode)
+	default:
+		a.notFound(w, r)
+	}
+}
+
+func (a *admin) notFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusNotFound, fmt.Sprintf("no such path: %s %s", r.Method, clip(r.URL.Path)))
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, errorBody{Error: msg})
+}
+
+func methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {
+	w.Header().Set("Allow", allow)
+	writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed; use %s", clip(r.Method), allow))
+}
+
+// clip bounds user input echoed in messages and logs.
+func clip(s string) string {
+	const limit = 128
+	if len(s) > limit {
+		return s[:limit] + "..."
+	}
+	return s
+}
+
+// read serves a GET (or HEAD) endpoint.
+func (a *admin) read(w http.ResponseWriter, r *http.Request, fn func() (int, any)) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		methodNotAllowed(w, r, "GET, HEAD")
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	status, body := fn()
+	writeJSON(w, status, body)
+}
+
+// mutation is one admin action: it returns the status and body to send and,
+// for the log, an error saying why it failed and extra attributes.
+type mutation func(r *http.Request, name string) (status int, body any, attrs []slog.Attr)
+
+// mutate serves a POST endpoint: method, authorization, cross-origin check,
+// then the action; every attempt past the method check is logged.
+func (a *admin) mutate(w http.ResponseWriter, r *http.Request, action, name string, fn mutation) {
+	if r.Method != http.MethodPost {
+		methodNotAllowed(w, r, http.MethodPost)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	who, status, msg := a.auth.authorize(r)
+	if status == 0 {
+		if err := a.csrf.Check(r); err != nil {
+			status, msg = http.StatusForbidden, "cross-origin browser requests may not mutate breakers: "+err.Error()
+		}
+	}
+	var (
+		body  any
+		attrs []slog.Attr
+	)
+	if status != 0 {
+		if status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="breakerwatch admin"`)
+		}
+		body = errorBody{Error: msg}
+	} else {
+		status, body, attrs = fn(r, name)
+	}
+	writeJSON(w, status, body)
+
+	level := slog.LevelInfo
+	result := "ok"
+	if eb, ok := body.(errorBody); ok {
+		level, result = slog.LevelWarn, eb.Error
+	}
+	all := []slog.Attr{
+		slog.String("action", action),
+		slog.String("remote_addr", r.RemoteAddr),
+		slog.String("auth", who),
+		slog.String("user_agent", clip(r.UserAgent())),
+		slog.Int("status", status),
+		slog.String("result", result),
+	}
+	if action != "reset-all" {
+		all = append(all, slog.String("breaker", clip(name)))
+	}
+	all = append(all, attrs...)
+	a.log().LogAttrs(r.Context(), level, "circuit breaker admin mutation", all...)
+}
+
+// Responses of the read endpoints.
+type (
+	metricsBody struct {
+		Breakers []breakerMetrics `json:"breakers"`
+	}
+	breakerMetrics struct {
+		Name        string               `json:"name"`
+		State       breaker.State        `json:"state"`
+		Mode        breaker.Mode         `json:"mode"`
+		Counts      breaker.Counts       `json:"counts"`
+		Window      windowMetrics        `json:"window"`
+		Transitions []breaker.Transition `json:"transitions"`
+	}
+	windowMetrics struct {
+		// Duration is the window's length, e.g. "1m0s".
+		Duration string `json:"duration"`
+		breaker.WindowStats
+	}
+	healthBody struct {
+		Status      string         `json:"status"`
+		Open        []openBreaker  `json:"open"`
+		MonitorOpen []openBreaker  `json:"monitor_open"`
+		Checks      []HealthResult `json:"checks"`
+	}
+	openBreaker struct {
+		Name  string        `json:"name"`
+		State breaker.State `json:"state"`
+		Mode  breaker.Mode  `json:"mode"`
+		Since time.Time     `json:"since"`
+	}
+	statusBody struct {
+		Status   string          `json:"status"`
+		Breakers []breakerStatus `json:"breakers"`
+		Checks   []HealthResult  `json:"checks"`
+	}
+	breakerStatus struct {
+		Name     string           `json:"name"`
+		State    breaker.State    `json:"state"`
+		Mode     breaker.Mode     `json:"mode"`
+		Since    time.Time        `json:"since"`
+		Settings breaker.Settings `json:"settings"`
+	}
+)
+
+// Values of the status field of /health and /status.
+const (
+	statusHealthy  = "healthy"
+	statusDegraded = "degraded"
+)
+
+func (a *admin) metrics() (int, any) {
+	snaps := a.reg.Snapshots()
+	out := metricsBody{Breakers: make([]breakerMetrics, len(snaps))}
+	for i, s := range snaps {
+		out.Breakers[i] = breakerMetrics{
+			Name: s.Name, State: s.State, Mode: s.Mode, Counts: s.Counts,
+			Window:      windowMetrics{Duration: s.Settings.Window, WindowStats: s.Window},
+			Transitions: s.Transitions,
+		}
+	}
+	return http.StatusOK, out
+}
+
+func (a *admin) checks() []HealthResult {
+	if a.health == nil {
+		return []HealthResult{}
+	}
+	res := a.health()
+	if res == nil {
+		return []HealthResult{}
+	}
+	return res
+}
+
+// assess returns the overall status and the breakers that are not closed:
+// enforced ones (which make it degraded) and monitored ones (which do not).
+func assess(snaps []breaker.Snapshot, checks []HealthResult) (status string, open, monitorOpen []openBreaker) {
+	open, monitorOpen = []openBreaker{}, []openBreaker{}
+	for _, s := range snaps {
+		if s.State == breaker.StateClosed {
+			continue
+		}
+		ob := openBreaker{Name: s.Name, State: s.State, Mode: s.Mode, Since: s.Since}
+		switch s.Mode {
+		case breaker.ModeEnforce:
+			open = append(open, ob)
+		case breaker.ModeMonitor:
+			monitorOpen = append(monitorOpen, ob)
+		}
+	}
+	status = statusHealthy
+	if len(open) > 0 {
+		status = statusDegraded
+	}
+	for _, c := range checks {
+		if !c.Healthy {
+			status = statusDegraded
+		}
+	}
+	return status, open, monitorOpen
+}
+
+func (a *admin) healthz() (int, any) {
+	checks := a.checks()
+	status, open, monitorOpen := assess(a.reg.Snapshots(), checks)
+	code := http.StatusOK
+	if status != statusHealthy {
+		code = http.StatusServiceUnavailable
+	}
+	return code, healthBody{Status: status, Open: open, MonitorOpen: monitorOpen, Checks: checks}
+}
+
+func (a *admin) status() (int, any) {
+	checks := a.checks()
+	snaps := a.reg.Snapshots()
+	status, _, _ := assess(snaps, checks)
+	out := statusBody{Status: status, Breakers: make([]breakerStatus, len(snaps)), Checks: checks}
+	for i, s := range snaps {
+		out.Breakers[i] = breakerStatus{Name: s.Name, State: s.State, Mode: s.Mode, Since: s.Since, Settings: s.Settings}
+	}
+	return http.StatusOK, out
+}
+
+// Responses of the mutations.
+type (
+	resetBody struct {
+		Action  string        `json:"action"`
+		Breaker string        `json:"breaker"`
+		State   breaker.State `json:"state"`
+		Mode    breaker.Mode  `json:"mode"`
+	}
+	resetAllBody struct {
+		Action   string   `json:"action"`
+		Breakers []string `json:"breakers"`
+	}
+	modeBody struct {
+		Action       string        `json:"action"`
+		Breaker      string        `json:"breaker"`
+		Mode         breaker.Mode  `json:"mode"`
+		PreviousMode breaker.Mode  `json:"previous_mode"`
+		State        breaker.State `json:"state"`
+	}
+	modeRequest struct {
+		Mode *string `json:"mode"`
+	}
+)
+
+func unknownBreaker(name string) (int, any, []slog.Attr) {
+	return http.StatusNotFound, errorBody{Error: fmt.Sprintf("%v: %q", breaker.ErrNotFound, clip(name))}, nil
+}
+
+func (a *admin) reset(_ *http.Request, name string) (int, any, []slog.Attr) {
+	b, ok := a.reg.Get(name)
+	if !ok {
+		return unknownBreaker(name)
+	}
+	from := b.State()
+	if err := a.reg.Reset(name); err != nil {
+		return unknownBreaker(name)
+	}
+	return http.StatusOK, resetBody{Action: "reset", Breaker: name, State: b.State(), Mode: b.Mode()},
+		[]slog.Attr{slog.String("from_state", from.String())}
+}
+
+func (a *admin) resetAll(*http.Request, string) (int, any, []slog.Attr) {
+	a.reg.ResetAll()
+	names := []string{}
+	for _, b := range a.reg.List() {
+		names = append(names, b.Name())
+	}
+	return http.StatusOK, resetAllBody{Action: "reset-all", Breakers: names},
+		[]slog.Attr{slog.Int("breakers", len(names))}
+}
+
+func (a *admin) setMode(r *http.Request, name string) (int, any, []slog.Attr) {
+	b, ok := a.reg.Get(name)
+	if !ok {
+		return unknownBreaker(name)
+	}
+	mode, status, msg := decodeMode(r)
+	if status != 0 {
+		return status, errorBody{Error: msg}, nil
+	}
+	prev := b.Mode()
+	if err := a.reg.SetMode(name, mode); err != nil {
+		if errors.Is(err, breaker.ErrNotFound) {
+			return unknownBreaker(name)
+		}
+		return http.StatusBadRequest, errorBody{Error: err.Error()}, nil
+	}
+	return http.StatusOK, modeBody{Action: "mode", Breaker: name, Mode: mode, PreviousMode: prev, State: b.State()},
+		[]slog.Attr{slog.String("from_mode", prev.String()), slog.String("to_mode", mode.String())}
+}
+
+const modeBodyHelp = `body must be {"mode": "enforce"|"monitor"|"disabled"}`
+
+// decodeMode reads {"mode": "..."}; a non-zero status means failure.
+func decodeMode(r *http.Request) (breaker.Mode, int, string) {
+	if r.ContentLength > MaxAdminBodyBytes {
+		return 0, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", MaxAdminBodyBytes)
+	}
+	body := http.MaxBytesReader(nil, r.Body, MaxAdminBodyBytes)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	var req modeRequest
+	err := dec.Decode(&req)
+	if err == nil {
+		// Exactly one JSON value.
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("unexpected data after the JSON object")
+			if terr != nil {
+				err = terr
+			}
+		}
+	}
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooLarge):
+			return 0, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", MaxAdminBodyBytes)
+		case errors.Is(err, io.EOF):
+			return 0, http.StatusBadRequest, "empty body: " + modeBodyHelp
+		}
+		return 0, http.StatusBadRequest, "invalid body: " + err.Error() + "; " + modeBodyHelp
+	}
+	if req.Mode == nil {
+		return 0, http.StatusBadRequest, "missing mode: " + modeBodyHelp
+	}
+	m, err := breaker.ParseMode(*req.Mode)
+	if err != nil {
+		return 0, http.StatusBadRequest, err.Error()
+	}
+	return m, 0, ""
+}
