@@ -1,0 +1,38 @@
+package monitoring
+
+import (
+	"fmt"
+
+	"github.com/grafana/grafana-foundation-sdk/go/cog"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+
+	"github.com/breakerwatch/breakerwatch/breaker"
+)
+
+// callsSection answers "are the calls through each breaker succeeding?".
+func callsSection(p Params, s scope, y uint32) section {
+	rw := promDuration(p.RateWindow)
+	byOutcome := fmt.Sprintf("sum by (%s, %s, %s) (%s)", labelJob, breaker.LabelName, breaker.LabelOutcome,
+		rate(s.sel(breaker.MetricCalls), rw))
+	return section{
+		row: row(rowCalls, "Calls", y),
+		panels: []cog.Builder[dashboard.Panel]{
+			timeseriesPanel(panelSuccessRate, "Success rate",
+				"Share of calls that succeeded over "+rw+", all replicas summed before dividing: success / (success + failure + rejected). "+
+					"Rejected calls count as not succeeded. The line is "+AlertLowSuccessRate+"'s threshold.",
+				unitRatio, gridPos(0, y+1, 8, sectionHeight), base(colorRed), at(p.SuccessRate, colorGreen)).
+				Min(0).Max(1).
+				WithTarget(prometheusQuery("A", sigSuccessRate(s, rw), "{{"+breaker.LabelName+"}}")),
+			timeseriesPanel(panelErrorRate, "Error rate (breaker window, worst replica)",
+				"Each breaker's own error rate over its window, as it decides to trip, on its worst replica. "+
+					"The line is "+AlertHighErrorRate+"'s threshold.",
+				unitRatio, gridPos(8, y+1, 8, sectionHeight), base(colorGreen), at(p.ErrorRate, colorRed)).
+				Min(0).Max(1).
+				WithTarget(prometheusQuery("A", sigErrorRate(s), "{{"+breaker.LabelName+"}}")),
+			timeseriesPanel(panelCallsByOutcome, "Calls by outcome",
+				"Calls per second through each breaker by outcome (success, failure, rejected, ignored), all replicas summed.",
+				unitReqPerS, gridPos(16, y+1, 8, sectionHeight)).
+				WithTarget(prometheusQuery("A", byOutcome, "{{"+breaker.LabelName+"}} {{"+breaker.LabelOutcome+"}}")),
+		},
+	}
+}

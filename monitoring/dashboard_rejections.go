@@ -1,0 +1,39 @@
+package monitoring
+
+import (
+	"fmt"
+
+	"github.com/grafana/grafana-foundation-sdk/go/cog"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+
+	"github.com/breakerwatch/breakerwatch/breaker"
+)
+
+// rejectionsSection answers "which calls are turned away (or would be), and
+// where do they go instead?".
+func rejectionsSection(p Params, s scope, y uint32) section {
+	rw := promDuration(p.RateWindow)
+	rejected := fmt.Sprintf("sum %s (%s)", byBreaker,
+		rate(s.sel(breaker.MetricCalls, matchEqual(breaker.LabelOutcome, breaker.OutcomeRejectedValue)), rw))
+	wouldReject := fmt.Sprintf("sum %s (%s)", byBreaker, rate(s.sel(breaker.MetricWouldReject), rw))
+	fallbacks := fmt.Sprintf("sum by (%s, %s, %s) (%s)", labelJob, breaker.LabelName, breaker.LabelFallback,
+		rate(s.sel(breaker.MetricFallbacks), rw))
+	return section{
+		row: row(rowRejections, "Rejections and fallbacks", y),
+		panels: []cog.Builder[dashboard.Panel]{
+			timeseriesPanel(panelRejected, "Rejected calls",
+				"Calls per second that enforce-mode breakers rejected without running them, all replicas summed.",
+				unitReqPerS, gridPos(0, y+1, 8, sectionHeight)).
+				WithTarget(prometheusQuery("A", rejected, "{{"+breaker.LabelName+"}}")),
+			timeseriesPanel(panelWouldReject, "Would-reject calls (monitor mode)",
+				"Calls per second that monitor-mode breakers would have rejected (they ran anyway), all replicas summed: "+
+					"the evidence for moving a breaker to enforce, or for tuning it first.",
+				unitReqPerS, gridPos(8, y+1, 8, sectionHeight)).
+				WithTarget(prometheusQuery("A", wouldReject, "{{"+breaker.LabelName+"}}")),
+			timeseriesPanel(panelFallbacks, "Fallback usage",
+				"Calls per second served by a fallback instead of the primary, by primary breaker and the fallback that served, all replicas summed.",
+				unitReqPerS, gridPos(16, y+1, 8, sectionHeight)).
+				WithTarget(prometheusQuery("A", fallbacks, "{{"+breaker.LabelName+"}} → {{"+breaker.LabelFallback+"}}")),
+		},
+	}
+}
