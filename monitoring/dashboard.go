@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
 	"github.com/grafana/grafana-foundation-sdk/go/common"
@@ -70,6 +71,26 @@ func buildDashboard(p Params) (dashboard.Dashboard, error) {
 		Refresh("30s").
 		Time("now-3h", "now").
 		Timezone(common.TimeZoneBrowser).
+		// Grafana's own annotations, which every dashboard it saves has.
+		Annotation(dashboard.NewAnnotationQueryBuilder().
+			Name("Annotations & Alerts").
+			Datasource(common.DataSourceRef{Type: cog.ToPtr("grafana"), Uid: cog.ToPtr("-- Grafana --")}).
+			Type("dashboard").
+			BuiltIn(1).
+			Enable(true).
+			Hide(true).
+			IconColor("rgba(0, 211, 255, 1)")).
+		// The alerts of alerts/rules.yml, while they fire, on every panel.
+		Annotation(dashboard.NewAnnotationQueryBuilder().
+			Name("Breaker alerts").
+			Datasource(datasourceRef()).
+			Enable(true).
+			IconColor(colorRed).
+			Expr(alertsFiring()).
+			Step("30s").
+			TitleFormat("{{alertname}}").
+			TextFormat("{{severity}} {{name}}").
+			TagKeys("severity,name")).
 		Link(dashboard.NewDashboardLinkBuilder("Runbook").
 			Type(dashboard.DashboardLinkTypeLink).
 			Url(p.RunbookURL).
@@ -93,6 +114,13 @@ func buildDashboard(p Params) (dashboard.Dashboard, error) {
 		y += 1 + sectionHeight
 	}
 	return b.Build()
+}
+
+// alertsFiring selects Prometheus' ALERTS series of this package's alerts
+// while they fire.
+func alertsFiring() string {
+	return sel(metricAlerts, matchEqual("alertstate", "firing"),
+		matchRegexp("alertname", strings.Join(AlertNames(), "|")), matchRegexp(labelJob, "$"+VarJob))
 }
 
 // queryVariable is a multi-value variable from label values, "All" by default.

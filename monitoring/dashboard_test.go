@@ -60,6 +60,12 @@ type jsonDashboard struct {
 			} `json:"datasource"`
 		} `json:"list"`
 	} `json:"templating"`
+	Annotations struct {
+		List []struct {
+			Name string `json:"name"`
+			Expr string `json:"expr"`
+		} `json:"list"`
+	} `json:"annotations"`
 	Panels []jsonPanel `json:"panels"`
 }
 
@@ -296,6 +302,11 @@ func TestDashboardQueriesParse(t *testing.T) {
 				t.Fatalf("variable %s: query %q is not label_values(selector, label)", v.Name, q)
 			}
 			exprs = append(exprs, m[1])
+		}
+	}
+	for _, a := range d.Annotations.List {
+		if a.Expr != "" {
+			exprs = append(exprs, a.Expr)
 		}
 	}
 	selections := []map[string][]string{

@@ -21,6 +21,7 @@ const (
 	labelInstance = "instance"
 	labelLE       = "le"
 	metricUp      = "up"
+	metricAlerts  = "ALERTS"
 )
 
 // scope holds the label matchers a signal is evaluated with: the alert rules
