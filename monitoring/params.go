@@ -98,7 +98,8 @@ type Params struct {
 	// For maps an alert name to its `for:` duration. Alerts missing from
 	// the map keep DefaultFor's: 1m for CircuitBreakerOpen and
 	// CircuitBreakerWouldOpen, 10m for CircuitBreakerMetricsAbsent, 5m for
-	// the others.
+	// the others. A zero duration writes no `for:`: the alert fires at the
+	// first evaluation that sees its condition.
 	For map[string]time.Duration
 	// RateWindow is the range of every rate() and increase() over calls,
 	// rejections, fallbacks and histogram buckets, in the rules and on the
