@@ -24,7 +24,7 @@ bench-compile:
 
 # Fails when the checked-in dashboard and rules differ from the generator's output.
 check-generated:
-	$(GO) test -count=1 -run 'TestGenerated' ./dashboards/... ./alerts/...
+	$(GO) test -count=1 -run 'TestGenerated' ./monitoring/...
 
 generate:
 	$(GO) run ./cmd/breakerwatch generate
