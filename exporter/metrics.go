@@ -63,8 +63,9 @@ func NewMetrics() (*Metrics, error) {
 		// model.NameValidationScheme and is announced to change): names are
 		// escaped to [a-zA-Z0-9_:], counters end in _total and units become
 		// suffixes. The breaker instruments already carry their final names
-		// (breaker/names.go), so this strategy leaves them unchanged;
-		// TestScrapeNames fails if it ever does not.
+		// (breaker/names.go), so this strategy leaves them unchanged:
+		// TestScrapeNames and the golden scrape fail if a name ever changes,
+		// TestMetricsHistogramBuckets if the strategy does.
 		otelprom.WithTranslationStrategy(otlptranslator.UnderscoreEscapingWithSuffixes),
 		otelprom.WithoutScopeInfo(),
 		otelprom.WithoutTargetInfo(),

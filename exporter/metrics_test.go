@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +21,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	otelmetric "go.opentelemetry.io/otel/metric"
 
 	"github.com/breakerwatch/breakerwatch/breaker"
 	"github.com/breakerwatch/breakerwatch/exporter"
@@ -461,5 +463,31 @@ func TestMetricsTwice(t *testing.T) {
 		if _, ok := families[breaker.MetricState]; !ok {
 			t.Fatal("state gauge missing")
 		}
+	}
+}
+
+// Synchronous histograms recorded on the MeterProvider get the breaker's
+// buckets in seconds, not OTel's millisecond-oriented defaults; units still
+// become suffixes under the pinned strategy.
+func TestMetricsHistogramBuckets(t *testing.T) {
+	m := newMetrics(t)
+	h, err := m.MeterProvider().Meter("test").Float64Histogram("test.request.duration", otelmetric.WithUnit("s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Record(context.Background(), 0.003)
+	_, families := scrape(t, m.Handler())
+	f, ok := families["test_request_duration_seconds"]
+	if !ok {
+		t.Fatalf("test_request_duration_seconds missing; families: %v", slices.Collect(maps.Keys(families)))
+	}
+	var bounds []float64
+	for _, b := range f.GetMetric()[0].GetHistogram().GetBucket() {
+		if !math.IsInf(b.GetUpperBound(), 1) {
+			bounds = append(bounds, b.GetUpperBound())
+		}
+	}
+	if !slices.Equal(bounds, breaker.DurationBuckets) {
+		t.Errorf("buckets %v, want %v", bounds, breaker.DurationBuckets)
 	}
 }
