@@ -47,6 +47,7 @@ type Registry struct {
 	closed   atomic.Bool
 
 	metrics *instruments
+	res     resilience // chains, health checks, retry queues (otel_resilience.go)
 }
 
 // NewRegistry returns an empty registry whose instruments are created, once,
@@ -68,6 +69,10 @@ func NewRegistry(opts ...Option) (*Registry, error) {
 		return nil, fmt.Errorf("breaker: creating instruments: %w", err)
 	}
 	r.metrics = ins
+	if err := r.res.init(r); err != nil {
+		_ = ins.close()
+		return nil, fmt.Errorf("breaker: creating instruments: %w", err)
+	}
 	return r, nil
 }
 
@@ -159,7 +164,7 @@ func (r *Registry) Close() error {
 	for _, b := range r.list() {
 		b.stop()
 	}
-	return r.metrics.close()
+	return errors.Join(r.metrics.close(), r.res.close())
 }
 
 func (r *Registry) notify(b *Breaker, ev StateChange) {
