@@ -1,6 +1,7 @@
 package exporter_test
 
 import (
+	"log/slog"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -8,6 +9,9 @@ import (
 
 // Every test's servers, clients and breakers must be gone when the package's
 // tests end: no goroutine may outlive them.
+// The admin API logs to slog.Default() unless told otherwise: keep test
+// output quiet.
 func TestMain(m *testing.M) {
+	slog.SetDefault(slog.New(slog.DiscardHandler))
 	goleak.VerifyTestMain(m)
 }

@@ -41,11 +41,12 @@ func (e *statusError) Error() string { return fmt.Sprintf("HTTP status %d", e.co
 //   - a response whose status counts as a failure (by default every 5xx; see
 //     WithFailureStatus and WithFailureStatusFunc) or a panic is a failure;
 //     the panic is re-raised for net/http (or an outer middleware) to handle;
-//   - a request whose client hung up (its context canceled) is ignored,
-//     whatever was written, and so is a handler that aborts with
-//     http.ErrAbortHandler after the client hung up;
-//   - anything else is a success. A handler that writes nothing answers 200;
-//     a hijacked connection is a success.
+//   - when the client hung up (the request's context is canceled), a
+//     failure status, no response at all, or an abort with
+//     http.ErrAbortHandler is ignored: the hang-up caused it;
+//   - anything else is a success, including a response that was sent before
+//     the client went away. A handler that writes nothing answers 200; a
+//     hijacked connection is a success.
 //
 // When b rejects the request the handler does not run and the client gets
 // WriteRejection's 503. Every response carries HeaderBreakerName,
@@ -85,14 +86,19 @@ func Middleware(b *breaker.Breaker, opts ...Option) func(http.Handler) http.Hand
 					}
 				}()
 				next.ServeHTTP(rw, r)
-				if clientGone(ctx) {
-					return context.Canceled
-				}
 				if rw.hijacked {
 					return nil
 				}
-				if cfg.isFailure(rw.statusCode()) {
-					return &statusError{rw.statusCode()}
+				code := rw.statusCode()
+				failed := cfg.isFailure(code)
+				// A failure status, or no response at all, from a handler whose
+				// client is gone is the hang-up's doing, not the handler's. A
+				// response the handler did send is judged on its status.
+				if (failed || rw.status == 0) && clientGone(ctx) {
+					return context.Canceled
+				}
+				if failed {
+					return &statusError{code}
 				}
 				return nil
 			})

@@ -232,8 +232,8 @@ func TestMiddlewareMonitor(t *testing.T) {
 	}
 }
 
-// A client that hangs up says nothing about the handler: ignored, even when
-// the handler then answers 500 or aborts.
+// A client that hangs up says nothing about the handler: ignored when the
+// handler then answers 500, aborts or answers nothing.
 func TestMiddlewareClientHangUp(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
@@ -241,6 +241,7 @@ func TestMiddlewareClientHangUp(t *testing.T) {
 	}{
 		{"500", func(w http.ResponseWriter) { w.WriteHeader(500) }},
 		{"abort", func(http.ResponseWriter) { panic(http.ErrAbortHandler) }},
+		{"nothing written", func(http.ResponseWriter) {}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			b := register(t, testRegistry(t), breaker.Config{Name: "svc", FailureThreshold: 1})
@@ -512,5 +513,30 @@ func TestWriteRejection(t *testing.T) {
 	exporter.WriteRejection(rec, nil)
 	if rec.Code != 503 || !strings.Contains(rec.Body.String(), `"error"`) {
 		t.Errorf("nil error: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// Regression: a response sent in full is a success even if the client hangs
+// up before the handler returns (seen as a flaky streaming test, where the
+// client closed the stream after the last event).
+func TestMiddlewareResponseThenHangUp(t *testing.T) {
+	b := register(t, testRegistry(t), breaker.Config{Name: "svc"})
+	srv, done := protected(t, b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "all of it\n")
+		http.NewResponseController(w).Flush()
+		<-r.Context().Done() // the client has gone
+	}))
+	resp, err := client(t, &http.Transport{DisableKeepAlives: true}).Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	resp.Body.Close()
+	if line != "all of it\n" {
+		t.Fatalf("read %q, %v", line, err)
+	}
+	wait(t, done)
+	if c := b.Snapshot().Counts; c.Success != 1 || c.Ignored != 0 {
+		t.Errorf("counts %+v, want 1 success", c)
 	}
 }
