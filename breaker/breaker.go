@@ -100,6 +100,11 @@ func (b *Breaker) newGeneration(now time.Time) *generation {
 		IsSuccessful: isSuccessfulSignal,
 		IsExcluded:   isExcludedSignal,
 		OnStateChange: func(_ string, from, to gobreaker.State) {
+			// A call that started before a Reset finishes on the old
+			// state machine: its changes are not the breaker's any more.
+			if b.gen.Load() != g {
+				return
+			}
 			b.onStateChange(g, State(from), State(to), "")
 		},
 	})

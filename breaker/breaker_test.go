@@ -556,3 +556,45 @@ func TestConcurrentTrafficResetsAndModeSwitches(t *testing.T) {
 		t.Error("no call ran")
 	}
 }
+
+// Regression: a call in flight across a Reset finishes on the old state
+// machine; its trip must not change the reset breaker's state, transitions
+// or listeners.
+func TestInFlightCallAcrossResetDoesNotTrip(t *testing.T) {
+	var events []breaker.StateChange
+	var mu sync.Mutex
+	reg := newRegistry(t, breaker.WithStateListener(func(ev breaker.StateChange) {
+		mu.Lock()
+		defer mu.Unlock()
+		events = append(events, ev)
+	}))
+	b := mustRegister(t, reg, breaker.Config{Name: "dep", FailureThreshold: 1, Timeout: time.Minute})
+	started, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error)
+	go func() {
+		done <- b.Execute(context.Background(), func(context.Context) error {
+			close(started)
+			<-release
+			return errDown
+		})
+	}()
+	<-started
+	b.Reset()
+	close(release)
+	<-done
+	if s := b.State(); s != breaker.StateClosed {
+		t.Errorf("state = %v, want closed", s)
+	}
+	snap := b.Snapshot()
+	if len(snap.Transitions) != 0 {
+		t.Errorf("transitions = %+v, want none", snap.Transitions)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(events) != 0 {
+		t.Errorf("events = %+v, want none", events)
+	}
+	if snap.Counts.Failure != 1 {
+		t.Errorf("counts = %+v: the call's failure still counts", snap.Counts)
+	}
+}
