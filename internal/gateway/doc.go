@@ -1,0 +1,37 @@
+// Package gateway is breakerwatch's reverse proxy: each configured route
+// forwards a path prefix to an upstream URL through a named breaker.
+//
+// A request to /openai/v1/chat/completions on the route
+// {prefix: /openai/, upstream: https://api.openai.com} goes to
+// https://api.openai.com/v1/chat/completions: the prefix is stripped (its
+// trailing slash kept) and the rest is joined to the upstream's path. The
+// outbound Host is the upstream's; X-Forwarded-For, -Host and -Proto are set;
+// hop-by-hop headers (Connection and the headers it names, Keep-Alive,
+// Proxy-*, TE, Trailer, Transfer-Encoding, Upgrade) are dropped in both
+// directions by httputil.ReverseProxy, except that protocol upgrades
+// (WebSocket) are passed through.
+//
+// # Outcomes
+//
+// The breaker sees one call per request, ending when the upstream's response
+// headers arrive (exporter.NewTransport): a transport error, a timeout or a
+// failure status (every 5xx unless the route lists failure_status) is a
+// failure; a 4xx is a success; a client that hangs up before the headers is
+// ignored. The response body is streamed to the client and flushed after
+// every write, so server-sent events arrive as the upstream sends them.
+//
+// # Timeouts
+//
+// A route's timeout bounds the wait for the upstream's response headers,
+// from the start of the round trip (dial, TLS, request write, upstream think
+// time). Once the headers have arrived the body is never cut by the gateway:
+// a token stream may run as long as the upstream and the client keep it
+// open.
+//
+// # Errors
+//
+// A rejected request gets exporter.WriteRejection's 503 with Retry-After and
+// a JSON body naming the breaker. An upstream that does not answer in time
+// gets 504, one that cannot be reached 502, both with a JSON body
+// {"error": "...", "breaker": "...", "route": "..."}.
+package gateway

@@ -1,0 +1,340 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/metric/noop"
+	"go.uber.org/goleak"
+
+	"github.com/breakerwatch/breakerwatch/breaker"
+	"github.com/breakerwatch/breakerwatch/internal/config"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// setup serves one route in front of upstream through a breaker with cfg.
+func setup(t *testing.T, upstream http.Handler, cfg breaker.Config, rc config.Route) (front *httptest.Server, b *breaker.Breaker) {
+	t.Helper()
+	up := httptest.NewServer(upstream)
+	t.Cleanup(up.Close)
+	reg, err := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	if cfg.Name == "" {
+		cfg.Name = "up"
+	}
+	b, err = reg.Register(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(up.URL)
+	if rc.Prefix == "" {
+		rc.Prefix = "/up/"
+	}
+	if rc.Upstream != nil {
+		u.Path = rc.Upstream.Path
+	}
+	rc.Upstream, rc.Breaker = u, cfg.Name
+	if rc.Timeout == 0 {
+		rc.Timeout = 5 * time.Second
+	}
+	g, err := New([]config.Route{rc}, reg, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	g.Register(mux)
+	front = httptest.NewServer(mux)
+	t.Cleanup(front.Close)
+	t.Cleanup(g.CloseIdleConnections)
+	return front, b
+}
+
+func get(t *testing.T, url string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+func TestRewrite(t *testing.T) {
+	type seen struct {
+		path, rawPath, query, host, xff, xfh, connHeader, keepAlive string
+	}
+	got := make(chan seen, 1)
+	up := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- seen{r.URL.Path, r.URL.RawPath, r.URL.RawQuery, r.Host, r.Header.Get("X-Forwarded-For"),
+			r.Header.Get("X-Forwarded-Host"), r.Header.Get("X-Hop"), r.Header.Get("Keep-Alive")}
+		w.Header().Set("Connection", "X-Secret")
+		w.Header().Set("X-Secret", "hop-by-hop")
+		w.Header().Set("X-Kept", "end-to-end")
+		w.Write([]byte("ok"))
+	})
+	front, _ := setup(t, up, breaker.Config{}, config.Route{Prefix: "/openai/", Upstream: &url.URL{Path: "/base"}})
+
+	req, _ := http.NewRequest("GET", front.URL+"/openai/v1/chat%2Fcompletions?stream=true", nil)
+	req.Header.Set("Connection", "X-Hop")
+	req.Header.Set("X-Hop", "should not pass")
+	req.Header.Set("Keep-Alive", "timeout=5")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var s seen
+	select {
+	case s = <-got:
+	default:
+		t.Fatalf("the request did not reach the upstream: %d %s", resp.StatusCode, body)
+	}
+	upHost := strings.TrimPrefix(front.URL, "http://") // same host, other port: compare below
+	want := seen{
+		path: "/base/v1/chat/completions", rawPath: "/base/v1/chat%2Fcompletions", query: "stream=true",
+		xff: "127.0.0.1", xfh: upHost,
+	}
+	if s.host == upHost || s.host == "" {
+		t.Errorf("upstream saw Host %q; want the upstream's own host", s.host)
+	}
+	s.host = ""
+	if s != want {
+		t.Errorf("upstream saw %+v\nwant %+v", s, want)
+	}
+	if resp.Header.Get("X-Secret") != "" || resp.Header.Get("X-Kept") != "end-to-end" {
+		t.Errorf("response headers %v: want X-Secret (named by Connection) dropped, X-Kept kept", resp.Header)
+	}
+}
+
+func TestClassification(t *testing.T) {
+	var status atomic.Int32
+	up := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(int(status.Load()))
+		io.WriteString(w, `{"upstream":"body"}`)
+	})
+	tests := map[string]struct {
+		failureStatus []int
+		status        int
+		want          breaker.Counts
+	}{
+		"5xx is a failure":          {status: 500, want: breaker.Counts{Failure: 1}},
+		"503 is a failure":          {status: 503, want: breaker.Counts{Failure: 1}},
+		"4xx is not":                {status: 404, want: breaker.Counts{Success: 1}},
+		"429 is not by default":     {status: 429, want: breaker.Counts{Success: 1}},
+		"2xx":                       {status: 200, want: breaker.Counts{Success: 1}},
+		"listed status":             {failureStatus: []int{429, 502}, status: 429, want: breaker.Counts{Failure: 1}},
+		"5xx not listed is success": {failureStatus: []int{502}, status: 500, want: breaker.Counts{Success: 1}},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			status.Store(int32(tt.status))
+			front, b := setup(t, up, breaker.Config{Mode: breaker.ModeMonitor}, config.Route{FailureStatus: tt.failureStatus})
+			resp, body := get(t, front.URL+"/up/x")
+			if resp.StatusCode != tt.status || body != `{"upstream":"body"}` {
+				t.Errorf("client got %d %q; want the upstream's own response", resp.StatusCode, body)
+			}
+			if got := b.Snapshot().Counts; got != tt.want {
+				t.Errorf("counts = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestUnreachableUpstream(t *testing.T) {
+	// The route points at a port nobody listens on.
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := l.Addr().String()
+	l.Close()
+	reg, _ := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()))
+	defer reg.Close()
+	b, _ := reg.Register(breaker.Config{Name: "dead", FailureThreshold: 1})
+	g, err := New([]config.Route{{Prefix: "/dead/", Upstream: &url.URL{Scheme: "http", Host: dead}, Breaker: "dead", Timeout: time.Second}},
+		reg, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.CloseIdleConnections()
+	mux := http.NewServeMux()
+	g.Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	resp, body := get(t, srv.URL+"/dead/x")
+	var eb errorBody
+	if resp.StatusCode != http.StatusBadGateway || json.Unmarshal([]byte(body), &eb) != nil ||
+		eb.Breaker != "dead" || eb.Route != "/dead/" || !strings.Contains(eb.Error, "upstream unreachable") {
+		t.Errorf("got %d %s; want 502 with a JSON body naming the breaker", resp.StatusCode, body)
+	}
+	if c := b.Snapshot().Counts; c.Failure != 1 {
+		t.Errorf("counts = %+v, want 1 failure", c)
+	}
+
+	// The breaker (threshold 1) is open now: 503, Retry-After, JSON naming it.
+	resp, body = get(t, srv.URL+"/dead/x")
+	var rej struct {
+		Error   string `json:"error"`
+		Breaker string `json:"breaker"`
+		State   string `json:"state"`
+	}
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" ||
+		json.Unmarshal([]byte(body), &rej) != nil || rej.Breaker != "dead" || rej.State != "open" {
+		t.Errorf("got %d %v %s; want 503 with Retry-After and a JSON body naming the breaker", resp.StatusCode, resp.Header, body)
+	}
+	if c := b.Snapshot().Counts; c.Rejected != 1 {
+		t.Errorf("counts = %+v, want 1 rejection", c)
+	}
+}
+
+func TestRejectionDoesNotReachUpstream(t *testing.T) {
+	var hits atomic.Int32
+	up := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(http.StatusInternalServerError)
+	})
+	front, b := setup(t, up, breaker.Config{FailureThreshold: 2, Timeout: time.Minute}, config.Route{})
+	for range 2 {
+		if resp, _ := get(t, front.URL+"/up/"); resp.StatusCode != 500 {
+			t.Fatalf("status %d, want the upstream's 500", resp.StatusCode)
+		}
+	}
+	resp, _ := get(t, front.URL+"/up/")
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "60" {
+		t.Errorf("status %d Retry-After %q; want 503 and 60", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if n := hits.Load(); n != 2 {
+		t.Errorf("upstream hit %d times, want 2", n)
+	}
+	if b.State() != breaker.StateOpen {
+		t.Errorf("state %v", b.State())
+	}
+}
+
+func TestStreaming(t *testing.T) {
+	release := make(chan struct{})
+	up := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: first\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		io.WriteString(w, "data: second\n\n")
+	})
+	// The timeout is shorter than the stream: it must not cut it.
+	front, b := setup(t, up, breaker.Config{}, config.Route{Timeout: 200 * time.Millisecond})
+	resp, err := http.Get(front.URL + "/up/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rd := bufio.NewReader(resp.Body)
+	first := make(chan string, 1)
+	go func() {
+		line, _ := rd.ReadString('\n')
+		first <- line
+	}()
+	select {
+	case line := <-first:
+		if line != "data: first\n" {
+			t.Errorf("first line %q", line)
+		}
+	case <-time.After(5 * time.Second):
+		close(release)
+		t.Fatal("the first event was not flushed to the client while the upstream held the stream open")
+	}
+	time.Sleep(300 * time.Millisecond) // past the route's timeout
+	close(release)
+	rest, err := io.ReadAll(rd)
+	if err != nil || string(rest) != "\ndata: second\n\n" {
+		t.Errorf("rest = %q, %v; want the second event, uncut", rest, err)
+	}
+	if c := b.Snapshot().Counts; c.Success != 1 {
+		t.Errorf("counts = %+v, want 1 success", c)
+	}
+}
+
+func TestHeaderTimeout(t *testing.T) {
+	up := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(5 * time.Second):
+		case <-r.Context().Done():
+		}
+	})
+	front, b := setup(t, up, breaker.Config{}, config.Route{Timeout: 100 * time.Millisecond})
+	start := time.Now()
+	resp, body := get(t, front.URL+"/up/slow")
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("took %v", d)
+	}
+	var eb errorBody
+	if resp.StatusCode != http.StatusGatewayTimeout || json.Unmarshal([]byte(body), &eb) != nil ||
+		!strings.Contains(eb.Error, "within 100ms") || eb.Breaker != "up" {
+		t.Errorf("got %d %s; want 504 naming the timeout and the breaker", resp.StatusCode, body)
+	}
+	if c := b.Snapshot().Counts; c.Failure != 1 {
+		t.Errorf("counts = %+v, want 1 failure", c)
+	}
+}
+
+func TestClientHangsUpIsIgnored(t *testing.T) {
+	arrived := make(chan struct{})
+	up := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		<-r.Context().Done()
+	})
+	front, b := setup(t, up, breaker.Config{FailureThreshold: 1}, config.Route{})
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", front.URL+"/up/hang", nil)
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	<-arrived
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("client error %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for b.Snapshot().Counts.Ignored == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if c := b.Snapshot().Counts; c != (breaker.Counts{Ignored: 1}) {
+		t.Errorf("counts = %+v, want 1 ignored", c)
+	}
+	if b.State() != breaker.StateClosed {
+		t.Errorf("state %v, want closed", b.State())
+	}
+}
+
+func TestNewUnknownBreaker(t *testing.T) {
+	reg, _ := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()))
+	defer reg.Close()
+	_, err := New([]config.Route{{Prefix: "/x/", Upstream: &url.URL{Scheme: "http", Host: "x"}, Breaker: "nope", Timeout: time.Second}}, reg, Options{})
+	if !errors.Is(err, breaker.ErrNotFound) {
+		t.Errorf("err = %v", err)
+	}
+}
