@@ -89,8 +89,14 @@ func newBreaker(r *Registry, cfg Config) *Breaker {
 
 func (b *Breaker) newGeneration(now time.Time) *generation {
 	g := &generation{win: newWindow(now, b.cfg.Bucket, b.cfg.buckets())}
+	g.cb = gobreaker.NewCircuitBreaker[struct{}](b.settings(g))
+	return g
+}
+
+// settings are the gobreaker settings of generation g's state machine.
+func (b *Breaker) settings(g *generation) gobreaker.Settings {
 	cfg := b.cfg
-	g.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
+	return gobreaker.Settings{
 		Name:         cfg.Name,
 		MaxRequests:  cfg.HalfOpenRequests,
 		Interval:     cfg.Window,
@@ -100,15 +106,15 @@ func (b *Breaker) newGeneration(now time.Time) *generation {
 		IsSuccessful: isSuccessfulSignal,
 		IsExcluded:   isExcludedSignal,
 		OnStateChange: func(_ string, from, to gobreaker.State) {
-			// A call that started before a Reset finishes on the old
-			// state machine: its changes are not the breaker's any more.
+			// A call that started before a Reset (or a forced change)
+			// finishes on the old state machine: its changes are not the
+			// breaker's any more.
 			if b.gen.Load() != g {
 				return
 			}
 			b.onStateChange(g, State(from), State(to), "")
 		},
-	})
-	return g
+	}
 }
 
 // readyToTrip runs under gobreaker's mutex after a failure while closed.

@@ -83,27 +83,10 @@ func (b *Breaker) force(to State, reason string, allowed func(State) bool) bool 
 
 // forcedGeneration returns a generation whose state machine starts in state
 // (open or half-open) and which shares win with the generation it replaces.
-// Its settings are those of newGeneration; keep the two in step.
 func (b *Breaker) forcedGeneration(now time.Time, win *window, state State) (*generation, error) {
 	g := &generation{win: win}
 	cfg := b.cfg
-	settings := gobreaker.Settings{
-		Name:         cfg.Name,
-		MaxRequests:  cfg.HalfOpenRequests,
-		Interval:     cfg.Window,
-		BucketPeriod: cfg.Bucket,
-		Timeout:      cfg.Timeout,
-		ReadyToTrip:  func(c gobreaker.Counts) bool { return b.readyToTrip(g, c) },
-		IsSuccessful: isSuccessfulSignal,
-		IsExcluded:   isExcludedSignal,
-		OnStateChange: func(_ string, from, to gobreaker.State) {
-			// A generation that has been replaced reports nothing.
-			if b.gen.Load() != g {
-				return
-			}
-			b.onStateChange(g, State(from), State(to), "")
-		},
-	}
+	settings := b.settings(g)
 	store := &stateStore{}
 	dcb, err := gobreaker.NewDistributedCircuitBreaker[struct{}](store, settings)
 	if err != nil {
