@@ -38,6 +38,16 @@
 // timeout passes even without traffic; a timer also applies it and tells the
 // listeners.
 //
+// # Fallbacks, health checks, deferred retries
+//
+// Registry.NewChain builds an ordered chain of breakers (primary, then
+// fallbacks) that CallChain walks until one member serves; open members are
+// skipped without a call, and circuit_breaker_fallback_total counts which
+// member served. Registry.NewHealthChecker probes dependencies (HTTP or a Go
+// function) on an interval with jitter. NewRetryQueue holds deferrable work
+// while a breaker is open and retries it, in order, once calls go through.
+// docs/fallbacks.md describes all three.
+//
 // State-change listeners (Config.OnStateChange, WithStateListener) are called
 // after the change, outside gobreaker's lock, in order per breaker.
 package breaker
