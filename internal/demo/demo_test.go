@@ -1,0 +1,228 @@
+package demo
+
+import (
+	"bufio"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/metric/noop"
+	"go.uber.org/goleak"
+
+	"github.com/breakerwatch/breakerwatch/breaker"
+	"github.com/breakerwatch/breakerwatch/internal/config"
+	"github.com/breakerwatch/breakerwatch/internal/gateway"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// transitions records state changes.
+type transitions struct {
+	mu  sync.Mutex
+	all []breaker.StateChange
+}
+
+func (tr *transitions) add(sc breaker.StateChange) {
+	tr.mu.Lock()
+	tr.all = append(tr.all, sc)
+	tr.mu.Unlock()
+}
+
+// has reports whether name went from -> to.
+func (tr *transitions) has(name string, from, to breaker.State) bool {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	for _, sc := range tr.all {
+		if sc.Name == name && sc.From == from && sc.To == to {
+			return true
+		}
+	}
+	return false
+}
+
+// serve runs the demo's config behind a real gateway; it returns the
+// gateway's URL.
+func serve(t *testing.T, d *Demo, tr *transitions) (string, *breaker.Registry) {
+	t.Helper()
+	cfg := d.Config()
+	if err := config.Apply(cfg, func(string) (string, bool) { return "", false }); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()), breaker.WithStateListener(tr.add))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	for _, b := range cfg.Breakers {
+		if _, err := reg.Register(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g, err := gateway.New(cfg.Routes, reg, gateway.Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	g.Register(mux)
+	front := httptest.NewServer(mux)
+	t.Cleanup(g.CloseIdleConnections)
+	t.Cleanup(front.Close)
+	return front.URL, reg
+}
+
+func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A short schedule: openai_api goes down and recovers; its enforce-mode
+// breaker opens, probes and closes, all from the demo's own traffic.
+func TestShortScheduleShowsTransitions(t *testing.T) {
+	sched := Schedule{
+		Interval: 200 * time.Millisecond,
+		Events: []Event{
+			{At: 0, Upstream: OpenAI, Behavior: Behavior{ErrorRate: 1}},
+			{At: 30 * time.Second, Upstream: Meta, Behavior: Behavior{ErrorRate: 1}},
+			{At: 40 * time.Second, Upstream: OpenAI, Behavior: Healthy},
+		},
+	}
+	// Speed 40: traffic every 5ms, openai_api's 15s timeout is 375ms, the
+	// recovery comes at 1s.
+	d, err := New(Options{Schedule: &sched, Speed: 40, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	tr := &transitions{}
+	base, reg := serve(t, d, tr)
+	d.Start(base)
+
+	waitFor(t, "openai_api to open", 10*time.Second, func() bool {
+		return tr.has(OpenAI, breaker.StateClosed, breaker.StateOpen)
+	})
+	waitFor(t, "meta_api (monitor mode) to count would-reject", 10*time.Second, func() bool {
+		b, _ := reg.Get(Meta)
+		return b.Snapshot().Counts.WouldReject > 0
+	})
+	waitFor(t, "openai_api to close again", 10*time.Second, func() bool {
+		return tr.has(OpenAI, breaker.StateHalfOpen, breaker.StateClosed)
+	})
+	b, _ := reg.Get(OpenAI)
+	if c := b.Snapshot().Counts; c.Rejected == 0 || c.Failure == 0 || c.Success == 0 {
+		t.Errorf("openai_api counts %+v: want successes, failures and rejections", c)
+	}
+	m, _ := reg.Get(Meta)
+	if c := m.Snapshot().Counts; c.Rejected != 0 {
+		t.Errorf("meta_api (monitor) rejected %d calls", c.Rejected)
+	}
+}
+
+func TestDefaultScheduleIsSorted(t *testing.T) {
+	s := DefaultSchedule()
+	seen := map[string]bool{}
+	for i, e := range s.Events {
+		if i > 0 && e.At < s.Events[i-1].At {
+			t.Errorf("event %d at %v comes before the previous one", i, e.At)
+		}
+		if e.At >= s.Cycle {
+			t.Errorf("event %d at %v is past the cycle %v", i, e.At, s.Cycle)
+		}
+		seen[e.Upstream] = true
+	}
+	for _, name := range []string{OpenAI, Anthropic, Gemini, Meta} {
+		if !seen[name] {
+			t.Errorf("the schedule never touches %s", name)
+		}
+	}
+	// Within the first minute every enforce-mode upstream has a fault.
+	first := map[string]time.Duration{}
+	for _, e := range s.Events {
+		if _, ok := first[e.Upstream]; !ok && e.Behavior != Healthy {
+			first[e.Upstream] = e.At
+		}
+	}
+	for name, at := range first {
+		if at > time.Minute {
+			t.Errorf("%s's first fault is at %v", name, at)
+		}
+	}
+}
+
+func TestUpstreamAnswers(t *testing.T) {
+	d, err := New(Options{Logger: quiet, Speed: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	u := d.byName[OpenAI]
+
+	resp, err := http.Post(u.url()+"/v1/chat/completions", "application/json", strings.NewReader(`{"stream": true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if line, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			events = append(events, line)
+		}
+	}
+	resp.Body.Close()
+	if resp.Header.Get("Content-Type") != "text/event-stream" || len(events) < 2 || events[len(events)-1] != "[DONE]" {
+		t.Errorf("stream: %v %q", resp.Header, events)
+	}
+
+	u.set(Behavior{ErrorRate: 1})
+	resp, err = http.Get(u.url() + "/v1/models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "simulated") {
+		t.Errorf("outage: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestScaled(t *testing.T) {
+	s := Schedule{Cycle: time.Minute, Interval: time.Second,
+		Events: []Event{{At: 10 * time.Second, Upstream: OpenAI, Behavior: Behavior{Latency: time.Second}}}}
+	got := s.scaled(10)
+	if got.Cycle != 6*time.Second || got.Interval != 100*time.Millisecond ||
+		got.Events[0].At != time.Second || got.Events[0].Behavior.Latency != 100*time.Millisecond {
+		t.Errorf("scaled = %+v", got)
+	}
+	if s.Events[0].At != 10*time.Second {
+		t.Error("scaled changed its receiver")
+	}
+}
+
+func TestCloseWithoutStart(t *testing.T) {
+	d, err := New(Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.StopTraffic()
+	d.Close()
+	d.Close()
+}
+
+func TestUnknownUpstreamInSchedule(t *testing.T) {
+	_, err := New(Options{Logger: quiet, Schedule: &Schedule{Events: []Event{{Upstream: "nope"}}}})
+	if err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Errorf("err = %v", err)
+	}
+}
