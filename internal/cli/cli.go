@@ -1,0 +1,294 @@
+// Package cli is the breakerwatch command line: it parses the subcommands'
+// flags and runs them. cmd/breakerwatch only wires it to the process.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/breakerwatch/breakerwatch/breaker"
+	"github.com/breakerwatch/breakerwatch/internal/config"
+	"github.com/breakerwatch/breakerwatch/internal/ctl"
+	"github.com/breakerwatch/breakerwatch/internal/serve"
+	"github.com/breakerwatch/breakerwatch/internal/version"
+	"github.com/breakerwatch/breakerwatch/monitoring"
+)
+
+// Usage is the top-level help.
+const Usage = `breakerwatch: circuit breakers in front of flaky upstreams, for services in any language.
+
+Usage:
+  breakerwatch [serve] [--config FILE] [--listen ADDR] [flags]
+        Run the gateway: proxy routes through named breakers, /metrics and the
+        admin API on one listener. Without --config, run the embedded demo.
+  breakerwatch ctl [--addr URL] [--token T] status | reset NAME | reset-all | mode NAME MODE
+        Read and steer the breakers of a running breakerwatch.
+  breakerwatch validate --config FILE
+        Check a configuration: exit 0, or 1 listing every problem.
+  breakerwatch generate [--root DIR]
+        Write the Grafana dashboard and the Prometheus alert rules under DIR.
+  breakerwatch version
+        Print the version.
+
+Run 'breakerwatch COMMAND -h' for a command's flags. Configuration reference:
+docs/configuration.md.
+`
+
+// ExitError carries the process exit code of a failed command.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// Exit codes.
+const (
+	ExitOK     = 0
+	ExitFailed = 1 // the command failed; validate: the configuration has problems
+	ExitUsage  = 2 // bad flags or arguments; serve: a bad configuration (nothing started)
+)
+
+// ExitCode is the exit code for err: 0 for nil, the code of an *ExitError,
+// else 1.
+func ExitCode(err error) int {
+	var ee *ExitError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ee):
+		return ee.Code
+	}
+	return ExitFailed
+}
+
+// printed marks an error already reported to stderr (by the flag package).
+type printed struct{ error }
+
+func (p printed) Unwrap() error { return p.error }
+
+// Run runs the command line args (without the program name). Every error is
+// reported on stderr before it is returned; ExitCode gives the exit code.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer, env config.Env) error {
+	err := dispatch(ctx, args, stdout, stderr, env)
+	if err != nil && !errors.As(err, new(printed)) {
+		report(stderr, err)
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, env config.Env) error {
+	if len(args) == 0 {
+		return runServe(ctx, nil, stdout, stderr, env)
+	}
+	switch cmd := args[0]; cmd {
+	case "serve":
+		return runServe(ctx, args[1:], stdout, stderr, env)
+	case "ctl":
+		return runCtl(ctx, args[1:], stdout, stderr, env)
+	case "validate":
+		return runValidate(args[1:], stdout, stderr, env)
+	case "generate":
+		return runGenerate(args[1:], stdout, stderr)
+	case "version":
+		if len(args) > 1 {
+			return usageErr("version takes no arguments")
+		}
+		fmt.Fprintf(stdout, "breakerwatch %s (%s %s/%s)\n", version.String(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return nil
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, Usage)
+		return nil
+	default:
+		if strings.HasPrefix(cmd, "-") { // flags without a command: serve's
+			return runServe(ctx, args, stdout, stderr, env)
+		}
+		return usageErr(fmt.Sprintf("unknown command %q\n\n%s", cmd, Usage))
+	}
+}
+
+func usageErr(msg string) error {
+	return &ExitError{Code: ExitUsage, Err: errors.New(msg)}
+}
+
+func report(w io.Writer, err error) {
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		fmt.Fprintf(w, "breakerwatch: the configuration has %d problem(s):\n", len(ce.Problems))
+		for _, p := range ce.Problems {
+			fmt.Fprintf(w, "  %s\n", p)
+		}
+		return
+	}
+	fmt.Fprintf(w, "breakerwatch: %v\n", err)
+}
+
+// newFlagSet returns a flag set that reports its errors on stderr.
+func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: breakerwatch %s %s\n\nFlags:\n", name, synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses flags anywhere among the arguments (ctl status --addr X
+// works) and returns the positional arguments. -h is not an error.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, printed{&ExitError{Code: ExitUsage, Err: err}}
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, env config.Env) error {
+	fs := newFlagSet("serve", "[--config FILE] [--listen ADDR] [flags]", stderr)
+	cfgPath := fs.String("config", "", "YAML configuration `file`; without it, the embedded demo runs")
+	listen := fs.String("listen", "", "listen `address`, overriding the file and "+config.EnvListen+" (default "+config.DefaultListen+")")
+	logFormat := fs.String("log-format", "text", "log format: text or json (logs go to stderr)")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	shutdown := fs.Duration("shutdown-timeout", serve.DefaultShutdownTimeout, "how long in-flight requests may take to finish on SIGINT/SIGTERM")
+	speed := fs.Float64("demo-speed", 1, "run the embedded demo this many times faster (schedule, timeouts, traffic)")
+	pos, err := parse(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErr(fmt.Sprintf("serve: unexpected argument %q", pos[0]))
+	}
+	speedSet := false
+	fs.Visit(func(f *flag.Flag) { speedSet = speedSet || f.Name == "demo-speed" })
+	if speedSet && *cfgPath != "" {
+		return usageErr("serve: --demo-speed applies only to the embedded demo, which does not run with --config")
+	}
+	if *speed <= 0 || *speed > 1000 {
+		return usageErr("serve: --demo-speed must be above 0 and at most 1000")
+	}
+	if *shutdown <= 0 {
+		return usageErr("serve: --shutdown-timeout must be positive")
+	}
+	logger, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("serve: %w", err)}
+	}
+	breaker.Version = version.String()
+	err = serve.Run(ctx, serve.Options{
+		ConfigPath: *cfgPath, Listen: *listen, Env: env, Logger: logger, Stdout: stdout,
+		ShutdownTimeout: *shutdown, DemoSpeed: *speed, Version: version.String(),
+	})
+	if serve.IsConfigError(err) {
+		return &ExitError{Code: ExitUsage, Err: err}
+	}
+	return err
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer, env config.Env) error {
+	fs := newFlagSet("ctl", "[--addr URL] [--token T] "+ctl.Usage, stderr)
+	token, _ := env(config.EnvAdminToken)
+	addr := fs.String("addr", ctl.DefaultAddr, "base `URL` of the breakerwatch server")
+	tok := fs.String("token", token, "admin `token` for reset and mode (default $"+config.EnvAdminToken+")")
+	timeout := fs.Duration("timeout", 10*time.Second, "timeout of each request")
+	pos, err := parse(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c := &ctl.Client{Addr: *addr, Token: *tok, HTTP: &http.Client{Timeout: *timeout}}
+	if err := c.Run(ctx, pos, stdout); err != nil {
+		code := ExitFailed
+		if errors.As(err, new(*ctl.UsageError)) {
+			code = ExitUsage
+		}
+		return &ExitError{Code: code, Err: err}
+	}
+	return nil
+}
+
+func runValidate(args []string, stdout, stderr io.Writer, env config.Env) error {
+	fs := newFlagSet("validate", "--config FILE", stderr)
+	cfgPath := fs.String("config", "", "YAML configuration `file` to check (with the environment applied, as serve would)")
+	pos, err := parse(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErr(fmt.Sprintf("validate: unexpected argument %q", pos[0]))
+	}
+	if *cfgPath == "" {
+		return usageErr("validate: --config FILE is required")
+	}
+	cfg, err := config.Load(*cfgPath, env)
+	if err != nil {
+		return &ExitError{Code: ExitFailed, Err: err}
+	}
+	fmt.Fprintf(stdout, "%s: OK: %d breaker(s), %d route(s), listen %s", *cfgPath, len(cfg.Breakers), len(cfg.Routes), cfg.Listen)
+	if len(cfg.EnvApplied) > 0 {
+		fmt.Fprintf(stdout, ", environment overrides: %s", strings.Join(cfg.EnvApplied, ", "))
+	}
+	fmt.Fprintln(stdout)
+	return nil
+}
+
+func runGenerate(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("generate", "[--root DIR]", stderr)
+	root := fs.String("root", ".", "repository root `dir` to write "+monitoring.DashboardPath+" and "+monitoring.RulesPath+" under")
+	pos, err := parse(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErr(fmt.Sprintf("generate: unexpected argument %q", pos[0]))
+	}
+	if err := monitoring.WriteFiles(*root, monitoring.DefaultParams()); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s and %s under %s\n", monitoring.DashboardPath, monitoring.RulesPath, *root)
+	return nil
+}

@@ -1,0 +1,106 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/breakerwatch/breakerwatch/internal/config"
+)
+
+func env(kv ...string) config.Env {
+	return func(k string) (string, bool) {
+		for i := 0; i+1 < len(kv); i += 2 {
+			if kv[i] == k {
+				return kv[i+1], true
+			}
+		}
+		return "", false
+	}
+}
+
+func runCLI(e config.Env, args ...string) (code int, stdout, stderr string) {
+	var out, errOut strings.Builder
+	err := Run(context.Background(), args, &out, &errOut, e)
+	return ExitCode(err), out.String(), errOut.String()
+}
+
+func TestCommands(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	os.WriteFile(good, []byte("breakers: {a: {}}\nroutes: [{prefix: /a/, upstream: 'http://127.0.0.1:9', breaker: a}]\n"), 0o600)
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("listen: nope\nroutes: [{prefix: /a/, upstream: 'http://x', breaker: b}]\n"), 0o600)
+
+	tests := map[string]struct {
+		env        config.Env
+		args       []string
+		code       int
+		out, err   string // substrings
+		noOut      bool
+		errExactly string
+	}{
+		"version":              {args: []string{"version"}, out: "breakerwatch "},
+		"help":                 {args: []string{"help"}, out: "breakerwatch ctl [--addr URL]"},
+		"unknown command":      {args: []string{"frobnicate"}, code: 2, err: `unknown command "frobnicate"`},
+		"version with args":    {args: []string{"version", "x"}, code: 2, err: "version takes no arguments"},
+		"validate ok":          {args: []string{"validate", "--config", good}, out: good + ": OK: 1 breaker(s), 1 route(s), listen 127.0.0.1:8000\n"},
+		"validate env applied": {env: env("CB_MODE", "enforce"), args: []string{"validate", "--config", good}, out: "environment overrides: CB_MODE"},
+		"validate problems": {args: []string{"validate", "--config", bad}, code: 1, noOut: true,
+			errExactly: "breakerwatch: the configuration has 2 problem(s):\n" +
+				"  " + bad + `:1: listen: "nope": want host:port, like 127.0.0.1:8000 or :8000` + "\n" +
+				"  " + bad + `:2: routes[0].breaker: unknown breaker "b" (define it under breakers:)` + "\n"},
+		"validate env problem": {env: env("CB_FAILURE_THRESHOLD", "many"), args: []string{"validate", "--config", good}, code: 1,
+			err: `environment variable CB_FAILURE_THRESHOLD: "many": want a whole number of at least 1`},
+		"validate needs config":  {args: []string{"validate"}, code: 2, err: "--config FILE is required"},
+		"validate bad flag":      {args: []string{"validate", "--cfg", good}, code: 2, err: "flag provided but not defined: -cfg"},
+		"serve bad config":       {args: []string{"serve", "--config", bad}, code: 2, noOut: true, err: "the configuration has 2 problem(s)"},
+		"bare flags are serve's": {args: []string{"--config", bad}, code: 2, err: "the configuration has 2 problem(s)"},
+		"demo speed with config": {args: []string{"serve", "--config", good, "--demo-speed", "5"}, code: 2,
+			err: "--demo-speed applies only to the embedded demo"},
+		"bad log format":   {args: []string{"serve", "--config", good, "--log-format", "xml"}, code: 2, err: `--log-format "xml": want text or json`},
+		"serve extra arg":  {args: []string{"serve", "now"}, code: 2, err: `unexpected argument "now"`},
+		"ctl usage":        {args: []string{"ctl", "open", "x"}, code: 2, err: `ctl: unknown command "open"`},
+		"ctl bad mode":     {args: []string{"ctl", "mode", "x", "on"}, code: 2, err: `ctl mode: unknown mode "on"`},
+		"ctl unreachable":  {args: []string{"ctl", "--addr", "http://127.0.0.1:1", "status", "--timeout", "2s"}, code: 1, err: "ctl: cannot reach http://127.0.0.1:1"},
+		"serve -h is help": {args: []string{"serve", "-h"}, err: "Usage: breakerwatch serve"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			if tt.env == nil {
+				tt.env = env()
+			}
+			code, out, errOut := runCLI(tt.env, tt.args...)
+			if code != tt.code {
+				t.Errorf("exit code %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, out, errOut)
+			}
+			if !strings.Contains(out, tt.out) || (tt.noOut && out != "") {
+				t.Errorf("stdout %q, want it to contain %q", out, tt.out)
+			}
+			if !strings.Contains(errOut, tt.err) {
+				t.Errorf("stderr %q, want it to contain %q", errOut, tt.err)
+			}
+			if tt.errExactly != "" && errOut != tt.errExactly {
+				t.Errorf("stderr:\n%s\nwant:\n%s", errOut, tt.errExactly)
+			}
+		})
+	}
+}
+
+func TestGenerate(t *testing.T) {
+	root := t.TempDir()
+	code, out, errOut := runCLI(env(), "generate", "--root", root)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, p := range []string{"dashboards/circuit-breakers.json", "alerts/rules.yml"} {
+		if fi, err := os.Stat(filepath.Join(root, p)); err != nil || fi.Size() == 0 {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	if !strings.Contains(out, "wrote dashboards/circuit-breakers.json and alerts/rules.yml under "+root) {
+		t.Errorf("stdout %q", out)
+	}
+}

@@ -1,0 +1,139 @@
+package ctl
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/metric/noop"
+	"go.uber.org/goleak"
+
+	"github.com/breakerwatch/breakerwatch/breaker"
+	"github.com/breakerwatch/breakerwatch/exporter"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// server runs the real admin API over two breakers, one of them open.
+func server(t *testing.T, token string) (*httptest.Server, *breaker.Registry) {
+	t.Helper()
+	reg, err := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	a, _ := reg.Register(breaker.Config{Name: "anthropic_api", Mode: breaker.ModeMonitor})
+	o, _ := reg.Register(breaker.Config{Name: "openai_api", FailureThreshold: 2, Timeout: time.Minute})
+	for range 3 {
+		_ = o.Execute(context.Background(), func(context.Context) error { return errors.New("down") })
+	}
+	_ = a.Execute(context.Background(), func(context.Context) error { return nil })
+	srv := httptest.NewServer(exporter.NewAdmin(reg, exporter.AdminOptions{Token: token, Logger: slog.New(slog.DiscardHandler)}))
+	t.Cleanup(srv.Close)
+	return srv, reg
+}
+
+func run(t *testing.T, c *Client, args ...string) (string, error) {
+	t.Helper()
+	var out strings.Builder
+	err := c.Run(context.Background(), args, &out)
+	c.HTTP = nil
+	return out.String(), err
+}
+
+func TestStatus(t *testing.T) {
+	srv, _ := server(t, "")
+	out, err := run(t, &Client{Addr: srv.URL}, "status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`^status: degraded$`,
+		`^BREAKER +STATE +MODE +FOR +ERROR RATE +P95 +OK +FAILED +REJECTED +WOULD REJECT +THRESHOLD +TIMEOUT$`,
+		`^anthropic_api +closed +monitor +\d+s +0\.0% /1m +[\d.]+ms +1 +0 +0 +0 +5 +1m$`,
+		`^openai_api +open +enforce +\d+s +100\.0% /1m +[\d.]+ms +0 +2 +1 +0 +2 +1m$`,
+	}
+	lines := strings.Split(strings.TrimSpace(strings.ReplaceAll(out, "\n\n", "\n")), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("output:\n%s", out)
+	}
+	for i, re := range want {
+		if !regexp.MustCompile(re).MatchString(lines[i]) {
+			t.Errorf("line %d = %q, want %s", i, lines[i], re)
+		}
+	}
+}
+
+func TestMutations(t *testing.T) {
+	srv, reg := server(t, "s3cret")
+	c := &Client{Addr: strings.TrimPrefix(srv.URL, "http://"), Token: "s3cret"} // scheme optional
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"mode", "openai_api", "monitor"}, "openai_api: mode enforce -> monitor; state open\n"},
+		{[]string{"reset", "openai_api"}, "openai_api: reset; now closed (mode monitor)\n"},
+		{[]string{"reset-all"}, "reset 2 breaker(s): anthropic_api, openai_api\n"},
+	}
+	for _, tt := range tests {
+		out, err := run(t, c, tt.args...)
+		if err != nil || out != tt.want {
+			t.Errorf("%v: %q, %v; want %q", tt.args, out, err, tt.want)
+		}
+	}
+	if b, _ := reg.Get("openai_api"); b.Mode() != breaker.ModeMonitor || b.State() != breaker.StateClosed {
+		t.Errorf("openai_api: %v %v", b.Mode(), b.State())
+	}
+}
+
+func TestErrors(t *testing.T) {
+	srv, _ := server(t, "s3cret")
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := "http://" + l.Addr().String()
+	l.Close()
+	tests := map[string]struct {
+		c    Client
+		args []string
+		want string
+	}{
+		"unknown breaker": {Client{Addr: srv.URL, Token: "s3cret"}, []string{"reset", "nope"},
+			`server answered 404 Not Found: no such circuit breaker: "nope"`},
+		"no token": {Client{Addr: srv.URL}, []string{"reset-all"},
+			`server answered 401 Unauthorized: this endpoint needs the admin token: send Authorization: Bearer <token>`},
+		"wrong token": {Client{Addr: srv.URL, Token: "guess"}, []string{"reset-all"},
+			`server answered 401 Unauthorized: invalid admin token`},
+		"bad mode": {Client{Addr: srv.URL}, []string{"mode", "openai_api", "on"},
+			`ctl mode: unknown mode "on" (want enforce, monitor or disabled)`},
+		"unreachable": {Client{Addr: dead}, []string{"status"}, "ctl: cannot reach " + dead + ": dial tcp"},
+		"no command":  {Client{Addr: srv.URL}, nil, "ctl: missing command (" + Usage + ")"},
+		"unknown":     {Client{Addr: srv.URL}, []string{"open", "x"}, `ctl: unknown command "open" (` + Usage + ")"},
+		"arity":       {Client{Addr: srv.URL}, []string{"reset"}, "ctl reset: want 1 argument(s), got 0 (" + Usage + ")"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			out, err := run(t, &tt.c, tt.args...)
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) || out != "" {
+				t.Errorf("err = %v, output %q; want an error starting %q", err, out, tt.want)
+			}
+		})
+	}
+}
+
+func TestShortDuration(t *testing.T) {
+	for in, want := range map[string]string{"1m0s": "1m", "1h0m0s": "1h", "1m30s": "1m30s", "500ms": "500ms", "10s": "10s", "0s": "0s"} {
+		if got := shortDuration(in); got != want {
+			t.Errorf("shortDuration(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for d, want := range map[time.Duration]string{45 * time.Second: "45s", 192 * time.Second: "3m12s", 2*time.Hour + 5*time.Minute + 3*time.Second: "2h5m"} {
+		if got := age(d); got != want {
+			t.Errorf("age(%v) = %q, want %q", d, got, want)
+		}
+	}
+}

@@ -1,0 +1,115 @@
+package serve
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/breakerwatch/breakerwatch/internal/config"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var noEnv config.Env = func(string) (string, bool) { return "", false }
+
+// start runs Run in the background; it returns the base URL from the
+// banner and a function that stops Run and returns its error.
+func start(t *testing.T, o Options) (string, func() error) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	o.Stdout = pw
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Env == nil {
+		o.Env = noEnv
+	}
+	o.Listen = "127.0.0.1:0"
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		err := Run(ctx, o)
+		pw.CloseWithError(io.EOF)
+		done <- err
+	}()
+	sc := bufio.NewScanner(pr)
+	re := regexp.MustCompile(`serving on (http://\S+)`)
+	base := ""
+	for sc.Scan() {
+		if m := re.FindStringSubmatch(sc.Text()); m != nil {
+			base = m[1]
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if base == "" {
+		cancel()
+		t.Fatalf("no banner; Run returned %v", <-done)
+	}
+	return base, func() error { cancel(); return <-done }
+}
+
+// The demo runs, serves its routes and the admin API, and stops without
+// leaking a goroutine (TestMain checks).
+func TestDemoStartsAndStops(t *testing.T) {
+	base, stop := start(t, Options{DemoSpeed: 50})
+	for _, path := range []string{"/", "/api/circuit-breaker/status", "/metrics", "/openai/v1/models"} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 && resp.StatusCode != 503 {
+			t.Errorf("%s: %d %s", path, resp.StatusCode, body)
+		}
+		if path == "/" && !strings.Contains(string(body), "openai_api") {
+			t.Errorf("index: %s", body)
+		}
+	}
+	http.DefaultClient.CloseIdleConnections()
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConfigErrorStartsNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(path, []byte("listen: nope\n"), 0o600)
+	err := Run(context.Background(), Options{ConfigPath: path, Env: noEnv, Logger: slog.New(slog.DiscardHandler)})
+	if !IsConfigError(err) {
+		t.Fatalf("err = %v, want a configuration error", err)
+	}
+	// The demo's configuration goes through the environment too.
+	err = Run(context.Background(), Options{Env: func(k string) (string, bool) {
+		return "sometimes", k == config.EnvMode
+	}, Logger: slog.New(slog.DiscardHandler)})
+	if !IsConfigError(err) || !strings.Contains(err.Error(), "CB_MODE") {
+		t.Fatalf("err = %v, want a configuration error naming CB_MODE", err)
+	}
+}
+
+func TestListenError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(path, []byte("listen: 127.0.0.1:1\n"), 0o600) // privileged, or in use
+	done := make(chan error, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	go func() {
+		done <- Run(ctx, Options{ConfigPath: path, Env: noEnv, Logger: slog.New(slog.DiscardHandler), Listen: "256.0.0.1:80"})
+	}()
+	err := <-done
+	if err == nil || IsConfigError(err) || !strings.HasPrefix(err.Error(), "listen: ") {
+		t.Errorf("err = %v", err)
+	}
+}
