@@ -104,9 +104,11 @@ func (s Schedule) scaled(speed float64) Schedule {
 	return out
 }
 
+// scale divides d by speed, rounded to the millisecond: a breaker window
+// of whole milliseconds divides evenly into its default ten buckets.
 func scale(d time.Duration, speed float64) time.Duration {
 	if speed <= 0 || speed == 1 {
 		return d
 	}
-	return time.Duration(float64(d) / speed)
+	return time.Duration(float64(d) / speed).Round(time.Millisecond)
 }
