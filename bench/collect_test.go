@@ -1,0 +1,159 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"testing"
+
+	"github.com/breakerwatch/breakerwatch/breaker"
+	"github.com/breakerwatch/breakerwatch/exporter"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+)
+
+// newScrapeFixture builds the exporter package's /metrics pipeline (the
+// OTel Prometheus exporter on a private client_golang registry, with the Go
+// and process collectors) and registers n breakers on it that have each seen
+// some calls: successes and a failure (not enough to trip).
+func newScrapeFixture(tb testing.TB, n int) http.Handler {
+	m, err := exporter.NewMetrics()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = m.Shutdown(context.Background()) })
+	reg, err := m.NewRegistry()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = reg.Close() })
+	ctx := context.Background()
+	boom := errors.New("boom")
+	fail := func(context.Context) error { return boom }
+	for i := range n {
+		br, err := reg.Register(breaker.Config{Name: fmt.Sprintf("dep_%04d", i)})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for range 10 {
+			_ = br.Execute(ctx, succeed)
+		}
+		_ = br.Execute(ctx, fail)
+	}
+	return m.Handler()
+}
+
+// scrape serves one GET /metrics through the handler and returns the body.
+func scrape(tb testing.TB, h http.Handler) []byte {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		tb.Fatalf("scrape: status %d: %s", rec.Code, rec.Body.String())
+	}
+	return rec.Body.Bytes()
+}
+
+// samples counts the sample lines of a text exposition.
+func samples(body []byte) int {
+	n := 0
+	for line := range bytes.Lines(body) {
+		if len(line) > 0 && line[0] != '#' {
+			n++
+		}
+	}
+	return n
+}
+
+// BenchmarkCollect: one full scrape of 1,000 breakers' metrics through the
+// exporter package's handler (OTel Prometheus exporter, text exposition, no
+// compression; the Go, process and promhttp series are included).
+func BenchmarkCollect(b *testing.B) {
+	b.Run("breakers=1000", func(b *testing.B) {
+		h := newScrapeFixture(b, 1000)
+		var body []byte
+		b.ReportAllocs()
+		for b.Loop() {
+			body = scrape(b, h)
+		}
+		b.ReportMetric(float64(len(body)), "bytes/scrape")
+		b.ReportMetric(float64(samples(body)), "samples/scrape")
+	})
+}
+
+// BenchmarkRegister: the memory of one breaker with the default config,
+// window included.
+//
+// "one" registers one breaker into an empty registry per iteration: B/op is
+// everything registering allocates. "retained" registers 1,000 breakers and
+// reports the live heap they hold after a GC, per breaker (B/breaker): what a
+// breaker costs while it exists, without the registry's copy-on-write garbage;
+// B/breaker+sdk adds what the OTel SDK keeps per breaker once it has
+// collected the breakers' series.
+func BenchmarkRegister(b *testing.B) {
+	b.Run("one", func(b *testing.B) {
+		p, err := NewManualPipeline()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.Close()
+		b.ReportAllocs()
+		for b.Loop() {
+			b.StopTimer()
+			reg, err := breaker.NewRegistry(breaker.WithMeterProvider(p.Provider))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			if _, err := reg.Register(breaker.Config{Name: "bench"}); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			_ = reg.Close()
+			b.StartTimer()
+		}
+	})
+	b.Run("retained", func(b *testing.B) {
+		const n = 1000
+		names := make([]string, n)
+		for i := range names {
+			names[i] = fmt.Sprintf("dep_%04d", i)
+		}
+		var perBreaker, withSDK float64
+		for b.Loop() {
+			b.StopTimer()
+			p, err := NewManualPipeline()
+			if err != nil {
+				b.Fatal(err)
+			}
+			var before, registered, collected runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			b.StartTimer()
+			for _, name := range names {
+				if _, err := p.Registry.Register(breaker.Config{Name: name}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			runtime.GC()
+			runtime.ReadMemStats(&registered)
+			// One collection makes the SDK keep its per-series state.
+			var rm metricdata.ResourceMetrics
+			if err := p.Reader.Collect(context.Background(), &rm); err != nil {
+				b.Fatal(err)
+			}
+			rm = metricdata.ResourceMetrics{}
+			runtime.GC()
+			runtime.ReadMemStats(&collected)
+			perBreaker = float64(registered.HeapAlloc-before.HeapAlloc) / n
+			withSDK = float64(collected.HeapAlloc-before.HeapAlloc) / n
+			_ = p.Close()
+			b.StartTimer()
+		}
+		b.ReportMetric(perBreaker, "B/breaker")
+		b.ReportMetric(withSDK, "B/breaker+sdk")
+	})
+}

@@ -1,0 +1,94 @@
+package bench
+
+import (
+	"context"
+	"testing"
+
+	"github.com/breakerwatch/breakerwatch/breaker"
+	"github.com/prometheus/client_golang/prometheus"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+)
+
+// contender builds one breaker to benchmark and returns it with its cleanup.
+type contender struct {
+	name string
+	new  func(tb testing.TB) Executor
+}
+
+var contenders = []contender{
+	{"gobreaker", func(testing.TB) Executor { return NewGobreaker("bench") }},
+	{"gobreaker+client_golang", func(tb testing.TB) Executor {
+		g, err := NewGobreakerProm("bench", prometheus.NewRegistry())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return g
+	}},
+	{"gobreaker+otel", func(tb testing.TB) Executor {
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		tb.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+		g, err := NewGobreakerOTel("bench", mp)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return g
+	}},
+	{"failsafe-go", func(testing.TB) Executor { return NewFailsafe() }},
+	{"breakerwatch-enforce", breakerwatch(breaker.ModeEnforce)},
+	{"breakerwatch-monitor", breakerwatch(breaker.ModeMonitor)},
+	{"breakerwatch-disabled", breakerwatch(breaker.ModeDisabled)},
+}
+
+func breakerwatch(mode breaker.Mode) func(testing.TB) Executor {
+	return func(tb testing.TB) Executor {
+		p, err := NewManualPipeline()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { _ = p.Close() })
+		br, err := p.Registry.Register(breaker.Config{Name: "bench", Mode: mode})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return br
+	}
+}
+
+func succeed(context.Context) error { return nil }
+
+// BenchmarkExecute: one call of a trivial successful function through a
+// closed breaker, with the contender's metrics.
+func BenchmarkExecute(b *testing.B) {
+	for _, c := range contenders {
+		b.Run(c.name, func(b *testing.B) {
+			e := c.new(b)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := e.Execute(ctx, succeed); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkExecuteParallel: the same with GOMAXPROCS goroutines sharing one
+// breaker.
+func BenchmarkExecuteParallel(b *testing.B) {
+	for _, c := range contenders {
+		b.Run(c.name, func(b *testing.B) {
+			e := c.new(b)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				for pb.Next() {
+					if err := e.Execute(ctx, succeed); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
