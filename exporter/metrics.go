@@ -75,7 +75,11 @@ func NewMetrics() (*Metrics, error) {
 	if err != nil {
 		return nil, fmt.Errorf("exporter: building the OTel Prometheus exporter: %w", err)
 	}
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))
+	// Breaker series are bounded by configuration (one set per registered
+	// breaker), not by traffic: the SDK's default limit of 2,000 series per
+	// instrument would fold the calls of every breaker past the ~500th into
+	// one otel_metric_overflow series.
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp), sdkmetric.WithCardinalityLimit(0))
 	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(slog.Default().Handler(), slog.LevelError),
 		ErrorHandling: promhttp.ContinueOnError,

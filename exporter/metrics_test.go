@@ -2,6 +2,7 @@ package exporter_test
 
 import (
 	"bytes"
+	"fmt"
 	"context"
 	"errors"
 	"flag"
@@ -489,5 +490,24 @@ func TestMetricsHistogramBuckets(t *testing.T) {
 	}
 	if !slices.Equal(bounds, breaker.DurationBuckets) {
 		t.Errorf("buckets %v, want %v", bounds, breaker.DurationBuckets)
+	}
+}
+
+// Regression: the SDK's default cardinality limit (2,000 series per
+// instrument) folded the call counts of every breaker past the 500th into an
+// otel_metric_overflow series. Breaker series are bounded by configuration.
+func TestMetricsManyBreakersNoOverflow(t *testing.T) {
+	m := newMetrics(t)
+	reg := newRegistry(t, m)
+	const n = 600 // 2,400 calls_total series
+	for i := range n {
+		run(register(t, reg, breaker.Config{Name: fmt.Sprintf("dep%03d", i)}), 1, succeed)
+	}
+	raw, families := scrape(t, m.Handler())
+	if bytes.Contains(raw, []byte("otel_metric_overflow")) {
+		t.Error("the scrape has an otel_metric_overflow series")
+	}
+	if got := len(families[breaker.MetricCalls].GetMetric()); got != 4*n {
+		t.Errorf("%s has %d series, want %d", breaker.MetricCalls, got, 4*n)
 	}
 }
