@@ -75,6 +75,14 @@ type Breaker struct {
 	timer       *time.Timer // fires when an open breaker's timeout ends
 
 	attrs attrSets
+	// stateAttrs is the attribute set of the state gauge for the current
+	// mode, built when the mode is first observed.
+	stateAttrs atomic.Pointer[modeAttrs]
+}
+
+type modeAttrs struct {
+	mode Mode
+	opt  metric.MeasurementOption
 }
 
 func newBreaker(r *Registry, cfg Config) *Breaker {
@@ -326,9 +334,11 @@ func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) e
 		ran = true
 		start = time.Now()
 		err = fn(ctx)
-		end := time.Now()
+		// time.Since reads only the monotonic clock: cheaper than a
+		// second time.Now on the call path.
+		d := time.Since(start)
+		end := start.Add(d)
 		done = true
-		d := end.Sub(start)
 		outcome = b.classify(ctx, err)
 		slow := b.cfg.SlowCall > 0 && d > b.cfg.SlowCall
 		b.record(g, end, outcome, d, slow)
@@ -384,9 +394,9 @@ func (b *Breaker) passThrough(ctx context.Context, fn func(context.Context) erro
 		}
 	}()
 	err := fn(ctx)
-	end := time.Now()
+	d := time.Since(start)
+	end := start.Add(d)
 	done = true
-	d := end.Sub(start)
 	b.record(g, end, b.classify(ctx, err), d, b.cfg.SlowCall > 0 && d > b.cfg.SlowCall)
 	return err
 }
@@ -453,10 +463,10 @@ func (h *durationHistogram) observe(d time.Duration) {
 	h.sum.Add(int64(d))
 }
 
-// attrSets are the breaker's attribute sets, built once.
+// attrSets are the breaker's attribute sets, built once. Only the state
+// changes a breaker can make have one (see reachableTransitions).
 type attrSets struct {
 	name        metric.MeasurementOption
-	state       [3]metric.MeasurementOption // by mode
 	calls       [numOutcomes]metric.MeasurementOption
 	transitions [3][3]metric.MeasurementOption
 }

@@ -92,7 +92,7 @@ var canonicalTransitions = [...][2]State{
 
 func (b *Breaker) observe(ins *instruments, o metric.Observer, now time.Time) {
 	mode := b.Mode()
-	o.ObserveInt64(ins.state, int64(b.State()), b.attrs.state[mode])
+	o.ObserveInt64(ins.state, int64(b.State()), b.stateOption(mode))
 	ws := b.gen.Load().win.stats(now)
 	o.ObserveFloat64(ins.errorRate, ws.ErrorRate, b.attrs.name)
 	o.ObserveFloat64(ins.p50, ws.P50, b.attrs.name)
@@ -106,12 +106,28 @@ func (b *Breaker) observe(ins *instruments, o metric.Observer, now time.Time) {
 	for from := range b.transitions {
 		for to := range b.transitions[from] {
 			n := b.transitions[from][to].Load()
+			opt := b.attrs.transitions[from][to]
+			if opt == nil { // a change no breaker makes
+				continue
+			}
 			if n == 0 && !isCanonical(State(from), State(to)) {
 				continue
 			}
-			o.ObserveInt64(ins.transitions, int64(n), b.attrs.transitions[from][to])
+			o.ObserveInt64(ins.transitions, int64(n), opt)
 		}
 	}
+}
+
+// stateOption returns the state gauge's attributes for mode, building them
+// when the mode changed since the last collection.
+func (b *Breaker) stateOption(mode Mode) metric.MeasurementOption {
+	if a := b.stateAttrs.Load(); a != nil && a.mode == mode {
+		return a.opt
+	}
+	a := &modeAttrs{mode: mode, opt: metric.WithAttributeSet(attribute.NewSet(
+		attribute.String(LabelName, b.cfg.Name), attribute.String(LabelMode, mode.String())))}
+	b.stateAttrs.Store(a)
+	return a.opt
 }
 
 func isCanonical(from, to State) bool {
@@ -123,21 +139,26 @@ func isCanonical(from, to State) bool {
 	return false
 }
 
+// reachableTransitions are the changes a breaker can make: the state
+// machine's four, and open -> closed (a reset, or leaving an open state for a
+// fresh state machine). Resets from half-open and forced changes are among
+// the four.
+var reachableTransitions = [...][2]State{
+	{StateClosed, StateOpen}, {StateOpen, StateHalfOpen},
+	{StateHalfOpen, StateClosed}, {StateHalfOpen, StateOpen},
+	{StateOpen, StateClosed},
+}
+
 func newAttrSets(name string) attrSets {
 	n := attribute.String(LabelName, name)
 	var a attrSets
 	a.name = metric.WithAttributeSet(attribute.NewSet(n))
-	for m := ModeEnforce; m <= ModeDisabled; m++ {
-		a.state[m] = metric.WithAttributeSet(attribute.NewSet(n, attribute.String(LabelMode, m.String())))
-	}
 	for o := Outcome(0); o < numOutcomes; o++ {
 		a.calls[o] = metric.WithAttributeSet(attribute.NewSet(n, attribute.String(LabelOutcome, o.String())))
 	}
-	for from := range a.transitions {
-		for to := range a.transitions[from] {
-			a.transitions[from][to] = metric.WithAttributeSet(attribute.NewSet(n,
-				attribute.String(LabelFrom, State(from).String()), attribute.String(LabelTo, State(to).String())))
-		}
+	for _, t := range reachableTransitions {
+		a.transitions[t[0]][t[1]] = metric.WithAttributeSet(attribute.NewSet(n,
+			attribute.String(LabelFrom, t[0].String()), attribute.String(LabelTo, t[1].String())))
 	}
 	return a
 }

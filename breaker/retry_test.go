@@ -386,12 +386,14 @@ func TestRetryQueueConcurrentNothingLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
+	var attempted atomic.Int64
 	for p := range producers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range perProducer {
 				item := p*perProducer + i
+				attempted.Add(1)
 				var err error
 				if i%2 == 0 {
 					err = q.Defer(item)
@@ -419,7 +421,11 @@ func TestRetryQueueConcurrentNothingLost(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(50 * time.Millisecond)
+	// Close in the middle: once half the items were offered, whatever the
+	// machine's speed.
+	for attempted.Load() < producers*perProducer/2 {
+		time.Sleep(100 * time.Microsecond)
+	}
 	if err := q.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}

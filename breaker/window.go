@@ -13,18 +13,20 @@ import (
 // carry an older epoch: writes racing with the recycle may be lost, which
 // bounds the error to a few calls at bucket boundaries.
 
-// Latency buckets are log-linear in microseconds: values below 4 µs each have
-// a bucket, then every power of two is split into 4 sub-buckets (relative
-// error under 12.5%), up to 2^27 µs (134 s); longer calls land in the last one.
+// Latency buckets are log-linear in units of 16 µs: the first 4 units (up to
+// 64 µs) each have a bucket, then every power of two is split into 4
+// sub-buckets (relative error under 12.5%), up to 2^23 units (134 s); longer
+// calls land in the last one.
 const (
+	latUnit       = 16 * time.Microsecond
 	latSubBits    = 2
 	latSub        = 1 << latSubBits
-	latMaxExp     = 27
+	latMaxExp     = 23
 	latNumBuckets = latSub + (latMaxExp-latSubBits)*latSub
 )
 
 func latencyIndex(d time.Duration) int {
-	us := uint64(d / time.Microsecond)
+	us := uint64(d / latUnit)
 	if d < 0 {
 		us = 0
 	}
@@ -40,25 +42,26 @@ func latencyIndex(d time.Duration) int {
 	return i
 }
 
-// latencyBounds returns bucket i's range in microseconds [lo, hi).
+// latencyBounds returns bucket i's range in milliseconds [lo, hi).
 func latencyBounds(i int) (lo, hi float64) {
+	const unitMs = float64(latUnit) / float64(time.Millisecond)
 	if i < latSub {
-		return float64(i), float64(i + 1)
+		return float64(i) * unitMs, float64(i+1) * unitMs
 	}
 	e := (i-latSub)/latSub + latSubBits
 	sub := (i - latSub) % latSub
 	step := float64(uint64(1) << uint(e-latSubBits))
 	lo = float64(latSub+sub) * step
-	return lo, lo + step
+	return lo * unitMs, (lo + step) * unitMs
 }
 
 type windowBucket struct {
 	epoch     atomic.Int64 // bucket number since the window's start; -1 = never used
-	successes atomic.Uint64
-	failures  atomic.Uint64
-	ignored   atomic.Uint64
-	rejected  atomic.Uint64
-	slow      atomic.Uint64
+	successes atomic.Uint32
+	failures  atomic.Uint32
+	ignored   atomic.Uint32
+	rejected  atomic.Uint32
+	slow      atomic.Uint32
 	latency   [latNumBuckets]atomic.Uint32
 }
 
@@ -154,11 +157,11 @@ func (w *window) stats(now time.Time) WindowStats {
 		if e := b.epoch.Load(); e < oldest || e > cur {
 			continue
 		}
-		s.Successes += b.successes.Load()
-		s.Failures += b.failures.Load()
-		s.Ignored += b.ignored.Load()
-		s.Rejected += b.rejected.Load()
-		s.Slow += b.slow.Load()
+		s.Successes += uint64(b.successes.Load())
+		s.Failures += uint64(b.failures.Load())
+		s.Ignored += uint64(b.ignored.Load())
+		s.Rejected += uint64(b.rejected.Load())
+		s.Slow += uint64(b.slow.Load())
 		for j := range b.latency {
 			hist[j] += uint64(b.latency[j].Load())
 		}
@@ -190,11 +193,10 @@ func quantile(hist *[latNumBuckets]uint64, q float64) float64 {
 		}
 		if seen+float64(c) >= rank {
 			lo, hi := latencyBounds(i)
-			us := lo + (hi-lo)*(rank-seen)/float64(c)
-			return us / 1000
+			return lo + (hi-lo)*(rank-seen)/float64(c)
 		}
 		seen += float64(c)
 	}
 	lo, _ := latencyBounds(latNumBuckets - 1)
-	return lo / 1000
+	return lo
 }
