@@ -17,6 +17,7 @@ vet:
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
+	cd bench && $(GO) test -race -count=1 ./...
 
 # The benchmarks compile and each runs once (no timing is judged here).
 bench-compile:
