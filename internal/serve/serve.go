@@ -111,28 +111,26 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	for _, bc := range cfg.Breakers {
-		if _, err := reg.Register(bc); err != nil {
-			return err
+	// release flushes the metrics and stops the breakers' timers.
+	release := func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := metrics.Shutdown(fctx); err != nil {
+			log.Warn("flushing metrics", slog.String("error", err.Error()))
 		}
+		_ = reg.Close()
 	}
-	gw, err := gateway.New(cfg.Routes, reg, gateway.Options{Logger: log})
+	mux, gw, err := handler(cfg, metrics, reg, log)
 	if err != nil {
+		release()
 		return err
 	}
-	mux := http.NewServeMux()
-	gw.Register(mux)
-	mux.Handle(exporter.MetricsPath, withDeadline(metrics.Handler()))
-	mux.Handle(exporter.AdminPathPrefix, withDeadline(exporter.NewAdmin(reg, exporter.AdminOptions{Token: cfg.AdminToken, Logger: log})))
-
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		_ = reg.Close()
-		_ = metrics.Shutdown(context.Background())
+		release()
 		return fmt.Errorf("listen: %w", err)
 	}
 	base := baseURL(ln.Addr())
-	mux.Handle("GET /{$}", index(cfg, reg))
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: ReadHeaderTimeout,
@@ -186,14 +184,29 @@ func Run(ctx context.Context, o Options) error {
 		dm.Close()
 	}
 	gw.CloseIdleConnections()
-	fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer fcancel()
-	if err := metrics.Shutdown(fctx); err != nil {
-		log.Warn("flushing metrics", slog.String("error", err.Error()))
-	}
-	_ = reg.Close()
+	release()
 	log.Info("stopped")
 	return runErr
+}
+
+// handler registers the breakers and serves, on one mux, the routes,
+// /metrics, the admin API and an index at /.
+func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registry, log *slog.Logger) (*http.ServeMux, *gateway.Gateway, error) {
+	for _, bc := range cfg.Breakers {
+		if _, err := reg.Register(bc); err != nil {
+			return nil, nil, err
+		}
+	}
+	gw, err := gateway.New(cfg.Routes, reg, gateway.Options{Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	mux := http.NewServeMux()
+	gw.Register(mux)
+	mux.Handle(exporter.MetricsPath, withDeadline(metrics.Handler()))
+	mux.Handle(exporter.AdminPathPrefix, withDeadline(exporter.NewAdmin(reg, exporter.AdminOptions{Token: cfg.AdminToken, Logger: log})))
+	mux.Handle("GET /{$}", index(cfg, reg))
+	return mux, gw, nil
 }
 
 // stateLogger logs every state change with its reason: warn when a
