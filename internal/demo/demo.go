@@ -189,9 +189,9 @@ func (d *Demo) Start(base string) {
 
 // runSchedule applies the events, cycle after cycle, until ctx is done.
 func (d *Demo) runSchedule(ctx context.Context) {
-	timer := time.NewTimer(0)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop() // armed by Reset below
 	defer timer.Stop()
-	<-timer.C
 	for cycle := 1; ; cycle++ {
 		start := time.Now()
 		for _, u := range d.upstreams {

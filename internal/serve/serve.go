@@ -52,8 +52,6 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// DemoSpeed speeds the demo up (see demo.Options.Speed); 0 means 1.
 	DemoSpeed float64
-	// DemoSchedule replaces the demo's schedule (tests).
-	DemoSchedule *demo.Schedule
 	// Version is logged at start.
 	Version string
 }
@@ -88,7 +86,7 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	} else {
-		dm, err = demo.New(demo.Options{Speed: o.DemoSpeed, Schedule: o.DemoSchedule, Logger: log})
+		dm, err = demo.New(demo.Options{Speed: o.DemoSpeed, Logger: log})
 		if err != nil {
 			return err
 		}
