@@ -117,26 +117,7 @@ func TestMissingConfigFile(t *testing.T) {
 }
 
 func TestValidateGood(t *testing.T) {
-	path := writeConfig(t, `listen: 127.0.0.1:8000
-admin_token: ""              # prefer BREAKERWATCH_ADMIN_TOKEN
-defaults:                    # every breaker, unless it overrides
-  mode: monitor              # enforce | monitor | disabled
-  failure_threshold: 5
-  min_throughput: 1
-  failure_rate: 0            # 0 = off
-  slow_call: 0s              # 0 = off
-  timeout: 60s
-  half_open_requests: 1
-  window: 60s
-breakers:
-  openai_api: {mode: enforce, failure_threshold: 3}
-routes:
-  - prefix: /openai/
-    upstream: https://api.openai.com
-    breaker: openai_api
-    timeout: 120s
-    failure_status: [500, 502, 503, 504]   # default: every 5xx
-`)
+	path := "../../internal/config/testdata/example.yaml" // the issue's example
 	code, out, errOut := runCmd(t, []string{"CB_MODE=monitor", "HEALTH_CHECK_INTERVAL=30"}, "validate", "--config", path)
 	want := path + ": OK: 1 breaker(s), 1 route(s), listen 127.0.0.1:8000, environment overrides: HEALTH_CHECK_INTERVAL, CB_MODE\n"
 	if code != 0 || out != want || errOut != "" {

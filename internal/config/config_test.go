@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"net/url"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -13,28 +12,6 @@ import (
 	"github.com/breakerwatch/breakerwatch/breaker"
 )
 
-// The issue's example, verbatim.
-const example = `listen: 127.0.0.1:8000
-admin_token: ""              # prefer BREAKERWATCH_ADMIN_TOKEN
-defaults:                    # every breaker, unless it overrides
-  mode: monitor              # enforce | monitor | disabled
-  failure_threshold: 5
-  min_throughput: 1
-  failure_rate: 0            # 0 = off
-  slow_call: 0s              # 0 = off
-  timeout: 60s
-  half_open_requests: 1
-  window: 60s
-breakers:
-  openai_api: {mode: enforce, failure_threshold: 3}
-routes:
-  - prefix: /openai/
-    upstream: https://api.openai.com
-    breaker: openai_api
-    timeout: 120s
-    failure_status: [500, 502, 503, 504]   # default: every 5xx
-`
-
 func env(kv ...string) Env {
 	m := map[string]string{}
 	for i := 0; i+1 < len(kv); i += 2 {
@@ -43,8 +20,9 @@ func env(kv ...string) Env {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
+// testdata/example.yaml is the issue's example, verbatim (docs/configuration.md shows it too).
 func TestParseExample(t *testing.T) {
-	c, err := Parse("example.yaml", []byte(example), env())
+	c, err := Load("testdata/example.yaml", env())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,16 +348,8 @@ func TestEnvReplacesBadValue(t *testing.T) {
 	}
 }
 
-func TestLoad(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "breakerwatch.yaml")
-	if err := os.WriteFile(path, []byte(example), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Load(path, env()); err != nil {
-		t.Errorf("Load: %v", err)
-	}
-	_, err := Load(filepath.Join(dir, "missing.yaml"), env())
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "missing.yaml"), env())
 	if err == nil || !strings.Contains(err.Error(), "missing.yaml: no such file or directory") {
 		t.Errorf("Load(missing) = %v", err)
 	}
