@@ -65,7 +65,7 @@ type Config struct {
 	// latency percentiles. Default 60s.
 	Window time.Duration `json:"window"`
 	// Bucket is the window's granularity: the window rolls one bucket at a
-	// time. Default Window/10; a window holds at most 10 buckets.
+	// time. Default Window/10 (rounded up); a window holds at most 10 buckets.
 	Bucket time.Duration `json:"bucket"`
 	// Classifier overrides the default outcome classification. Optional.
 	Classifier Classifier `json:"-"`
@@ -92,10 +92,8 @@ func (c Config) withDefaults() Config {
 		c.Window = DefaultWindow
 	}
 	if c.Bucket == 0 {
-		c.Bucket = c.Window / MaxWindowBuckets
-		if c.Bucket <= 0 {
-			c.Bucket = c.Window
-		}
+		// Rounded up, so the window never needs more than MaxWindowBuckets.
+		c.Bucket = (c.Window + MaxWindowBuckets - 1) / MaxWindowBuckets
 	}
 	return c
 }

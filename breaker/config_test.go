@@ -18,6 +18,8 @@ func TestConfigValidation(t *testing.T) {
 		{"zero value with a name", breaker.Config{Name: "openai_api"}, ""},
 		{"all set", breaker.Config{Name: "a.b-c_1", Mode: breaker.ModeMonitor, FailureThreshold: 3, MinThroughput: 10,
 			FailureRate: 1, SlowCall: time.Second, Timeout: time.Second, HalfOpenRequests: 2, Window: 10 * time.Second, Bucket: time.Second}, ""},
+		{"window not divisible by 10", breaker.Config{Name: "a", Window: 666666666}, ""},
+		{"one-nanosecond window", breaker.Config{Name: "a", Window: 1}, ""},
 		{"empty name", breaker.Config{}, "name"},
 		{"name with a space", breaker.Config{Name: "open ai"}, "name"},
 		{"name too long", breaker.Config{Name: strings.Repeat("x", 65)}, "name"},
