@@ -14,6 +14,7 @@ import (
 
 	"github.com/breakerwatch/breakerwatch/breaker"
 	"github.com/breakerwatch/breakerwatch/exporter"
+	"github.com/breakerwatch/breakerwatch/internal/testutil"
 )
 
 const prefix = exporter.AdminPathPrefix
@@ -443,7 +444,7 @@ func TestAdminAuth(t *testing.T) {
 func TestAdminLogs(t *testing.T) {
 	const token = "s3cret-token"
 	_, reg := adminFixture(t)
-	var buf syncBuffer
+	var buf testutil.SyncBuffer
 	logger := slog.New(slog.NewJSONHandler(&buf, nil))
 	h := exporter.NewAdmin(reg, exporter.AdminOptions{Token: token, Logger: logger})
 	auth := []string{"Authorization", "Bearer " + token}

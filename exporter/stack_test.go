@@ -1,34 +1,16 @@
 package exporter_test
 
 import (
-	"bytes"
 	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/breakerwatch/breakerwatch/breaker"
 	"github.com/breakerwatch/breakerwatch/exporter"
+	"github.com/breakerwatch/breakerwatch/internal/testutil"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 //go:noinline
 func panickingDeepInTheHandler() { panic("handler bug") }
@@ -37,7 +19,7 @@ func panickingDeepInTheHandler() { panic("handler bug") }
 // happened: net/http's log shows the panicking function.
 func TestMiddlewarePanicStack(t *testing.T) {
 	b := register(t, testRegistry(t), breaker.Config{Name: "svc"})
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	done := make(chan struct{}, 1)
 	mw := exporter.Middleware(b)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panickingDeepInTheHandler() }))
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
