@@ -23,6 +23,12 @@ const (
 	DefaultRouteTimeout = 60 * time.Second
 	// DefaultHealthCheckInterval is the seed's HEALTH_CHECK_INTERVAL=30.
 	DefaultHealthCheckInterval = 30 * time.Second
+	// DefaultMaxReplayBody is the largest request body a route with
+	// fallbacks buffers so that it can send it again to a fallback: 1 MiB.
+	DefaultMaxReplayBody = 1 << 20
+	// MaxMaxReplayBody bounds max_replay_body: a buffered body is held in
+	// memory for the whole request.
+	MaxMaxReplayBody = 1 << 30
 )
 
 // Config is a resolved configuration: defaults merged, environment applied,
@@ -39,9 +45,14 @@ type Config struct {
 	Breakers []breaker.Config
 	// Routes are the reverse-proxy routes, in file order.
 	Routes []Route
-	// HealthCheckInterval comes from HEALTH_CHECK_INTERVAL only. It is parsed
-	// and validated now; health checks use it. Default 30s.
+	// HealthCheckInterval is how often each health check probes, unless the
+	// check sets its own interval. HEALTH_CHECK_INTERVAL overrides it.
+	// Default DefaultHealthCheckInterval.
 	HealthCheckInterval time.Duration
+	// HealthChecks are the breakers' health checks (a breaker's
+	// health_check), sorted by breaker name. Interval 0 means
+	// HealthCheckInterval; every other zero field takes breaker's default.
+	HealthChecks []breaker.HealthCheck
 	// EnvApplied names the environment variables that changed something,
 	// for the start-up log.
 	EnvApplied []string
@@ -67,9 +78,41 @@ type Route struct {
 	// TLS, request, upstream think time). A response body that has started
 	// is never cut. Default DefaultRouteTimeout.
 	Timeout time.Duration
-	// FailureStatus lists the upstream statuses that count as failures.
-	// Nil: every 5xx.
+	// FailureStatus lists the upstream statuses that count as failures, for
+	// the upstream and its fallbacks. Nil: every 5xx.
 	FailureStatus []int
+	// Fallbacks are upstreams that speak the same API, tried in order, each
+	// through its own breaker, when the upstream fails (a transport error,
+	// a timeout or a failure status) or its breaker rejects the request. A
+	// request is sent again only if its body could be buffered whole
+	// (MaxReplayBody); a member whose breaker rejects it is skipped without
+	// being sent anything.
+	Fallbacks []Fallback
+	// MaxReplayBody is the largest request body buffered, in bytes, so that
+	// it can be sent again to a fallback. Used only with Fallbacks. Default
+	// DefaultMaxReplayBody.
+	MaxReplayBody int64
+}
+
+// Fallback is one upstream of a route's fallback chain.
+type Fallback struct {
+	// Upstream is an absolute http or https URL, optionally with a base
+	// path, like Route.Upstream; the route's prefix is stripped the same way.
+	Upstream *url.URL
+	// Breaker names the breaker the fallback's calls go through. A breaker
+	// appears at most once in a route's chain, counting the route's own.
+	Breaker string
+}
+
+// Breakers returns the names of the route's chain: its breaker, then its
+// fallbacks' breakers.
+func (r Route) Breakers() []string {
+	out := make([]string, 0, 1+len(r.Fallbacks))
+	out = append(out, r.Breaker)
+	for _, f := range r.Fallbacks {
+		out = append(out, f.Breaker)
+	}
+	return out
 }
 
 // Breaker returns the configuration of the named breaker.

@@ -45,6 +45,57 @@ func TestParseExample(t *testing.T) {
 	}
 }
 
+func TestParseFallbacksAndHealthChecks(t *testing.T) {
+	c, err := Load("testdata/fallbacks.yaml", env(EnvHealthCheckInterval, "10"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := func(s string) *url.URL { v, _ := url.Parse(s); return v }
+	wantRoutes := []Route{{
+		Prefix: "/chat/", Upstream: u("https://api.openai.com"), Breaker: "openai_api", Timeout: 20 * time.Second,
+		FailureStatus: []int{429, 500, 502, 503, 504},
+		Fallbacks: []Fallback{
+			{Upstream: u("https://anthropic-compatible.example/openai"), Breaker: "anthropic_api"},
+			{Upstream: u("https://gemini-compatible.example"), Breaker: "gemini_api"},
+		},
+		MaxReplayBody: 512 << 10,
+	}, {
+		Prefix: "/gemini/", Upstream: u("https://gemini-compatible.example"), Breaker: "gemini_api", Timeout: DefaultRouteTimeout,
+		Fallbacks:     []Fallback{{Upstream: u("https://api.openai.com"), Breaker: "openai_api"}},
+		MaxReplayBody: DefaultMaxReplayBody,
+	}}
+	if !reflect.DeepEqual(c.Routes, wantRoutes) {
+		t.Errorf("routes = %+v\nwant %+v", c.Routes, wantRoutes)
+	}
+	if got := c.Routes[0].Breakers(); !reflect.DeepEqual(got, []string{"openai_api", "anthropic_api", "gemini_api"}) {
+		t.Errorf("Breakers() = %v", got)
+	}
+	wantChecks := []breaker.HealthCheck{
+		{Breaker: "anthropic_api", URL: "https://anthropic-compatible.example/v1/models", Interval: time.Minute, OpenOnFail: true, OpenAfter: 3},
+		{Breaker: "openai_api", URL: "https://status.example/openai", ExpectStatus: 200, Timeout: 2 * time.Second, HalfOpenOnPass: true},
+	}
+	if !reflect.DeepEqual(c.HealthChecks, wantChecks) {
+		t.Errorf("health checks = %+v\nwant %+v", c.HealthChecks, wantChecks)
+	}
+	if c.HealthCheckInterval != 10*time.Second {
+		t.Errorf("interval %v", c.HealthCheckInterval)
+	}
+}
+
+func TestSizes(t *testing.T) {
+	for in, want := range map[string]int64{"1B": 1, "512KiB": 512 << 10, "1MiB": 1 << 20, "16MiB": 16 << 20, "1GiB": 1 << 30} {
+		doc := "breakers: {a: {}, b: {}}\nroutes:\n  - {prefix: /a/, upstream: 'http://x', breaker: a, fallbacks: [{upstream: 'http://y', breaker: b}], max_replay_body: " + in + "}\n"
+		c, err := Parse("c.yaml", []byte(doc), env())
+		if err != nil {
+			t.Errorf("%s: %v", in, err)
+			continue
+		}
+		if got := c.Routes[0].MaxReplayBody; got != want {
+			t.Errorf("%s = %d bytes, want %d", in, got, want)
+		}
+	}
+}
+
 func TestParseDefaults(t *testing.T) {
 	c, err := Parse("min.yaml", []byte(`
 breakers:
@@ -108,7 +159,7 @@ routes:
 			want: []string{
 				"c.yaml:2: lisen: unknown key (known here: " + topKeys + ")",
 				"c.yaml:4: defaults.failure_treshold: unknown key (known here: " + breakerKeys + ")",
-				"c.yaml:6: breakers.a.bucket: unknown key (known here: " + breakerKeys + ")",
+				"c.yaml:6: breakers.a.bucket: unknown key (known here: " + breakerEntryKeys + ")",
 				"c.yaml:8: routes[0].retries: unknown key (known here: " + routeKeys + ")",
 			},
 		},
@@ -197,6 +248,92 @@ routes:
 				`c.yaml:7: routes[1].prefix: required`,
 				`c.yaml:7: routes[1].upstream: required`,
 				`c.yaml:7: routes[1].breaker: required`,
+			},
+		},
+		"fallback chains": {
+			yaml: `breakers: {a: {}, b: {}, c: {}, d: {}}
+routes:
+  - prefix: /a/
+    upstream: http://a
+    breaker: a
+    fallbacks:
+      - {upstream: http://b, breaker: b}
+      - {upstream: http://c, breaker: nope}
+      - {upstream: http://a2, breaker: a}
+      - {upstream: http://b2, breaker: b}
+      - {upstream: "ftp://c", breaker: c, retries: 2}
+      - {breaker: d}
+      - {upstream: http://d}
+  - {prefix: /b/, upstream: http://b, breaker: b, fallbacks: []}
+  - {prefix: /c/, upstream: http://c, breaker: c, fallbacks: {upstream: http://a, breaker: a}}
+  - {prefix: /d/, upstream: http://c, breaker: c, max_replay_body: 1MiB}
+`,
+			want: []string{
+				`c.yaml:8: routes[0].fallbacks[1].breaker: unknown breaker "nope" (define it under breakers:)`,
+				`c.yaml:9: routes[0].fallbacks[2].breaker: "a" is already in the chain as routes[0].breaker (line 5): a chain tries each breaker once (naming one twice would be a cycle)`,
+				`c.yaml:10: routes[0].fallbacks[3].breaker: "b" is already in the chain as routes[0].fallbacks[0].breaker (line 7): a chain tries each breaker once (naming one twice would be a cycle)`,
+				`c.yaml:11: routes[0].fallbacks[4].retries: unknown key (known here: ` + fallbackKeys + `)`,
+				`c.yaml:11: routes[0].fallbacks[4].upstream: "ftp://c": want an http:// or https:// URL`,
+				`c.yaml:12: routes[0].fallbacks[5].upstream: required`,
+				`c.yaml:13: routes[0].fallbacks[6].breaker: required`,
+				`c.yaml:14: routes[1].fallbacks: empty (omit it for no fallback)`,
+				`c.yaml:15: routes[2].fallbacks: want a list like [{upstream: https://..., breaker: name}], not a mapping`,
+				`c.yaml:16: routes[3].max_replay_body: set without fallbacks: only a route with fallbacks buffers request bodies`,
+			},
+		},
+		"max_replay_body": {
+			yaml: `breakers: {a: {}, b: {}}
+routes:
+  - {prefix: /a/, upstream: http://a, breaker: a, fallbacks: [{upstream: http://b, breaker: b}], max_replay_body: 1048576}
+  - {prefix: /b/, upstream: http://a, breaker: a, fallbacks: [{upstream: http://b, breaker: b}], max_replay_body: 1MB}
+  - {prefix: /c/, upstream: http://a, breaker: a, fallbacks: [{upstream: http://b, breaker: b}], max_replay_body: 0B}
+  - {prefix: /d/, upstream: http://a, breaker: a, fallbacks: [{upstream: http://b, breaker: b}], max_replay_body: 2GiB}
+  - {prefix: /e/, upstream: http://a, breaker: a, fallbacks: [{upstream: http://b, breaker: b}], max_replay_body: -1KiB}
+`,
+			want: []string{
+				`c.yaml:3: routes[0].max_replay_body: "1048576" has no unit: want a size like 1048576B, 64KiB or 1MiB`,
+				`c.yaml:4: routes[1].max_replay_body: want a size like 64KiB or 1MiB (units B, KiB, MiB, GiB), not "1MB"`,
+				`c.yaml:5: routes[2].max_replay_body: 0B: want at least 1B (omit it for the default, 1MiB)`,
+				`c.yaml:6: routes[3].max_replay_body: 2GiB is over the limit of 1GiB (the body is held in memory)`,
+				`c.yaml:7: routes[4].max_replay_body: want a size like 64KiB or 1MiB (units B, KiB, MiB, GiB), not "-1KiB"`,
+			},
+		},
+		"health checks": {
+			yaml: `defaults:
+  health_check: {url: http://x}
+breakers:
+  a:
+    health_check: {url: "http://[::1", expect_status: 0, interval: 0s, timeout: 0s, open_after: 0}
+  b:
+    health_check: {url: "ftp://b", expect_status: 700, interval: -1s, timeout: -1s, half_open_on_pass: yes, probe: x}
+  c:
+    health_check: {url: "http:///path", interval: 10s, timeout: 10s, open_after: 2}
+  d:
+    health_check: {expect_status: 204}
+  e:
+    health_check: {url: ""}
+  f:
+    health_check: {url: "http://f", timeout: 45s}
+`,
+			want: []string{
+				`c.yaml:2: defaults.health_check: a health check probes one breaker's upstream: set it under breakers:, not in defaults`,
+				`c.yaml:5: breakers.a.health_check.expect_status: want an HTTP status like 200 (omit it to accept any 2xx), not "0"`,
+				`c.yaml:5: breakers.a.health_check.interval: 0 is not an interval (omit it to probe every HEALTH_CHECK_INTERVAL)`,
+				`c.yaml:5: breakers.a.health_check.timeout: 0 is not a timeout (omit it for the default: 5s, or half the interval if shorter)`,
+				`c.yaml:5: breakers.a.health_check.open_after: want a whole number of probes, at least 1 (omit it for 1), not "0"`,
+				`c.yaml:5: breakers.a.health_check.url: missing ']' in host`,
+				`c.yaml:7: breakers.b.health_check.half_open_on_pass: want true or false, not "yes"`,
+				`c.yaml:7: breakers.b.health_check.probe: unknown key (known here: ` + healthKeys + `)`,
+				`c.yaml:7: breakers.b.health_check.url: "ftp://b": want an http:// or https:// URL`,
+				`c.yaml:7: breakers.b.health_check.expect_status: 700 is not an HTTP status (100-599)`,
+				`c.yaml:7: breakers.b.health_check.interval: -1s: want at least 1ms`,
+				`c.yaml:7: breakers.b.health_check.timeout: -1s is negative`,
+				`c.yaml:9: breakers.c.health_check.url: "http:///path": no host`,
+				`c.yaml:9: breakers.c.health_check.timeout: 10s is not shorter than the interval 10s`,
+				`c.yaml:9: breakers.c.health_check.open_after: set without open_on_fail: true (failing probes open nothing unless open_on_fail is set)`,
+				`c.yaml:11: breakers.d.health_check.url: required: the http:// or https:// URL to GET`,
+				`c.yaml:13: breakers.e.health_check.url: empty: want the http:// or https:// URL to GET`,
+				`c.yaml:15: breakers.f.health_check.timeout: 45s is not shorter than the interval 30s (HEALTH_CHECK_INTERVAL: the check sets no interval)`,
 			},
 		},
 		"structure": {
@@ -372,5 +509,33 @@ func TestApplyGoConfig(t *testing.T) {
 	want := "config: routes[0].upstream: required\nconfig: routes[0].breaker: unknown breaker \"nope\" (define it under breakers:)"
 	if err == nil || err.Error() != want {
 		t.Errorf("Apply(bad) = %v\nwant:\n%s", err, want)
+	}
+}
+
+// A configuration built in Go (the demo's) goes through the same checks.
+func TestApplyGoFallbacksAndHealthChecks(t *testing.T) {
+	u := &url.URL{Scheme: "http", Host: "127.0.0.1:1"}
+	c := &Config{
+		Breakers: []breaker.Config{{Name: "a"}, {Name: "b"}},
+		Routes: []Route{{Prefix: "/a/", Upstream: u, Breaker: "a",
+			Fallbacks: []Fallback{{Upstream: u, Breaker: "b"}, {Upstream: u, Breaker: "a"}, {Breaker: "c"}}}},
+		HealthChecks:        []breaker.HealthCheck{{Breaker: "b", URL: "http://x", Timeout: time.Second}, {Breaker: "z", URL: "http://x"}},
+		HealthCheckInterval: time.Second,
+	}
+	err := Apply(c, env())
+	want := strings.Join([]string{
+		`config: routes[0].fallbacks[1].breaker: "a" is already in the chain as routes[0].breaker: a chain tries each breaker once (naming one twice would be a cycle)`,
+		`config: routes[0].fallbacks[2].upstream: required`,
+		`config: routes[0].fallbacks[2].breaker: unknown breaker "c" (define it under breakers:)`,
+		`config: breakers.b.health_check.timeout: 1s is not shorter than the interval 1s (HEALTH_CHECK_INTERVAL: the check sets no interval)`,
+		`config: breakers.z.health_check: unknown breaker "z" (define it under breakers:)`,
+	}, "\n")
+	if err == nil || err.Error() != want {
+		t.Errorf("Apply = %v\nwant:\n%s", err, want)
+	}
+	c = &Config{Breakers: []breaker.Config{{Name: "a"}}, HealthChecks: []breaker.HealthCheck{{Breaker: "a", URL: "http://x"}}}
+	err = Apply(c, env(EnvHealthCheckInterval, "0.0000001"))
+	if want := `environment variable HEALTH_CHECK_INTERVAL: "0.0000001": under the minimum of 1ms`; err == nil || err.Error() != want {
+		t.Errorf("Apply = %v\nwant %s", err, want)
 	}
 }

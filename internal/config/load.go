@@ -154,7 +154,11 @@ func (p *parser) unknown(k *yaml.Node, path, key string, known string) {
 const (
 	topKeys     = "listen, admin_token, defaults, breakers, routes"
 	breakerKeys = "mode, failure_threshold, min_throughput, failure_rate, slow_call, timeout, half_open_requests, window"
-	routeKeys   = "prefix, upstream, breaker, timeout, failure_status"
+	// A breaker's own entry may also have a health check; defaults may not.
+	breakerEntryKeys = breakerKeys + ", health_check"
+	healthKeys       = "url, expect_status, interval, timeout, half_open_on_pass, open_on_fail, open_after"
+	routeKeys        = "prefix, upstream, breaker, timeout, failure_status, fallbacks, max_replay_body"
+	fallbackKeys     = "upstream, breaker"
 )
 
 func (p *parser) top(root *yaml.Node) {
@@ -172,7 +176,7 @@ func (p *parser) top(root *yaml.Node) {
 				p.c.AdminToken = s
 			}
 		case "defaults":
-			p.breakerSettings(v, key, &defaults)
+			p.breakerSettings(v, key, &defaults, nil)
 		case "breakers":
 			breakers = v
 		case "routes":
@@ -199,16 +203,34 @@ func (p *parser) top(root *yaml.Node) {
 		}
 		cfg := defaults
 		cfg.Name = name
-		p.breakerSettings(v, path, &cfg)
+		var hc *breaker.HealthCheck
+		p.breakerSettings(v, path, &cfg, &hc)
 		p.c.Breakers = append(p.c.Breakers, cfg)
+		if hc != nil {
+			hc.Breaker = name
+			p.c.HealthChecks = append(p.c.HealthChecks, *hc)
+		}
 	})
 }
 
-func (p *parser) breakerSettings(n *yaml.Node, path string, cfg *breaker.Config) {
+// breakerSettings reads a breaker's settings into cfg. hc is nil for the
+// defaults section, which may not have a health check; otherwise *hc is
+// set when the entry has one.
+func (p *parser) breakerSettings(n *yaml.Node, path string, cfg *breaker.Config, hc **breaker.HealthCheck) {
+	known := breakerKeys
+	if hc != nil {
+		known = breakerEntryKeys
+	}
 	p.mapping(n, path, func(key string, k, v *yaml.Node) {
 		kp := path + "." + key
 		p.c.setOrigin(kp, origin{line: k.Line})
 		switch key {
+		case "health_check":
+			if hc == nil {
+				p.problem(k, kp, "a health check probes one breaker's upstream: set it under breakers:, not in defaults")
+				return
+			}
+			*hc = p.healthCheck(v, kp)
 		case "mode":
 			if s, ok := p.str(v, kp); ok {
 				m, err := breaker.ParseMode(s)
@@ -242,9 +264,53 @@ func (p *parser) breakerSettings(n *yaml.Node, path string, cfg *breaker.Config)
 		case "window":
 			p.duration(v, kp, &cfg.Window)
 		default:
-			p.unknown(k, path, key, breakerKeys)
+			p.unknown(k, path, key, known)
 		}
 	})
+}
+
+// healthCheck reads a breaker's health_check. A zero written in the file
+// is a problem here (omitting the key gives the default); the checks that
+// apply to a configuration built in Go too are in validate.
+func (p *parser) healthCheck(n *yaml.Node, path string) *breaker.HealthCheck {
+	hc := &breaker.HealthCheck{}
+	p.mapping(n, path, func(key string, k, v *yaml.Node) {
+		kp := path + "." + key
+		p.c.setOrigin(kp, origin{line: k.Line})
+		switch key {
+		case "url":
+			if s, ok := p.str(v, kp); ok {
+				if s == "" {
+					p.problem(v, kp, "empty: want the http:// or https:// URL to GET")
+					return
+				}
+				hc.URL = s
+			}
+		case "expect_status":
+			if s, ok := p.positive(v, kp, "want an HTTP status like 200 (omit it to accept any 2xx)"); ok {
+				hc.ExpectStatus = int(s)
+			}
+		case "interval":
+			if p.duration(v, kp, &hc.Interval) && hc.Interval == 0 {
+				p.problem(v, kp, "0 is not an interval (omit it to probe every %s)", EnvHealthCheckInterval)
+			}
+		case "timeout":
+			if p.duration(v, kp, &hc.Timeout) && hc.Timeout == 0 {
+				p.problem(v, kp, "0 is not a timeout (omit it for the default: 5s, or half the interval if shorter)")
+			}
+		case "half_open_on_pass":
+			p.bool(v, kp, &hc.HalfOpenOnPass)
+		case "open_on_fail":
+			p.bool(v, kp, &hc.OpenOnFail)
+		case "open_after":
+			if s, ok := p.positive(v, kp, "want a whole number of probes, at least 1 (omit it for 1)"); ok {
+				hc.OpenAfter = s
+			}
+		default:
+			p.unknown(k, path, key, healthKeys)
+		}
+	})
+	return hc
 }
 
 func (p *parser) routes(n *yaml.Node) {
@@ -269,14 +335,7 @@ func (p *parser) routes(n *yaml.Node) {
 					r.Prefix = s
 				}
 			case "upstream":
-				if s, ok := p.str(v, kp); ok {
-					u, err := url.Parse(s)
-					if err != nil {
-						p.problem(v, kp, "%v", errors.Unwrap(err))
-						return
-					}
-					r.Upstream = u
-				}
+				r.Upstream = p.url(v, kp)
 			case "breaker":
 				if s, ok := p.str(v, kp); ok {
 					r.Breaker = s
@@ -285,12 +344,60 @@ func (p *parser) routes(n *yaml.Node) {
 				p.duration(v, kp, &r.Timeout)
 			case "failure_status":
 				r.FailureStatus = p.statuses(v, kp)
+			case "fallbacks":
+				r.Fallbacks = p.fallbacks(v, kp)
+			case "max_replay_body":
+				p.size(v, kp, &r.MaxReplayBody)
 			default:
 				p.unknown(k, path, key, routeKeys)
 			}
 		})
 		p.c.Routes = append(p.c.Routes, r)
 	}
+}
+
+// fallbacks reads a route's list of {upstream, breaker}.
+func (p *parser) fallbacks(n *yaml.Node, path string) []Fallback {
+	if n.Kind != yaml.SequenceNode {
+		p.problem(n, path, "want a list like [{upstream: https://..., breaker: name}], not %s", describe(n))
+		return nil
+	}
+	out := []Fallback{}
+	for i, item := range n.Content {
+		fp := fmt.Sprintf("%s[%d]", path, i)
+		item = deref(item)
+		p.c.setOrigin(fp, origin{line: item.Line})
+		var f Fallback
+		p.mapping(item, fp, func(key string, k, v *yaml.Node) {
+			kp := fp + "." + key
+			p.c.setOrigin(kp, origin{line: k.Line})
+			switch key {
+			case "upstream":
+				f.Upstream = p.url(v, kp)
+			case "breaker":
+				if s, ok := p.str(v, kp); ok {
+					f.Breaker = s
+				}
+			default:
+				p.unknown(k, fp, key, fallbackKeys)
+			}
+		})
+		out = append(out, f)
+	}
+	return out
+}
+
+func (p *parser) url(n *yaml.Node, path string) *url.URL {
+	s, ok := p.str(n, path)
+	if !ok {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		p.problem(n, path, "%v", errors.Unwrap(err))
+		return nil
+	}
+	return u
 }
 
 func (p *parser) statuses(n *yaml.Node, path string) []int {
@@ -329,17 +436,75 @@ func (p *parser) uint32(n *yaml.Node, path string, dst *uint32) {
 	p.problem(n, path, "want a whole number (0 for the default), not %s", describe(n))
 }
 
-func (p *parser) duration(n *yaml.Node, path string, dst *time.Duration) {
+// positive reads a whole number of at least 1; want describes it in the
+// problem.
+func (p *parser) positive(n *yaml.Node, path, want string) (uint32, bool) {
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!int" {
+		if v, err := strconv.ParseUint(n.Value, 10, 32); err == nil && v > 0 {
+			return uint32(v), true
+		}
+	}
+	p.problem(n, path, "%s, not %s", want, describe(n))
+	return 0, false
+}
+
+// duration reads a Go duration into dst and reports whether it did.
+func (p *parser) duration(n *yaml.Node, path string, dst *time.Duration) bool {
 	if n.Kind == yaml.ScalarNode && !isNull(n) {
 		d, err := time.ParseDuration(n.Value)
 		if err == nil {
 			*dst = d
-			return
+			return true
 		}
 		if _, numErr := strconv.ParseFloat(n.Value, 64); numErr == nil {
 			p.problem(n, path, "%q has no unit: want a duration like %ss", n.Value, n.Value)
-			return
+			return false
 		}
 	}
 	p.problem(n, path, "want a duration like 30s, 1m30s or 500ms, not %s", describe(n))
+	return false
+}
+
+func (p *parser) bool(n *yaml.Node, path string, dst *bool) {
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!bool" {
+		if v, err := strconv.ParseBool(n.Value); err == nil {
+			*dst = v
+			return
+		}
+	}
+	p.problem(n, path, "want true or false, not %s", describe(n))
+}
+
+// sizePattern is a size in bytes: a whole number and a binary unit.
+var sizePattern = regexp.MustCompile(`^([0-9]+)(B|KiB|MiB|GiB)$`)
+
+var sizeUnits = map[string]int64{"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
+
+// size reads a size like 512KiB or 1MiB (B, KiB, MiB or GiB; no bare
+// numbers, as for durations) into dst. It must be from 1B to
+// MaxMaxReplayBody.
+func (p *parser) size(n *yaml.Node, path string, dst *int64) {
+	if n.Kind != yaml.ScalarNode || isNull(n) {
+		p.problem(n, path, "want a size like 64KiB or 1MiB, not %s", describe(n))
+		return
+	}
+	m := sizePattern.FindStringSubmatch(n.Value)
+	if m == nil {
+		if _, err := strconv.ParseUint(n.Value, 10, 64); err == nil {
+			p.problem(n, path, "%q has no unit: want a size like %sB, 64KiB or 1MiB", n.Value, n.Value)
+			return
+		}
+		p.problem(n, path, "want a size like 64KiB or 1MiB (units B, KiB, MiB, GiB), not %s", describe(n))
+		return
+	}
+	v, err := strconv.ParseInt(m[1], 10, 64)
+	unit := sizeUnits[m[2]]
+	switch {
+	case err != nil || v > MaxMaxReplayBody/unit:
+		p.problem(n, path, "%s is over the limit of 1GiB (the body is held in memory)", n.Value)
+	case v == 0:
+		p.problem(n, path, "%s: want at least 1B (omit it for the default, 1MiB)", n.Value)
+	default:
+		*dst = v * unit
+	}
 }

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -44,8 +46,12 @@ func (c *Config) resolve(env Env, ps *problems) {
 		if c.Routes[i].Timeout == 0 {
 			c.Routes[i].Timeout = DefaultRouteTimeout
 		}
+		if c.Routes[i].MaxReplayBody == 0 && len(c.Routes[i].Fallbacks) > 0 {
+			c.Routes[i].MaxReplayBody = DefaultMaxReplayBody
+		}
 	}
 	sort.SliceStable(c.Breakers, func(i, j int) bool { return c.Breakers[i].Name < c.Breakers[j].Name })
+	sort.SliceStable(c.HealthChecks, func(i, j int) bool { return c.HealthChecks[i].Breaker < c.HealthChecks[j].Breaker })
 	c.validate(ps)
 }
 
@@ -95,9 +101,12 @@ func (c *Config) applyEnv(env Env, ps *problems) {
 	}
 	if v, ok := lookup(EnvHealthCheckInterval); ok {
 		d, err := parseSeconds(v)
-		if err != nil {
+		switch {
+		case err != nil:
 			ps.at(origin{env: EnvHealthCheckInterval}, "", "%v", err)
-		} else {
+		case d < breaker.MinHealthInterval:
+			ps.at(origin{env: EnvHealthCheckInterval}, "", "%q: under the minimum of %v", v, breaker.MinHealthInterval)
+		default:
 			c.HealthCheckInterval = d
 			applied(EnvHealthCheckInterval)
 		}
@@ -200,8 +209,6 @@ func (c *Config) validate(ps *problems) {
 	for i, r := range c.Routes {
 		path := fmt.Sprintf("routes[%d]", i)
 		_, hasPrefix := c.origins[path+".prefix"]
-		_, hasUpstream := c.origins[path+".upstream"]
-		_, hasBreaker := c.origins[path+".breaker"]
 		// A key present with a value that did not parse is reported already.
 		switch {
 		case r.Prefix == "" && hasPrefix:
@@ -225,26 +232,8 @@ func (c *Config) validate(ps *problems) {
 			}
 			prefixes = append(prefixes, placed{r.Prefix, path})
 		}
-		switch u := r.Upstream; {
-		case u == nil && hasUpstream:
-		case u == nil:
-			ps.at(c.at(path), path+".upstream", "required")
-		case u.Scheme != "http" && u.Scheme != "https":
-			ps.at(c.at(path+".upstream"), path+".upstream", "%q: want an http:// or https:// URL", u.Redacted())
-		case u.Host == "":
-			ps.at(c.at(path+".upstream"), path+".upstream", "%q: no host", u.Redacted())
-		case u.User != nil:
-			ps.at(c.at(path+".upstream"), path+".upstream", "%q: credentials in the URL are not forwarded; remove them", u.Redacted())
-		case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-			ps.at(c.at(path+".upstream"), path+".upstream", "%q: a query or fragment is not allowed", u.Redacted())
-		}
-		switch {
-		case r.Breaker == "" && hasBreaker:
-		case r.Breaker == "":
-			ps.at(c.at(path), path+".breaker", "required")
-		case !seen[r.Breaker]:
-			ps.at(c.at(path+".breaker"), path+".breaker", "unknown breaker %q (define it under breakers:)", r.Breaker)
-		}
+		c.checkMember(ps, path, r.Upstream, r.Breaker, seen)
+		c.checkFallbacks(ps, path, r, seen)
 		if r.Timeout < 0 {
 			ps.at(c.at(path+".timeout"), path+".timeout", "%v is negative", r.Timeout)
 		}
@@ -260,6 +249,126 @@ func (c *Config) validate(ps *problems) {
 				ps.at(c.at(path+".failure_status"), path+".failure_status", "%d is listed twice", s)
 			}
 			dup[s] = true
+		}
+	}
+	c.validateHealthChecks(ps, seen)
+}
+
+// checkMember checks the upstream and the breaker of a route, or of one of
+// its fallbacks, at path.
+func (c *Config) checkMember(ps *problems, path string, u *url.URL, name string, known map[string]bool) {
+	_, hasUpstream := c.origins[path+".upstream"]
+	_, hasBreaker := c.origins[path+".breaker"]
+	// A key present with a value that did not parse is reported already.
+	switch up := path + ".upstream"; {
+	case u == nil && hasUpstream:
+	case u == nil:
+		ps.at(c.at(path), up, "required")
+	case u.Scheme != "http" && u.Scheme != "https":
+		ps.at(c.at(up), up, "%q: want an http:// or https:// URL", u.Redacted())
+	case u.Host == "":
+		ps.at(c.at(up), up, "%q: no host", u.Redacted())
+	case u.User != nil:
+		ps.at(c.at(up), up, "%q: credentials in the URL are not forwarded; remove them", u.Redacted())
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		ps.at(c.at(up), up, "%q: a query or fragment is not allowed", u.Redacted())
+	}
+	switch bp := path + ".breaker"; {
+	case name == "" && hasBreaker:
+	case name == "":
+		ps.at(c.at(path), bp, "required")
+	case !known[name]:
+		ps.at(c.at(bp), bp, "unknown breaker %q (define it under breakers:)", name)
+	}
+}
+
+// checkFallbacks checks a route's fallback chain: each fallback's upstream
+// and breaker, no breaker twice in the chain, and max_replay_body.
+func (c *Config) checkFallbacks(ps *problems, path string, r Route, known map[string]bool) {
+	if r.Fallbacks != nil && len(r.Fallbacks) == 0 {
+		ps.at(c.at(path+".fallbacks"), path+".fallbacks", "empty (omit it for no fallback)")
+	}
+	inChain := map[string]string{}
+	if r.Breaker != "" {
+		inChain[r.Breaker] = path + ".breaker"
+	}
+	for i, f := range r.Fallbacks {
+		fp := fmt.Sprintf("%s.fallbacks[%d]", path, i)
+		c.checkMember(ps, fp, f.Upstream, f.Breaker, known)
+		if f.Breaker == "" {
+			continue
+		}
+		if first, dup := inChain[f.Breaker]; dup {
+			ps.at(c.at(fp+".breaker"), fp+".breaker", "%q is already in the chain as %s%s: a chain tries each breaker once (naming one twice would be a cycle)",
+				f.Breaker, first, lineSuffix(c.at(first)))
+			continue
+		}
+		inChain[f.Breaker] = fp + ".breaker"
+	}
+	mp := path + ".max_replay_body"
+	switch {
+	case r.MaxReplayBody < 0:
+		ps.at(c.at(mp), mp, "%d is negative", r.MaxReplayBody)
+	case r.MaxReplayBody > MaxMaxReplayBody:
+		ps.at(c.at(mp), mp, "%d bytes is over the limit of 1GiB (the body is held in memory)", r.MaxReplayBody)
+	case r.MaxReplayBody > 0 && len(r.Fallbacks) == 0:
+		ps.at(c.at(mp), mp, "set without fallbacks: only a route with fallbacks buffers request bodies")
+	}
+}
+
+// validateHealthChecks checks the breakers' health checks with the rules of
+// breaker.NewHealthChecker, so that serve does not fail after validate
+// passed, and locates each problem.
+func (c *Config) validateHealthChecks(ps *problems, known map[string]bool) {
+	seen := map[string]bool{}
+	for _, hc := range c.HealthChecks {
+		path := "breakers." + hc.Breaker + ".health_check"
+		at := func(field string) (origin, string) { return c.at(path + "." + field), path + "." + field }
+		if !known[hc.Breaker] {
+			ps.at(c.at(path), path, "unknown breaker %q (define it under breakers:)", hc.Breaker)
+		}
+		if seen[hc.Breaker] {
+			ps.at(c.at(path), path, "breaker %q has a second health check", hc.Breaker)
+		}
+		seen[hc.Breaker] = true
+		_, hasURL := c.origins[path+".url"]
+		switch o, p := at("url"); {
+		case hc.Probe != nil:
+		case hc.URL == "" && hasURL:
+		case hc.URL == "":
+			ps.at(c.at(path), p, "required: the http:// or https:// URL to GET")
+		default:
+			u, err := url.Parse(hc.URL)
+			switch {
+			case err != nil:
+				ps.at(o, p, "%v", errors.Unwrap(err))
+			case u.Scheme != "http" && u.Scheme != "https":
+				ps.at(o, p, "%q: want an http:// or https:// URL", u.Redacted())
+			case u.Host == "":
+				ps.at(o, p, "%q: no host", u.Redacted())
+			}
+		}
+		if s := hc.ExpectStatus; s != 0 && (s < 100 || s > 599) {
+			o, p := at("expect_status")
+			ps.at(o, p, "%d is not an HTTP status (100-599)", s)
+		}
+		interval, from := hc.Interval, ""
+		if interval == 0 {
+			interval, from = c.HealthCheckInterval, " ("+EnvHealthCheckInterval+": the check sets no interval)"
+		}
+		if hc.Interval != 0 && hc.Interval < breaker.MinHealthInterval {
+			o, p := at("interval")
+			ps.at(o, p, "%v: want at least %v", hc.Interval, breaker.MinHealthInterval)
+		}
+		switch o, p := at("timeout"); {
+		case hc.Timeout < 0:
+			ps.at(o, p, "%v is negative", hc.Timeout)
+		case hc.Timeout > 0 && hc.Timeout >= interval && interval > 0:
+			ps.at(o, p, "%v is not shorter than the interval %v%s", hc.Timeout, interval, from)
+		}
+		if hc.OpenAfter > 0 && !hc.OpenOnFail {
+			o, p := at("open_after")
+			ps.at(o, p, "set without open_on_fail: true (failing probes open nothing unless open_on_fail is set)")
 		}
 	}
 }
