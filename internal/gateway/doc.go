@@ -14,11 +14,31 @@
 // # Outcomes
 //
 // The breaker sees one call per request, ending when the upstream's response
-// headers arrive (exporter.NewTransport): a transport error, a timeout or a
-// failure status (every 5xx unless the route lists failure_status) is a
-// failure; a 4xx is a success; a client that hangs up before the headers is
-// ignored. The response body is streamed to the client and flushed after
-// every write, so server-sent events arrive as the upstream sends them.
+// headers arrive: a transport error, a timeout or a failure status (every
+// 5xx unless the route lists failure_status) is a failure; a 4xx is a
+// success; a client that hangs up before the headers is ignored. The
+// response body is streamed to the client and flushed after every write, so
+// server-sent events arrive as the upstream sends them. The response names
+// the breaker whose upstream answered (X-Breakerwatch-Served-By and the
+// X-Circuit-Breaker-* headers of exporter.Middleware).
+//
+// # Fallbacks
+//
+// A route may list fallback upstreams, each behind its own breaker: the
+// route's breaker and theirs form a breaker.Chain, called with
+// breaker.CallChain from the proxy's RoundTripper, so that everything
+// happens before a byte of the response is written and a response that has
+// started is never retried. A member whose breaker rejects the request is
+// skipped without a call. A member that fails (transport error, timeout,
+// failure status) is replaced by the next one only if the request can be
+// sent again: it has no body, or its body was read whole within the route's
+// max_replay_body; a larger body streams to the first member called, and
+// that member's failure is the answer. The first member that answers with a
+// status that is not a failure serves (circuit_breaker_fallback_total counts
+// it when it is not the route's own). X-Breakerwatch-Attempts lists the
+// members considered and their outcomes. Responses of members that are
+// replaced are closed unread, and their 1xx interim responses are not
+// passed on.
 //
 // # Timeouts
 //
@@ -33,5 +53,9 @@
 // A rejected request gets exporter.WriteRejection's 503 with Retry-After and
 // a JSON body naming the breaker. An upstream that does not answer in time
 // gets 504, one that cannot be reached 502, both with a JSON body
-// {"error": "...", "breaker": "...", "route": "..."}.
+// {"error": "...", "breaker": "...", "route": "..."}. On a route with
+// fallbacks that no member served, the answer is that of the last member
+// called (its own failing response, or its 502/504), or, when every member
+// was rejected, the rejection of the one whose breaker lets a call through
+// first.
 package gateway

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,8 +46,9 @@ func NewBaseTransport() *http.Transport {
 	return t
 }
 
-// New builds a reverse proxy for each route, through the breaker of reg that
-// the route names. routes come from a validated config.Config.
+// New builds a reverse proxy for each route, through the breakers of reg
+// that the route names: its own, then its fallbacks' (a fallback chain,
+// reg.NewChainFromConfig). routes come from a validated config.Config.
 func New(routes []config.Route, reg *breaker.Registry, opts Options) (*Gateway, error) {
 	logger := opts.Logger
 	if logger == nil {
@@ -57,14 +60,11 @@ func New(routes []config.Route, reg *breaker.Registry, opts Options) (*Gateway, 
 	}
 	g := &Gateway{base: base}
 	for _, rc := range routes {
-		b, ok := reg.Get(rc.Breaker)
-		if !ok {
-			return nil, fmt.Errorf("gateway: route %s: %w: %q", rc.Prefix, breaker.ErrNotFound, rc.Breaker)
+		r, err := newRoute(rc, reg, base, logger)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: route %s: %w", rc.Prefix, err)
 		}
-		if rc.Upstream == nil || rc.Timeout <= 0 {
-			return nil, fmt.Errorf("gateway: route %s: needs an upstream and a positive timeout", rc.Prefix)
-		}
-		g.routes = append(g.routes, newRoute(rc, b, base, logger))
+		g.routes = append(g.routes, r)
 	}
 	return g, nil
 }
@@ -84,41 +84,82 @@ func (g *Gateway) CloseIdleConnections() {
 }
 
 type route struct {
-	cfg    config.Route
-	b      *breaker.Breaker
-	proxy  *httputil.ReverseProxy
-	logger *slog.Logger
+	cfg       config.Route
+	chain     *breaker.Chain
+	members   []*member // the route's upstream, then its fallbacks
+	byBreaker map[*breaker.Breaker]*member
+	isFailure func(status int) bool
+	proxy     *httputil.ReverseProxy
+	logger    *slog.Logger
 }
 
-func newRoute(rc config.Route, b *breaker.Breaker, base http.RoundTripper, logger *slog.Logger) *route {
-	logger = logger.With(slog.String("route", rc.Prefix), slog.String("breaker", rc.Breaker))
-	var opts []exporter.Option
-	if rc.FailureStatus != nil {
-		opts = append(opts, exporter.WithFailureStatus(rc.FailureStatus...))
+// member is one upstream of a route's chain.
+type member struct {
+	b        *breaker.Breaker
+	upstream *url.URL
+	rt       http.RoundTripper // base, bounded by the route's timeout
+}
+
+func newRoute(rc config.Route, reg *breaker.Registry, base http.RoundTripper, logger *slog.Logger) (*route, error) {
+	if rc.Upstream == nil || rc.Timeout <= 0 {
+		return nil, errors.New("needs an upstream and a positive timeout")
 	}
-	r := &route{cfg: rc, b: b, logger: logger}
-	upstream, prefix := rc.Upstream, rc.Prefix
+	chain, err := reg.NewChainFromConfig(breaker.ChainConfig{Primary: rc.Breaker, Fallbacks: rc.Breakers()[1:]})
+	if err != nil {
+		return nil, err
+	}
+	if rc.MaxReplayBody <= 0 {
+		rc.MaxReplayBody = config.DefaultMaxReplayBody
+	}
+	r := &route{cfg: rc, chain: chain, byBreaker: map[*breaker.Breaker]*member{}, isFailure: is5xx}
+	if rc.FailureStatus != nil {
+		r.isFailure = func(status int) bool { return slices.Contains(rc.FailureStatus, status) }
+	}
+	upstreams := []*url.URL{rc.Upstream}
+	for i, f := range rc.Fallbacks {
+		if f.Upstream == nil {
+			return nil, fmt.Errorf("fallbacks[%d]: needs an upstream", i)
+		}
+		upstreams = append(upstreams, f.Upstream)
+	}
+	for i, name := range chain.Members() {
+		b, _ := reg.Get(name) // the chain found it
+		m := &member{b: b, upstream: upstreams[i],
+			rt: &headerTimeout{next: base, timeout: rc.Timeout, upstream: upstreams[i].Redacted()}}
+		r.members = append(r.members, m)
+		r.byBreaker[b] = m
+	}
+	attrs := []any{slog.String("route", rc.Prefix), slog.String("breaker", rc.Breaker)}
+	r.logger = logger.With(attrs...)
 	r.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			in := pr.In.URL
-			pr.Out.URL.Path = "/" + strings.TrimPrefix(in.Path, prefix)
-			pr.Out.URL.RawPath = ""
-			if raw := in.EscapedPath(); strings.HasPrefix(raw, prefix) {
-				pr.Out.URL.RawPath = "/" + raw[len(prefix):]
-			}
-			pr.SetURL(upstream)
+			pr.Out.URL = target(rc.Upstream, rc.Prefix, pr.In.URL, pr.Out.URL.RawQuery)
+			pr.Out.Host = "" // the upstream's own
 			pr.SetXForwarded()
 		},
-		Transport: exporter.NewTransport(&headerTimeout{next: base, timeout: rc.Timeout, upstream: upstream.Redacted()},
-			b, opts...),
+		Transport: r,
 		// Flush after every write: server-sent events and other streams
 		// reach the client as the upstream sends them.
 		FlushInterval: -1,
 		ErrorHandler:  r.fail,
 		// Body copy errors (mostly clients that hang up mid-stream).
-		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+		ErrorLog: slog.NewLogLogger(r.logger.Handler(), slog.LevelDebug),
 	}
-	return r
+	return r, nil
+}
+
+func is5xx(status int) bool { return status >= 500 && status <= 599 }
+
+// target is the URL of the request for in at upstream: the prefix is
+// stripped (its trailing slash kept), the rest joined to upstream's path, in
+// its escaped form too, with the query.
+func target(upstream *url.URL, prefix string, in *url.URL, query string) *url.URL {
+	out := &http.Request{URL: &url.URL{Path: "/" + strings.TrimPrefix(in.Path, prefix), RawQuery: query}}
+	if raw := in.EscapedPath(); strings.HasPrefix(raw, prefix) {
+		out.URL.RawPath = "/" + raw[len(prefix):]
+	}
+	(&httputil.ProxyRequest{Out: out}).SetURL(upstream)
+	return out.URL
 }
 
 func (r *route) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -129,6 +170,18 @@ func (r *route) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			slog.String("method", req.Method), slog.String("path", req.URL.Path),
 			slog.Int("status", sw.status), slog.Duration("duration", time.Since(start)))
 	}()
+	if len(r.members) > 1 {
+		// ReverseProxy copies 1xx interim responses (103 Early Hints) to the
+		// client as they arrive; from a member that may then fail and be
+		// replaced by a fallback they would be bytes sent too early.
+		sw.dropInterim = true
+		out, err := withReplay(req, r.cfg.MaxReplayBody)
+		if err != nil {
+			r.badBody(sw, req, err)
+			return
+		}
+		req = out
+	}
 	r.proxy.ServeHTTP(sw, req)
 }
 
@@ -139,48 +192,76 @@ type errorBody struct {
 	Route   string `json:"route"`
 }
 
-// fail answers a request whose round trip returned an error.
+// fail answers a request whose round trip returned an error: that of the
+// last member of the chain that was called (a *memberError), or the
+// rejection of the member whose breaker lets a call through first when none
+// was.
 func (r *route) fail(w http.ResponseWriter, req *http.Request, err error) {
 	var (
 		rej *breaker.RejectedError
 		te  *TimeoutError
+		me  *memberError
 	)
+	name := r.cfg.Breaker
+	attrs := []slog.Attr{slog.String("error", err.Error())}
+	if errors.As(err, &me) {
+		name = me.member
+		if me.attempts != "" {
+			w.Header().Set(HeaderAttempts, me.attempts)
+			attrs = append(attrs, slog.String("member", name), slog.String("attempts", me.attempts))
+		}
+	}
 	switch {
 	case errors.As(err, &rej):
-		r.logger.LogAttrs(req.Context(), slog.LevelDebug, "rejected by the circuit breaker",
-			slog.String("state", rej.State.String()), slog.Duration("retry_after", rej.RetryAfter()))
+		attrs = append(attrs, slog.String("state", rej.State.String()), slog.Duration("retry_after", rej.RetryAfter()))
+		r.logger.LogAttrs(req.Context(), slog.LevelDebug, "rejected by the circuit breaker", attrs...)
 		exporter.WriteRejection(w, rej)
 	case req.Context().Err() != nil:
 		// The client hung up; nobody is left to answer.
-		r.logger.LogAttrs(req.Context(), slog.LevelDebug, "client went away", slog.String("error", err.Error()))
+		r.logger.LogAttrs(req.Context(), slog.LevelDebug, "client went away", attrs...)
 	case errors.As(err, &te):
-		r.logger.LogAttrs(req.Context(), slog.LevelWarn, "upstream timeout", slog.String("error", err.Error()))
-		r.writeError(w, http.StatusGatewayTimeout, err.Error())
+		r.logger.LogAttrs(req.Context(), slog.LevelWarn, "upstream timeout", attrs...)
+		r.writeError(w, http.StatusGatewayTimeout, name, te.Error())
 	default:
-		r.logger.LogAttrs(req.Context(), slog.LevelWarn, "upstream error", slog.String("error", err.Error()))
-		r.writeError(w, http.StatusBadGateway, "upstream unreachable: "+err.Error())
+		r.logger.LogAttrs(req.Context(), slog.LevelWarn, "upstream error", attrs...)
+		r.writeError(w, http.StatusBadGateway, name, "upstream unreachable: "+err.Error())
 	}
 }
 
-func (r *route) writeError(w http.ResponseWriter, status int, msg string) {
-	body, _ := json.Marshal(errorBody{Error: msg, Breaker: r.cfg.Breaker, Route: r.cfg.Prefix})
+// badBody answers a request whose body could not be read.
+func (r *route) badBody(w http.ResponseWriter, req *http.Request, err error) {
+	if req.Context().Err() != nil {
+		r.logger.LogAttrs(req.Context(), slog.LevelDebug, "client went away", slog.String("error", err.Error()))
+		return
+	}
+	r.logger.LogAttrs(req.Context(), slog.LevelDebug, "bad request body", slog.String("error", err.Error()))
+	r.writeError(w, http.StatusBadRequest, r.cfg.Breaker, "reading the request body: "+err.Error())
+}
+
+func (r *route) writeError(w http.ResponseWriter, status int, breakerName, msg string) {
+	body, _ := json.Marshal(errorBody{Error: msg, Breaker: breakerName, Route: r.cfg.Prefix})
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
-	h.Set(exporter.HeaderBreakerName, r.cfg.Breaker)
+	h.Set(exporter.HeaderBreakerName, breakerName)
 	w.WriteHeader(status)
 	_, _ = w.Write(append(body, '\n'))
 }
 
-// statusWriter remembers the status for the access log. Unwrap lets
-// http.ResponseController (which ReverseProxy uses to flush and to hijack
-// for upgrades) reach the real writer.
+// statusWriter remembers the status for the access log, and drops 1xx
+// interim responses if told to (101 Switching Protocols is final). Unwrap
+// lets http.ResponseController (which ReverseProxy uses to flush and to
+// hijack for upgrades) reach the real writer.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status      int
+	dropInterim bool
 }
 
 func (w *statusWriter) WriteHeader(code int) {
+	if w.dropInterim && code >= 100 && code <= 199 && code != http.StatusSwitchingProtocols {
+		return
+	}
 	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		w.status = code
 	}

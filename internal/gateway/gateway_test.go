@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/breakerwatch/breakerwatch/breaker"
+	"github.com/breakerwatch/breakerwatch/exporter"
 	"github.com/breakerwatch/breakerwatch/internal/config"
 )
 
@@ -153,6 +154,12 @@ func TestClassification(t *testing.T) {
 			}
 			if got := b.Snapshot().Counts; got != tt.want {
 				t.Errorf("counts = %+v, want %+v", got, tt.want)
+			}
+			// Whose response it is; a route without fallbacks lists no attempts.
+			if resp.Header.Get(HeaderServedBy) != "up" || resp.Header.Get(exporter.HeaderBreakerName) != "up" ||
+				resp.Header.Get(exporter.HeaderBreakerMode) != "monitor" || resp.Header.Get(exporter.HeaderBreakerState) != "closed" ||
+				resp.Header.Get(HeaderAttempts) != "" {
+				t.Errorf("headers %v", resp.Header)
 			}
 		})
 	}
