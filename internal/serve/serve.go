@@ -118,7 +118,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 		_ = reg.Close()
 	}
-	mux, gw, err := handler(cfg, metrics, reg, log)
+	mux, gw, hc, err := handler(cfg, metrics, reg, log)
 	if err != nil {
 		release()
 		return err
@@ -146,13 +146,23 @@ func Run(ctx context.Context, o Options) error {
 	log.Info("breakerwatch serving", slog.String("version", o.Version), slog.String("listen", ln.Addr().String()),
 		slog.String("source", mode), slog.Int("breakers", len(cfg.Breakers)), slog.Int("routes", len(cfg.Routes)),
 		slog.Any("env_overrides", cfg.EnvApplied), slog.Bool("admin_token", cfg.AdminToken != ""),
-		slog.Duration("health_check_interval", cfg.HealthCheckInterval))
+		slog.Int("health_checks", len(cfg.HealthChecks)), slog.Duration("health_check_interval", cfg.HealthCheckInterval))
 	for _, r := range cfg.Routes {
 		bc, _ := cfg.Breaker(r.Breaker)
-		log.Info("route", slog.String("prefix", r.Prefix), slog.String("upstream", r.Upstream.Redacted()),
-			slog.String("breaker", r.Breaker), slog.String("mode", bc.Mode.String()), slog.Duration("timeout", r.Timeout))
+		attrs := []slog.Attr{slog.String("prefix", r.Prefix), slog.String("upstream", r.Upstream.Redacted()),
+			slog.String("breaker", r.Breaker), slog.String("mode", bc.Mode.String()), slog.Duration("timeout", r.Timeout)}
+		if len(r.Fallbacks) > 0 {
+			attrs = append(attrs, slog.Any("fallbacks", r.Breakers()[1:]), slog.Int64("max_replay_body", r.MaxReplayBody))
+		}
+		log.LogAttrs(context.Background(), slog.LevelInfo, "route", attrs...)
 	}
 	banner(o.Stdout, base, cfg, dm != nil)
+	if hc != nil {
+		// Probes stop with ctx (the process's signal context) and Stop.
+		if err := hc.Start(ctx); err != nil {
+			log.Error("health checks did not start", slog.String("error", err.Error()))
+		}
+	}
 	if dm != nil {
 		dm.Start(base)
 	}
@@ -178,6 +188,9 @@ func Run(ctx context.Context, o Options) error {
 			slog.Duration("shutdown_timeout", o.ShutdownTimeout), slog.String("error", err.Error()))
 		_ = srv.Close()
 	}
+	if hc != nil {
+		hc.Stop() // before the last flush: its series go with it
+	}
 	if dm != nil {
 		dm.Close()
 	}
@@ -187,24 +200,52 @@ func Run(ctx context.Context, o Options) error {
 	return runErr
 }
 
-// handler registers the breakers and serves, on one mux, the routes,
-// /metrics, the admin API and an index at /.
-func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registry, log *slog.Logger) (*http.ServeMux, *gateway.Gateway, error) {
+// handler registers the breakers, builds the health checker (nil without
+// health checks; not started) and serves, on one mux, the routes, /metrics,
+// the admin API and an index at /.
+func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registry, log *slog.Logger) (*http.ServeMux, *gateway.Gateway, *breaker.HealthChecker, error) {
 	for _, bc := range cfg.Breakers {
 		if _, err := reg.Register(bc); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	gw, err := gateway.New(cfg.Routes, reg, gateway.Options{Logger: log})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	admin := exporter.AdminOptions{Token: cfg.AdminToken, Logger: log}
+	var hc *breaker.HealthChecker
+	if len(cfg.HealthChecks) > 0 {
+		hc, err = reg.NewHealthChecker(breaker.HealthOptions{Interval: cfg.HealthCheckInterval, Logger: log}, cfg.HealthChecks...)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		admin.Health = healthResults(hc)
 	}
 	mux := http.NewServeMux()
 	gw.Register(mux)
 	mux.Handle(exporter.MetricsPath, withDeadline(metrics.Handler()))
-	mux.Handle(exporter.AdminPathPrefix, withDeadline(exporter.NewAdmin(reg, exporter.AdminOptions{Token: cfg.AdminToken, Logger: log})))
+	mux.Handle(exporter.AdminPathPrefix, withDeadline(exporter.NewAdmin(reg, admin)))
 	mux.Handle("GET /{$}", index(cfg, reg))
-	return mux, gw, nil
+	return mux, gw, hc, nil
+}
+
+// healthResults adapts the checker's latest results to the admin API. A
+// check not yet probed is left out: it is neither healthy nor unhealthy,
+// and must not make /health fail at start-up.
+func healthResults(hc *breaker.HealthChecker) func() []exporter.HealthResult {
+	return func() []exporter.HealthResult {
+		var out []exporter.HealthResult
+		for _, st := range hc.Results() {
+			if !st.Checked {
+				continue
+			}
+			out = append(out, exporter.HealthResult{
+				Name: st.Name, Healthy: st.Up, Error: st.Error, CheckedAt: st.CheckedAt, Duration: st.Duration,
+			})
+		}
+		return out
+	}
 }
 
 // stateLogger logs every state change with its reason: warn when a
@@ -262,7 +303,7 @@ func banner(w io.Writer, base string, cfg *config.Config, isDemo bool) {
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  %s/api/circuit-breaker/status\tbreaker states and settings (JSON)\n", base)
 	fmt.Fprintf(tw, "  %s/api/circuit-breaker/metrics\tcounts, error rates, latencies (JSON)\n", base)
-	fmt.Fprintf(tw, "  %s/api/circuit-breaker/health\t200 healthy, 503 while an enforced breaker is open\n", base)
+	fmt.Fprintf(tw, "  %s/api/circuit-breaker/health\t200 healthy, 503 while an enforced breaker is open or a health check fails\n", base)
 	fmt.Fprintf(tw, "  %s/metrics\tPrometheus metrics (circuit_breaker_*)\n", base)
 	_ = tw.Flush()
 	fmt.Fprintf(&b, "\nOr: breakerwatch ctl --addr %s status\n", base)
@@ -271,7 +312,11 @@ func banner(w io.Writer, base string, cfg *config.Config, isDemo bool) {
 		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 		for _, r := range cfg.Routes {
 			bc, _ := cfg.Breaker(r.Breaker)
-			fmt.Fprintf(tw, "  %s%s\t-> %s\tbreaker %s (%s)\n", base, r.Prefix, r.Upstream.Redacted(), r.Breaker, bc.Mode)
+			fmt.Fprintf(tw, "  %s%s\t-> %s\tbreaker %s (%s)", base, r.Prefix, r.Upstream.Redacted(), r.Breaker, bc.Mode)
+			if len(r.Fallbacks) > 0 {
+				fmt.Fprintf(tw, ", falls back to %s", strings.Join(r.Breakers()[1:], ", "))
+			}
+			fmt.Fprintln(tw)
 		}
 		_ = tw.Flush()
 	}

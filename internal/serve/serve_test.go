@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,8 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/metric/noop"
 	"go.uber.org/goleak"
 
+	"github.com/breakerwatch/breakerwatch/breaker"
 	"github.com/breakerwatch/breakerwatch/internal/config"
 )
 
@@ -111,5 +114,72 @@ func TestListenError(t *testing.T) {
 	err := <-done
 	if err == nil || IsConfigError(err) || !strings.HasPrefix(err.Error(), "listen: ") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// A check not probed yet is left out of the admin API's results, so that it
+// cannot make /health fail at start-up; probed ones are there.
+func TestHealthResults(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer up.Close()
+	reg, err := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	for _, name := range []string{"a", "b"} {
+		if _, err := reg.Register(breaker.Config{Name: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hc, err := reg.NewHealthChecker(breaker.HealthOptions{Interval: time.Hour, Logger: slog.New(slog.DiscardHandler)},
+		breaker.HealthCheck{Breaker: "a", URL: up.URL}, breaker.HealthCheck{Breaker: "b", URL: up.URL + "/x", ExpectStatus: 204})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Stop()
+	results := healthResults(hc)
+	if got := results(); len(got) != 0 {
+		t.Errorf("before any probe: %+v, want none", got)
+	}
+	if _, err := hc.Check(context.Background(), "b"); err != nil {
+		t.Fatal(err)
+	}
+	got := results()
+	if len(got) != 1 || got[0].Name != "b" || got[0].Healthy || !strings.Contains(got[0].Error, "200") ||
+		got[0].CheckedAt.IsZero() || got[0].Duration <= 0 {
+		t.Errorf("after b's probe: %+v, want b unhealthy (200, not 204)", got)
+	}
+}
+
+// With a configuration that has health checks, Run probes on
+// HEALTH_CHECK_INTERVAL and lists the results on /health; it stops the
+// probes at shutdown (TestMain checks for leaks).
+func TestRunHealthChecks(t *testing.T) {
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }))
+	defer down.Close()
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(path, []byte("breakers:\n  a: {health_check: {url: '"+down.URL+"/health'}}\n"), 0o600)
+	base, stop := start(t, Options{ConfigPath: path, Env: func(k string) (string, bool) {
+		return "50ms", k == config.EnvHealthCheckInterval
+	}})
+	var body string
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(body, `"healthy":false`) && time.Now().Before(deadline) {
+		resp, err := http.Get(base + "/api/circuit-breaker/health")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(body, `"name":"a"`) || !strings.Contains(body, "503") {
+		t.Errorf("/health: %s; want a's failing check", body)
+	}
+	http.DefaultClient.CloseIdleConnections()
+	if err := stop(); err != nil {
+		t.Fatal(err)
 	}
 }
