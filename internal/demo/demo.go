@@ -33,7 +33,7 @@ type Demo struct {
 	logger    *slog.Logger
 	schedule  Schedule
 	speed     float64
-	upstreams []*upstream // in route order
+	upstreams []*upstream // in providers() order
 	byName    map[string]*upstream
 
 	mu            sync.Mutex
@@ -48,34 +48,63 @@ type Demo struct {
 	trafficClosed bool
 }
 
-// route is a demo route: its upstream's name, its prefix and its breaker.
+// provider is a simulated upstream and its breaker, of the same name.
+type provider struct {
+	name string
+	cfg  breaker.Config
+	// check: the breaker has a health check (GET /v1/models).
+	check bool
+}
+
+// providers are the demo's four upstreams, named like the seed's breakers.
+// The breakers use short timeouts so that the schedule shows every
+// transition. meta_api, in monitor mode, has no health check: its outage
+// must not fail /health.
+func providers() []provider {
+	s := time.Second
+	return []provider{
+		{name: OpenAI, check: true,
+			cfg: breaker.Config{Mode: breaker.ModeEnforce, FailureThreshold: 5, Timeout: 15 * s, Window: 30 * s}},
+		{name: Anthropic, check: true,
+			cfg: breaker.Config{Mode: breaker.ModeEnforce, FailureThreshold: 20, MinThroughput: 10, FailureRate: 0.5,
+				Timeout: 15 * s, Window: 20 * s}},
+		{name: Gemini, check: true,
+			cfg: breaker.Config{Mode: breaker.ModeEnforce, FailureThreshold: 3, SlowCall: 500 * time.Millisecond,
+				Timeout: 10 * s, Window: 30 * s}},
+		{name: Meta,
+			cfg: breaker.Config{Mode: breaker.ModeMonitor, FailureThreshold: 5, Timeout: 15 * s, Window: 30 * s}},
+	}
+}
+
+// route is a demo route: its prefix, its upstream (and breaker) and its
+// fallbacks.
 type route struct {
-	name   string
-	prefix string
-	cfg    breaker.Config
+	prefix    string
+	name      string
+	fallbacks []string
 	// timeout of the route (response headers).
 	timeout time.Duration
 	// path the traffic calls under the prefix.
 	path string
 }
 
-// routes are the demo's four routes, named like the seed's breakers. The
-// breakers use short timeouts so that the schedule shows every transition.
+// routes are the demo's routes: one per upstream, and /chat/, which falls
+// back from openai_api to anthropic_api, then gemini_api (the three speak
+// the same chat-completion API).
 func routes() []route {
 	s := time.Second
 	return []route{
-		{name: OpenAI, prefix: "/openai/", path: "v1/chat/completions", timeout: 10 * s,
-			cfg: breaker.Config{Mode: breaker.ModeEnforce, FailureThreshold: 5, Timeout: 15 * s, Window: 30 * s}},
-		{name: Anthropic, prefix: "/anthropic/", path: "v1/messages", timeout: 10 * s,
-			cfg: breaker.Config{Mode: breaker.ModeEnforce, FailureThreshold: 20, MinThroughput: 10, FailureRate: 0.5,
-				Timeout: 15 * s, Window: 20 * s}},
-		{name: Gemini, prefix: "/gemini/", path: "v1beta/models/gemini-pro:generateContent", timeout: 2 * s,
-			cfg: breaker.Config{Mode: breaker.ModeEnforce, FailureThreshold: 3, SlowCall: 500 * time.Millisecond,
-				Timeout: 10 * s, Window: 30 * s}},
-		{name: Meta, prefix: "/meta/", path: "v19.0/me/adaccounts", timeout: 10 * s,
-			cfg: breaker.Config{Mode: breaker.ModeMonitor, FailureThreshold: 5, Timeout: 15 * s, Window: 30 * s}},
+		{prefix: "/openai/", name: OpenAI, path: "v1/chat/completions", timeout: 10 * s},
+		{prefix: "/anthropic/", name: Anthropic, path: "v1/messages", timeout: 10 * s},
+		{prefix: "/gemini/", name: Gemini, path: "v1beta/models/gemini-pro:generateContent", timeout: 2 * s},
+		{prefix: "/meta/", name: Meta, path: "v19.0/me/adaccounts", timeout: 10 * s},
+		{prefix: "/chat/", name: OpenAI, fallbacks: []string{Anthropic, Gemini}, path: "v1/chat/completions", timeout: 10 * s},
 	}
 }
+
+// HealthCheckInterval is the demo's interval between two health probes of
+// an upstream (before Speed), unless HEALTH_CHECK_INTERVAL says otherwise.
+const HealthCheckInterval = 5 * time.Second
 
 // New starts the simulated upstreams (not yet their schedule or traffic).
 // Close releases them.
@@ -98,14 +127,14 @@ func New(opts Options) (*Demo, error) {
 		speed:    speed,
 		byName:   map[string]*upstream{},
 	}
-	for _, r := range routes() {
-		u, err := newUpstream(r.name, scale(100*time.Millisecond, speed), d.logger)
+	for _, p := range providers() {
+		u, err := newUpstream(p.name, scale(100*time.Millisecond, speed), d.logger)
 		if err != nil {
 			d.closeUpstreams()
 			return nil, err
 		}
 		d.upstreams = append(d.upstreams, u)
-		d.byName[r.name] = u
+		d.byName[p.name] = u
 	}
 	for _, e := range d.schedule.Events {
 		if d.byName[e.Upstream] == nil {
@@ -126,23 +155,35 @@ func New(opts Options) (*Demo, error) {
 }
 
 // Config returns the gateway configuration for the demo: listen on
-// config.DefaultListen, one breaker and one route per simulated upstream,
+// config.DefaultListen, one breaker per simulated upstream, the routes, and
+// health checks on the enforce-mode upstreams every HealthCheckInterval,
 // with durations divided by the speed. It still needs config.Apply.
 func (d *Demo) Config() *config.Config {
-	c := &config.Config{Listen: config.DefaultListen}
-	for _, r := range routes() {
-		b := r.cfg
-		b.Name = r.name
+	c := &config.Config{Listen: config.DefaultListen, HealthCheckInterval: scale(HealthCheckInterval, d.speed)}
+	for _, p := range providers() {
+		b := p.cfg
+		b.Name = p.name
 		b.Timeout = scale(b.Timeout, d.speed)
 		b.Window = scale(b.Window, d.speed)
 		b.SlowCall = scale(b.SlowCall, d.speed)
-		u, _ := url.Parse(d.byName[r.name].url())
 		c.Breakers = append(c.Breakers, b)
-		c.Routes = append(c.Routes, config.Route{
-			Prefix: r.prefix, Upstream: u, Breaker: r.name, Timeout: scale(r.timeout, d.speed),
-		})
+		if p.check {
+			c.HealthChecks = append(c.HealthChecks, breaker.HealthCheck{Breaker: p.name, URL: d.byName[p.name].url() + "/v1/models"})
+		}
+	}
+	for _, r := range routes() {
+		rc := config.Route{Prefix: r.prefix, Upstream: d.upstreamURL(r.name), Breaker: r.name, Timeout: scale(r.timeout, d.speed)}
+		for _, f := range r.fallbacks {
+			rc.Fallbacks = append(rc.Fallbacks, config.Fallback{Upstream: d.upstreamURL(f), Breaker: f})
+		}
+		c.Routes = append(c.Routes, rc)
 	}
 	return c
+}
+
+func (d *Demo) upstreamURL(name string) *url.URL {
+	u, _ := url.Parse(d.byName[name].url())
+	return u
 }
 
 // Paths returns, for each route, a path to try (e.g. /openai/v1/chat/completions).

@@ -2,6 +2,7 @@ package demo
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel/metric/noop"
 	"go.uber.org/goleak"
 
 	"github.com/breakerwatch/breakerwatch/breaker"
+	"github.com/breakerwatch/breakerwatch/exporter"
 	"github.com/breakerwatch/breakerwatch/internal/config"
 	"github.com/breakerwatch/breakerwatch/internal/gateway"
 )
@@ -47,15 +48,20 @@ func (tr *transitions) has(name string, from, to breaker.State) bool {
 	return false
 }
 
-// serve runs the demo's config behind a real gateway; it returns the
-// gateway's URL.
-func serve(t *testing.T, d *Demo, tr *transitions) (string, *breaker.Registry) {
+// serve runs the demo's config behind a real gateway, with real metrics; it
+// returns the gateway's URL.
+func serve(t *testing.T, d *Demo, tr *transitions) (string, *breaker.Registry, *exporter.Metrics) {
 	t.Helper()
 	cfg := d.Config()
 	if err := config.Apply(cfg, func(string) (string, bool) { return "", false }); err != nil {
 		t.Fatal(err)
 	}
-	reg, err := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()), breaker.WithStateListener(tr.add))
+	metrics, err := exporter.NewMetrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { metrics.Shutdown(context.Background()) })
+	reg, err := metrics.NewRegistry(breaker.WithStateListener(tr.add))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +80,35 @@ func serve(t *testing.T, d *Demo, tr *transitions) (string, *breaker.Registry) {
 	front := httptest.NewServer(mux)
 	t.Cleanup(g.CloseIdleConnections)
 	t.Cleanup(front.Close)
-	return front.URL, reg
+	return front.URL, reg, metrics
+}
+
+// counter returns the value of the series of name with labels, 0 if none.
+func counter(t *testing.T, m *exporter.Metrics, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := m.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, s := range mf.GetMetric() {
+			got := map[string]string{}
+			for _, l := range s.GetLabel() {
+				got[l.GetName()] = l.GetValue()
+			}
+			for k, v := range labels {
+				if got[k] != v {
+					continue next
+				}
+			}
+			return s.GetCounter().GetValue()
+		}
+	}
+	return 0
 }
 
 func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
@@ -107,12 +141,29 @@ func TestShortScheduleShowsTransitions(t *testing.T) {
 	}
 	defer d.Close()
 	tr := &transitions{}
-	base, reg := serve(t, d, tr)
+	base, reg, metrics := serve(t, d, tr)
 	d.Start(base)
 
 	waitFor(t, "openai_api to open", 10*time.Second, func() bool {
 		return tr.has(OpenAI, breaker.StateClosed, breaker.StateOpen)
 	})
+	// /chat/ falls back: its traffic is served by anthropic_api.
+	waitFor(t, "the demo's /chat/ traffic to be served by a fallback", 10*time.Second, func() bool {
+		return counter(t, metrics, breaker.MetricFallbacks, map[string]string{breaker.LabelName: OpenAI, breaker.LabelFallback: Anthropic}) > 0
+	})
+	if b, _ := reg.Get(OpenAI); b.State() != breaker.StateClosed {
+		resp, err := http.Post(base+"/chat/v1/chat/completions", "application/json", strings.NewReader(`{"model":"demo"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get(gateway.HeaderServedBy) != Anthropic ||
+			!strings.HasPrefix(resp.Header.Get(gateway.HeaderAttempts), OpenAI+"=") || // open, or half-open and busy
+			!strings.Contains(string(body), "simulated "+Anthropic) {
+			t.Errorf("/chat/ while openai_api is open: %d %v %s", resp.StatusCode, resp.Header, body)
+		}
+	}
 	waitFor(t, "meta_api (monitor mode) to count would-reject", 10*time.Second, func() bool {
 		b, _ := reg.Get(Meta)
 		return b.Snapshot().Counts.WouldReject > 0

@@ -8,7 +8,10 @@
 // ports. They answer like a chat-completion API (JSON, or server-sent events
 // when the request asks for a stream) and follow the Schedule: outages
 // (every request answers 503), partial failures, latency spikes and
-// recoveries. The schedule is a value so tests can run a short one, and the
+// recoveries. Besides a route per upstream, /chat/ falls back from
+// openai_api to anthropic_api, then gemini_api, so that during openai_api's
+// outage its traffic is served by a fallback; the enforce-mode upstreams have
+// health checks. The schedule is a value so tests can run a short one, and the
 // whole demo (schedule, traffic, breaker timeouts, route timeouts) can be
 // sped up with Options.Speed.
 //

@@ -297,7 +297,8 @@ func banner(w io.Writer, base string, cfg *config.Config, isDemo bool) {
 		b.WriteString("\nNo --config given: running the embedded demo. Simulated upstreams on loopback\n" +
 			"(openai_api, anthropic_api, gemini_api, meta_api) follow a fault schedule, and built-in\n" +
 			"traffic goes through the routes below. Breakers open and close within two minutes;\n" +
-			"meta_api is in monitor mode (it counts would-reject and blocks nothing).\n")
+			"meta_api is in monitor mode (it counts would-reject and blocks nothing); /chat/ falls\n" +
+			"back to anthropic_api, then gemini_api, while openai_api fails.\n")
 	}
 	b.WriteString("\nOpen:\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
