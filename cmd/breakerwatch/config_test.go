@@ -54,6 +54,26 @@ func TestBadConfig(t *testing.T) {
 			yaml: "breakers:\n  openai_api: {}\nroutes:\n  - prefix: /openai/\n    upstream: https://api.openai.com\n    breaker: openai\n",
 			want: []string{`:6: routes[0].breaker: unknown breaker "openai" (define it under breakers:)`},
 		},
+		"fallback chains": {
+			yaml: "breakers: {a: {}, b: {}}\nroutes:\n  - prefix: /chat/\n    upstream: http://a\n    breaker: a\n" +
+				"    fallbacks:\n      - {upstream: http://b, breaker: b}\n      - {upstream: 'b.example', breaker: c}\n      - {upstream: http://a2, breaker: a}\n" +
+				"    max_replay_body: 1048576\n",
+			want: []string{
+				`:8: routes[0].fallbacks[1].upstream: "b.example": want an http:// or https:// URL`,
+				`:8: routes[0].fallbacks[1].breaker: unknown breaker "c" (define it under breakers:)`,
+				`:9: routes[0].fallbacks[2].breaker: "a" is already in the chain as routes[0].breaker (line 5): a chain tries each breaker once (naming one twice would be a cycle)`,
+				`:10: routes[0].max_replay_body: "1048576" has no unit: want a size like 1048576B, 64KiB or 1MiB`,
+			},
+		},
+		"health checks": {
+			yaml: "breakers:\n  a:\n    health_check: {url: 'localhost:8080/health', interval: 0s}\n  b:\n    health_check: {url: 'http://b/health', timeout: 1m}\n",
+			env:  []string{"HEALTH_CHECK_INTERVAL=10"},
+			want: []string{
+				`:3: breakers.a.health_check.interval: 0 is not an interval (omit it to probe every HEALTH_CHECK_INTERVAL)`,
+				`:3: breakers.a.health_check.url: "localhost:8080/health": want an http:// or https:// URL`,
+				`:5: breakers.b.health_check.timeout: 1m0s is not shorter than the interval 10s (HEALTH_CHECK_INTERVAL: the check sets no interval)`,
+			},
+		},
 		"environment values that do not parse": {
 			yaml: "breakers: {a: {}}\n",
 			env:  []string{"CB_TIMEOUT_SECONDS=soon", "CIRCUIT_BREAKER_ENABLED=maybe", "BREAKERWATCH_LISTEN=localhost"},

@@ -20,6 +20,7 @@ func TestDemo(t *testing.T) {
 		p.base + "/api/circuit-breaker/status",
 		p.base + "/metrics",
 		"breaker openai_api (enforce)", "breaker anthropic_api (enforce)", "breaker gemini_api (enforce)", "breaker meta_api (monitor)",
+		p.base + "/chat/", "breaker openai_api (enforce), falls back to anthropic_api, gemini_api",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the banner does not say %q:\n%s", want, out)
@@ -41,11 +42,19 @@ func TestDemo(t *testing.T) {
 	waitFor(t, "meta_api to count would-reject", 30*time.Second, func() bool {
 		return p.breaker("meta_api").Counts.WouldReject > 0
 	})
+	// The health checks of the enforce-mode upstreams report on /status
+	// (probed every 5s/30).
+	waitFor(t, "the health checks to report", 30*time.Second, func() bool {
+		status := get(t, p.base+"/api/circuit-breaker/status").body
+		return strings.Contains(status, `"checks":[{"name":"anthropic_api"`) &&
+			strings.Contains(status, `{"name":"gemini_api"`) && strings.Contains(status, `{"name":"openai_api"`)
+	})
 	metrics := get(t, p.base+"/metrics").body
 	for _, series := range []string{
 		`circuit_breaker_transitions_total{from="closed",name="openai_api",to="open"}`,
 		`circuit_breaker_transitions_total{from="half-open",name="openai_api",to="closed"}`,
 		`circuit_breaker_would_reject_total{name="meta_api"}`,
+		`circuit_breaker_fallback_total{fallback="anthropic_api",name="openai_api"}`, // /chat/ during the outage
 	} {
 		m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\d+)$`).FindStringSubmatch(metrics)
 		if m == nil {
