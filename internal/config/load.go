@@ -329,16 +329,13 @@ func (p *parser) routes(n *yaml.Node) {
 		p.mapping(item, path, func(key string, k, v *yaml.Node) {
 			kp := path + "." + key
 			p.c.setOrigin(kp, origin{line: k.Line})
+			if p.member(key, v, kp, &r.Upstream, &r.Breaker) {
+				return
+			}
 			switch key {
 			case "prefix":
 				if s, ok := p.str(v, kp); ok {
 					r.Prefix = s
-				}
-			case "upstream":
-				r.Upstream = p.url(v, kp)
-			case "breaker":
-				if s, ok := p.str(v, kp); ok {
-					r.Breaker = s
 				}
 			case "timeout":
 				p.duration(v, kp, &r.Timeout)
@@ -371,20 +368,29 @@ func (p *parser) fallbacks(n *yaml.Node, path string) []Fallback {
 		p.mapping(item, fp, func(key string, k, v *yaml.Node) {
 			kp := fp + "." + key
 			p.c.setOrigin(kp, origin{line: k.Line})
-			switch key {
-			case "upstream":
-				f.Upstream = p.url(v, kp)
-			case "breaker":
-				if s, ok := p.str(v, kp); ok {
-					f.Breaker = s
-				}
-			default:
+			if !p.member(key, v, kp, &f.Upstream, &f.Breaker) {
 				p.unknown(k, fp, key, fallbackKeys)
 			}
 		})
 		out = append(out, f)
 	}
 	return out
+}
+
+// member reads the upstream or the breaker of a chain member (a route or a
+// fallback) and reports whether key was one of them.
+func (p *parser) member(key string, v *yaml.Node, path string, upstream **url.URL, name *string) bool {
+	switch key {
+	case "upstream":
+		*upstream = p.url(v, path)
+	case "breaker":
+		if s, ok := p.str(v, path); ok {
+			*name = s
+		}
+	default:
+		return false
+	}
+	return true
 }
 
 func (p *parser) url(n *yaml.Node, path string) *url.URL {

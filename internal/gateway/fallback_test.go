@@ -3,10 +3,8 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
@@ -115,19 +113,7 @@ func setupChain(t *testing.T, rc config.Route, members ...chainSpec) *chainFront
 	if rc.Prefix == "" {
 		rc.Prefix = "/chat/"
 	}
-	if rc.Timeout == 0 {
-		rc.Timeout = 5 * time.Second
-	}
-	g, err := New([]config.Route{rc}, reg, Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	g.Register(mux)
-	front := httptest.NewServer(mux)
-	t.Cleanup(front.Close)
-	t.Cleanup(g.CloseIdleConnections)
-	f.URL = front.URL
+	f.URL = serveRoute(t, rc, reg).URL
 	return f
 }
 
@@ -450,17 +436,7 @@ func TestStartedResponseIsNeverRetried(t *testing.T) {
 // A fallback's stream is flushed as it arrives, like the primary's.
 func TestFallbackStreams(t *testing.T) {
 	release := make(chan struct{})
-	fb := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, "data: first\n\n")
-		w.(http.Flusher).Flush()
-		select {
-		case <-release:
-		case <-r.Context().Done():
-			return
-		}
-		io.WriteString(w, "data: second\n\n")
-	})
+	fb := twoEvents(release)
 	f := setupChain(t, config.Route{},
 		chainSpec{cfg: enforce("primary", 5), up: status(503)},
 		chainSpec{cfg: enforce("fb", 5), up: fb})
@@ -542,28 +518,7 @@ func TestFallbackClientHangsUp(t *testing.T) {
 	f := setupChain(t, config.Route{},
 		chainSpec{cfg: enforce("primary", 1), up: primary},
 		chainSpec{cfg: enforce("fb", 5), up: fb})
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "POST", f.URL+"/chat/x", strings.NewReader("body"))
-	errc := make(chan error, 1)
-	go func() {
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-		}
-		errc <- err
-	}()
-	<-arrived
-	cancel()
-	if err := <-errc; !errors.Is(err, context.Canceled) {
-		t.Errorf("client error %v", err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for f.counts("primary").Ignored == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if c := f.counts("primary"); c != (breaker.Counts{Ignored: 1}) {
-		t.Errorf("primary counts %+v, want 1 ignored", c)
-	}
+	hangUp(t, "POST", f.URL+"/chat/x", strings.NewReader("body"), arrived, f.breakers["primary"])
 	if fb.hits.Load() != 0 {
 		t.Error("the fallback was called for a client that left")
 	}

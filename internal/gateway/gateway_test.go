@@ -51,6 +51,13 @@ func setup(t *testing.T, upstream http.Handler, cfg breaker.Config, rc config.Ro
 		u.Path = rc.Upstream.Path
 	}
 	rc.Upstream, rc.Breaker = u, cfg.Name
+	return serveRoute(t, rc, reg), b
+}
+
+// serveRoute serves the gateway of one route (timeout 5s unless set) until
+// the test ends.
+func serveRoute(t *testing.T, rc config.Route, reg *breaker.Registry) *httptest.Server {
+	t.Helper()
 	if rc.Timeout == 0 {
 		rc.Timeout = 5 * time.Second
 	}
@@ -60,10 +67,38 @@ func setup(t *testing.T, upstream http.Handler, cfg breaker.Config, rc config.Ro
 	}
 	mux := http.NewServeMux()
 	g.Register(mux)
-	front = httptest.NewServer(mux)
+	front := httptest.NewServer(mux)
 	t.Cleanup(front.Close)
 	t.Cleanup(g.CloseIdleConnections)
-	return front, b
+	return front
+}
+
+// hangUp sends a request to url and cancels it once arrived is closed (the
+// upstream has it), then waits until b counts the call as ignored.
+func hangUp(t *testing.T, method, url string, body io.Reader, arrived <-chan struct{}, b *breaker.Breaker) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, method, url, body)
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	<-arrived
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("client error %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for b.Snapshot().Counts.Ignored == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if c := b.Snapshot().Counts; c != (breaker.Counts{Ignored: 1}) {
+		t.Errorf("%s counts = %+v, want 1 ignored", b.Name(), c)
+	}
 }
 
 func get(t *testing.T, url string) (*http.Response, string) {
@@ -173,16 +208,7 @@ func TestUnreachableUpstream(t *testing.T) {
 	reg, _ := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()))
 	defer reg.Close()
 	b, _ := reg.Register(breaker.Config{Name: "dead", FailureThreshold: 1})
-	g, err := New([]config.Route{{Prefix: "/dead/", Upstream: &url.URL{Scheme: "http", Host: dead}, Breaker: "dead", Timeout: time.Second}},
-		reg, Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.CloseIdleConnections()
-	mux := http.NewServeMux()
-	g.Register(mux)
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	srv := serveRoute(t, config.Route{Prefix: "/dead/", Upstream: &url.URL{Scheme: "http", Host: dead}, Breaker: "dead", Timeout: time.Second}, reg)
 
 	resp, body := get(t, srv.URL+"/dead/x")
 	var eb errorBody
@@ -234,9 +260,10 @@ func TestRejectionDoesNotReachUpstream(t *testing.T) {
 	}
 }
 
-func TestStreaming(t *testing.T) {
-	release := make(chan struct{})
-	up := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// twoEvents streams server-sent events: "first", flushed, then "second"
+// once release is closed.
+func twoEvents(release <-chan struct{}) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		io.WriteString(w, "data: first\n\n")
 		w.(http.Flusher).Flush()
@@ -246,7 +273,12 @@ func TestStreaming(t *testing.T) {
 			return
 		}
 		io.WriteString(w, "data: second\n\n")
-	})
+	}
+}
+
+func TestStreaming(t *testing.T) {
+	release := make(chan struct{})
+	up := twoEvents(release)
 	// The timeout is shorter than the stream: it must not cut it.
 	front, b := setup(t, up, breaker.Config{}, config.Route{Timeout: 200 * time.Millisecond})
 	resp, err := http.Get(front.URL + "/up/stream")
@@ -310,28 +342,7 @@ func TestClientHangsUpIsIgnored(t *testing.T) {
 		<-r.Context().Done()
 	})
 	front, b := setup(t, up, breaker.Config{FailureThreshold: 1}, config.Route{})
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", front.URL+"/up/hang", nil)
-	errc := make(chan error, 1)
-	go func() {
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-		}
-		errc <- err
-	}()
-	<-arrived
-	cancel()
-	if err := <-errc; !errors.Is(err, context.Canceled) {
-		t.Errorf("client error %v", err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for b.Snapshot().Counts.Ignored == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if c := b.Snapshot().Counts; c != (breaker.Counts{Ignored: 1}) {
-		t.Errorf("counts = %+v, want 1 ignored", c)
-	}
+	hangUp(t, "GET", front.URL+"/up/hang", nil, arrived, b)
 	if b.State() != breaker.StateClosed {
 		t.Errorf("state %v, want closed", b.State())
 	}
