@@ -45,7 +45,7 @@ type AdminOptions struct {
 	Logger *slog.Logger
 	// Health, if set, is called on every /health and /status request; its
 	// results are listed there, and any unhealthy one makes /health answer
-	// 503. It must be safe for concurrent use and should return quickly
+	// 503, except the checks of breakers in monitor or disabled mode. It must be safe for concurrent use and should return quickly
 	// (report the latest results rather than run checks).
 	Health func() []HealthResult
 }
@@ -327,6 +327,8 @@ func (a *admin) checks() []HealthResult {
 
 // assess returns the overall status and the breakers that are not closed:
 // enforced ones (which make it degraded) and monitored ones (which do not).
+// A failing health check makes it degraded unless its breaker is in monitor
+// or disabled mode.
 func assess(snaps []breaker.Snapshot, checks []HealthResult) (status string, open, monitorOpen []openBreaker) {
 	open, monitorOpen = []openBreaker{}, []openBreaker{}
 	for _, s := range snaps {
@@ -345,7 +347,16 @@ func assess(snaps []breaker.Snapshot, checks []HealthResult) (status string, ope
 	if len(open) > 0 {
 		status = statusDegraded
 	}
+	modes := make(map[string]breaker.Mode, len(snaps))
+	for _, s := range snaps {
+		modes[s.Name] = s.Mode
+	}
 	for _, c := range checks {
+		// Like their state, the checks of breakers that enforce nothing
+		// (monitor, disabled) are listed but never make it degraded.
+		if m, ok := modes[c.Name]; ok && m != breaker.ModeEnforce {
+			continue
+		}
 		if !c.Healthy {
 			status = statusDegraded
 		}

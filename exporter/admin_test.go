@@ -196,6 +196,15 @@ func TestAdminHealth(t *testing.T) {
 			}
 		}, nil, 200, nil, nil},
 		{"failing check", func(*testing.T, *breaker.Registry) {}, failing, 503, nil, nil},
+		{"failing check of an enforced breaker", func(t *testing.T, reg *breaker.Registry) {
+			register(t, reg, breaker.Config{Name: "api"})
+		}, failing, 503, nil, nil},
+		{"failing check of a monitor-mode breaker never fails", func(t *testing.T, reg *breaker.Registry) {
+			register(t, reg, breaker.Config{Name: "api", Mode: breaker.ModeMonitor})
+		}, failing, 200, nil, nil},
+		{"failing check of a disabled breaker never fails", func(t *testing.T, reg *breaker.Registry) {
+			register(t, reg, breaker.Config{Name: "api", Mode: breaker.ModeDisabled})
+		}, failing, 200, nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
