@@ -61,16 +61,19 @@ type Schedule struct {
 // DefaultSchedule is the script `breakerwatch serve` runs without a config:
 // a three-minute cycle in which the enforce-mode breakers open in the first
 // minute and close again, while meta_api, in monitor mode, only counts the
-// calls it would have rejected. Each route gets four requests a second.
+// calls it would have rejected. openai_api and meta_api stay open for more
+// than a minute, long enough for the stack's CircuitBreakerOpen and
+// CircuitBreakerWouldOpen alerts (for: 1m) to fire. Each route gets four
+// requests a second.
 //
 //	0:10 openai_api     outage            (opens at once; probes every 15s fail)
 //	0:20 meta_api       outage            (monitor mode: would-reject, nothing blocked)
 //	0:30 gemini_api     800ms latency     (slow calls, over slow_call 500ms: opens)
 //	0:40 anthropic_api  60% errors        (failure rate over 50%: opens)
-//	0:50 openai_api     recovers          (the next probe closes it)
-//	1:05 meta_api       recovers
 //	1:10 gemini_api     recovers
+//	1:30 openai_api     recovers          (the next probe closes it)
 //	1:30 anthropic_api  recovers
+//	1:35 meta_api       recovers
 //	2:00 openai_api     outage, 10 seconds
 //	2:10 openai_api     recovers
 func DefaultSchedule() Schedule {
@@ -83,10 +86,10 @@ func DefaultSchedule() Schedule {
 			{At: 20 * s, Upstream: Meta, Behavior: Behavior{ErrorRate: 1}},
 			{At: 30 * s, Upstream: Gemini, Behavior: Behavior{Latency: 800 * time.Millisecond}},
 			{At: 40 * s, Upstream: Anthropic, Behavior: Behavior{ErrorRate: 0.6}},
-			{At: 50 * s, Upstream: OpenAI, Behavior: Healthy},
-			{At: 65 * s, Upstream: Meta, Behavior: Healthy},
 			{At: 70 * s, Upstream: Gemini, Behavior: Healthy},
+			{At: 90 * s, Upstream: OpenAI, Behavior: Healthy},
 			{At: 90 * s, Upstream: Anthropic, Behavior: Healthy},
+			{At: 95 * s, Upstream: Meta, Behavior: Healthy},
 			{At: 120 * s, Upstream: OpenAI, Behavior: Behavior{ErrorRate: 1}},
 			{At: 130 * s, Upstream: OpenAI, Behavior: Healthy},
 		},
