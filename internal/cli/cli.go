@@ -162,6 +162,22 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// parseNoArgs parses the flags of a subcommand that takes no positional
+// argument. done is true when it printed its help and should stop there.
+func parseNoArgs(fs *flag.FlagSet, args []string) (done bool, err error) {
+	pos, err := parse(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if len(pos) > 0 {
+		return false, usageErr(fmt.Sprintf("%s: unexpected argument %q", fs.Name(), pos[0]))
+	}
+	return false, nil
+}
+
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, env config.Env) error {
 	fs := newFlagSet("serve", "[--config FILE] [--listen ADDR] [flags]", stderr)
 	cfgPath := fs.String("config", "", "YAML configuration `file`; without it, the embedded demo runs")
@@ -170,15 +186,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	shutdown := fs.Duration("shutdown-timeout", serve.DefaultShutdownTimeout, "how long in-flight requests may take to finish on SIGINT/SIGTERM")
 	speed := fs.Float64("demo-speed", 1, "run the embedded demo this many times faster (schedule, timeouts, traffic)")
-	pos, err := parse(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
-	if err != nil {
+	if done, err := parseNoArgs(fs, args); done || err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usageErr(fmt.Sprintf("serve: unexpected argument %q", pos[0]))
 	}
 	speedSet := false
 	fs.Visit(func(f *flag.Flag) { speedSet = speedSet || f.Name == "demo-speed" })
@@ -248,15 +257,8 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer, env co
 func runValidate(args []string, stdout, stderr io.Writer, env config.Env) error {
 	fs := newFlagSet("validate", "--config FILE", stderr)
 	cfgPath := fs.String("config", "", "YAML configuration `file` to check (with the environment applied, as serve would)")
-	pos, err := parse(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
-	if err != nil {
+	if done, err := parseNoArgs(fs, args); done || err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usageErr(fmt.Sprintf("validate: unexpected argument %q", pos[0]))
 	}
 	if *cfgPath == "" {
 		return usageErr("validate: --config FILE is required")
@@ -276,15 +278,8 @@ func runValidate(args []string, stdout, stderr io.Writer, env config.Env) error 
 func runGenerate(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("generate", "[--root DIR]", stderr)
 	root := fs.String("root", ".", "repository root `dir` to write "+monitoring.DashboardPath+" and "+monitoring.RulesPath+" under")
-	pos, err := parse(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
-	if err != nil {
+	if done, err := parseNoArgs(fs, args); done || err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usageErr(fmt.Sprintf("generate: unexpected argument %q", pos[0]))
 	}
 	if err := monitoring.WriteFiles(*root, monitoring.DefaultParams()); err != nil {
 		return err
