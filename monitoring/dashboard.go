@@ -148,15 +148,25 @@ const allValue = ".+"
 // DashboardJSON returns dashboards/circuit-breakers.json for p: classic
 // dashboard JSON, as Grafana's file provisioning loads it.
 func DashboardJSON(p Params) ([]byte, error) {
-	p = p.withDefaults()
-	if err := p.validate(); err != nil {
+	d, err := newDashboard(p)
+	if err != nil {
 		return nil, err
+	}
+	return marshalDashboard(d)
+}
+
+// newDashboard builds the dashboard for p after filling in its defaults and
+// validating it.
+func newDashboard(p Params) (dashboard.Dashboard, error) {
+	p, err := p.resolve()
+	if err != nil {
+		return dashboard.Dashboard{}, err
 	}
 	d, err := buildDashboard(p)
 	if err != nil {
-		return nil, fmt.Errorf("monitoring: building dashboard: %w", err)
+		return dashboard.Dashboard{}, fmt.Errorf("monitoring: building dashboard: %w", err)
 	}
-	return marshalDashboard(d)
+	return d, nil
 }
 
 func marshalDashboard(d dashboard.Dashboard) ([]byte, error) {
@@ -180,13 +190,9 @@ type PanelQuery struct {
 // PanelQueries returns every target of every panel of the dashboard for p,
 // ordered by panel id, then refId.
 func PanelQueries(p Params) ([]PanelQuery, error) {
-	p = p.withDefaults()
-	if err := p.validate(); err != nil {
-		return nil, err
-	}
-	d, err := buildDashboard(p)
+	d, err := newDashboard(p)
 	if err != nil {
-		return nil, fmt.Errorf("monitoring: building dashboard: %w", err)
+		return nil, err
 	}
 	return panelQueries(d)
 }

@@ -181,6 +181,13 @@ func (p Params) withDefaults() Params {
 	return p
 }
 
+// resolve returns p with its defaults filled in, or the validation error:
+// what every generator starts from.
+func (p Params) resolve() (Params, error) {
+	p = p.withDefaults()
+	return p, p.validate()
+}
+
 // validate checks p after defaults; the error names the field.
 func (p Params) validate() error {
 	if strings.ContainsAny(p.Selector, "{}") {
