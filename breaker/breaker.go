@@ -173,10 +173,7 @@ func (b *Breaker) onStateChange(g *generation, from, to State, reason string) {
 	}
 	b.evMu.Lock()
 	b.events = append(b.events, ev)
-	if b.timer != nil {
-		b.timer.Stop()
-		b.timer = nil
-	}
+	b.stopTimerLocked()
 	if to == StateOpen && !b.reg.closed.Load() {
 		// gobreaker moves open -> half-open lazily, on the next call. Look
 		// at the state when the timeout ends so the change shows (in the
@@ -269,12 +266,7 @@ func (b *Breaker) restart(reason string) {
 	if from != StateClosed {
 		b.onStateChange(old, from, StateClosed, reason)
 	} else {
-		b.evMu.Lock()
-		if b.timer != nil {
-			b.timer.Stop()
-			b.timer = nil
-		}
-		b.evMu.Unlock()
+		b.stop()
 	}
 	b.deliver()
 }
@@ -282,11 +274,16 @@ func (b *Breaker) restart(reason string) {
 // stop releases the breaker's timer.
 func (b *Breaker) stop() {
 	b.evMu.Lock()
+	b.stopTimerLocked()
+	b.evMu.Unlock()
+}
+
+// stopTimerLocked stops the open-timeout timer; b.evMu must be held.
+func (b *Breaker) stopTimerLocked() {
 	if b.timer != nil {
 		b.timer.Stop()
 		b.timer = nil
 	}
-	b.evMu.Unlock()
 }
 
 func (b *Breaker) classify(ctx context.Context, err error) Outcome {
