@@ -1,6 +1,7 @@
 package monitoring
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"strings"
@@ -141,43 +142,20 @@ func DefaultParams() Params {
 // withDefaults returns p with its zero fields set to their defaults and For
 // completed with DefaultFor (a copy: p.For is not modified).
 func (p Params) withDefaults() Params {
-	if p.Selector == "" {
-		p.Selector = DefaultSelector
-	}
-	if p.EvalInterval == 0 {
-		p.EvalInterval = DefaultEvalInterval
-	}
+	p.Selector = cmp.Or(p.Selector, DefaultSelector)
+	p.EvalInterval = cmp.Or(p.EvalInterval, DefaultEvalInterval)
 	forDurations := DefaultFor()
 	maps.Copy(forDurations, p.For)
 	p.For = forDurations
-	if p.RateWindow == 0 {
-		p.RateWindow = DefaultRateWindow
-	}
-	if p.ErrorRate == 0 {
-		p.ErrorRate = DefaultErrorRate
-	}
-	if p.SuccessRate == 0 {
-		p.SuccessRate = DefaultSuccessRate
-	}
-	if p.LatencyTargetMs == 0 {
-		p.LatencyTargetMs = DefaultLatencyTarget
-	}
-	if p.LatencyAlertMs == 0 {
-		p.LatencyAlertMs = DefaultLatencyAlertMs
-	}
-	if p.FlapWindow == 0 {
-		p.FlapWindow = DefaultFlapWindow
-	}
-	if p.FlapTrips == 0 {
-		p.FlapTrips = DefaultFlapTrips
-	}
-	if p.GrafanaURL == "" {
-		p.GrafanaURL = DefaultGrafanaURL
-	}
-	p.GrafanaURL = strings.TrimSuffix(p.GrafanaURL, "/")
-	if p.RunbookURL == "" {
-		p.RunbookURL = DefaultRunbookURL
-	}
+	p.RateWindow = cmp.Or(p.RateWindow, DefaultRateWindow)
+	p.ErrorRate = cmp.Or(p.ErrorRate, DefaultErrorRate)
+	p.SuccessRate = cmp.Or(p.SuccessRate, DefaultSuccessRate)
+	p.LatencyTargetMs = cmp.Or(p.LatencyTargetMs, DefaultLatencyTarget)
+	p.LatencyAlertMs = cmp.Or(p.LatencyAlertMs, DefaultLatencyAlertMs)
+	p.FlapWindow = cmp.Or(p.FlapWindow, DefaultFlapWindow)
+	p.FlapTrips = cmp.Or(p.FlapTrips, DefaultFlapTrips)
+	p.GrafanaURL = strings.TrimSuffix(cmp.Or(p.GrafanaURL, DefaultGrafanaURL), "/")
+	p.RunbookURL = cmp.Or(p.RunbookURL, DefaultRunbookURL)
 	return p
 }
 
