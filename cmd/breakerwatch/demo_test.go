@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/breakerwatch/breakerwatch/internal/testutil"
 )
 
 // With no --config the embedded demo runs, says so, and (sped up 30 times)
@@ -35,16 +37,16 @@ func TestDemo(t *testing.T) {
 
 	// At speed 30 the outage starts at 0.33s and ends at 1.67s; the
 	// breaker's timeout is 0.5s.
-	waitFor(t, "openai_api to open and close again", 30*time.Second, func() bool {
+	testutil.WaitFor(t, "openai_api to open and close again", 30*time.Second, func() bool {
 		b := p.breaker("openai_api")
 		return b.transitions("closed", "open") > 0 && b.transitions("half-open", "closed") > 0
 	})
-	waitFor(t, "meta_api to count would-reject", 30*time.Second, func() bool {
+	testutil.WaitFor(t, "meta_api to count would-reject", 30*time.Second, func() bool {
 		return p.breaker("meta_api").Counts.WouldReject > 0
 	})
 	// The health checks of the enforce-mode upstreams report on /status
 	// (probed every 5s/30).
-	waitFor(t, "the health checks to report", 30*time.Second, func() bool {
+	testutil.WaitFor(t, "the health checks to report", 30*time.Second, func() bool {
 		status := get(t, p.base+"/api/circuit-breaker/status").body
 		return strings.Contains(status, `"checks":[{"name":"anthropic_api"`) &&
 			strings.Contains(status, `{"name":"gemini_api"`) && strings.Contains(status, `{"name":"openai_api"`)

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/breakerwatch/breakerwatch/internal/testutil"
 )
 
 // bodyUpstream records the bodies and paths it receives and answers every
@@ -119,7 +121,7 @@ routes:
 
 	// Health: the primary's check fails, the backup's passes.
 	var health response
-	waitFor(t, "both health checks to report", 10*time.Second, func() bool {
+	testutil.WaitFor(t, "both health checks to report", 10*time.Second, func() bool {
 		health = get(t, p.base+"/api/circuit-breaker/health")
 		return strings.Contains(health.body, `"name":"backup","healthy":true`) && strings.Contains(health.body, `"name":"primary","healthy":false`)
 	})

@@ -287,14 +287,3 @@ func (p *proc) waitLog(within time.Duration, want map[string]string) logLine {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
-func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/breakerwatch/breakerwatch/internal/testutil"
 )
 
 // upstream is a test upstream that the tests break and heal.
@@ -233,7 +235,7 @@ routes:
 		t.Errorf("hang-up: %v", err)
 	}
 	cancel()
-	waitFor(t, "the hang-up to be counted", 5*time.Second, func() bool { return p.breaker("d").Counts.Ignored == 1 })
+	testutil.WaitFor(t, "the hang-up to be counted", 5*time.Second, func() bool { return p.breaker("d").Counts.Ignored == 1 })
 
 	for name, want := range map[string][3]uint64{ // success, failure, ignored
 		"d": {2, 2, 1}, "l": {1, 2, 0}, "dead": {0, 1, 0}, "slow": {0, 1, 0},
@@ -332,7 +334,7 @@ func TestShutdownDrains(t *testing.T) {
 	<-up.held
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	p.waitLog(5*time.Second, map[string]string{"msg": "shutting down: draining in-flight requests"})
-	waitFor(t, "the listener to close", 5*time.Second, func() bool {
+	testutil.WaitFor(t, "the listener to close", 5*time.Second, func() bool {
 		c, err := net.DialTimeout("tcp", strings.TrimPrefix(p.base, "http://"), time.Second)
 		if err == nil {
 			c.Close()

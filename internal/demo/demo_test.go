@@ -18,6 +18,7 @@ import (
 	"github.com/breakerwatch/breakerwatch/exporter"
 	"github.com/breakerwatch/breakerwatch/internal/config"
 	"github.com/breakerwatch/breakerwatch/internal/gateway"
+	"github.com/breakerwatch/breakerwatch/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -83,45 +84,6 @@ func serve(t *testing.T, d *Demo, tr *transitions) (string, *breaker.Registry, *
 	return front.URL, reg, metrics
 }
 
-// counter returns the value of the series of name with labels, 0 if none.
-func counter(t *testing.T, m *exporter.Metrics, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := m.Gatherer().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, s := range mf.GetMetric() {
-			got := map[string]string{}
-			for _, l := range s.GetLabel() {
-				got[l.GetName()] = l.GetValue()
-			}
-			for k, v := range labels {
-				if got[k] != v {
-					continue next
-				}
-			}
-			return s.GetCounter().GetValue()
-		}
-	}
-	return 0
-}
-
-func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // A short schedule: openai_api goes down and recovers; its enforce-mode
 // breaker opens, probes and closes, all from the demo's own traffic.
 func TestShortScheduleShowsTransitions(t *testing.T) {
@@ -144,12 +106,13 @@ func TestShortScheduleShowsTransitions(t *testing.T) {
 	base, reg, metrics := serve(t, d, tr)
 	d.Start(base)
 
-	waitFor(t, "openai_api to open", 10*time.Second, func() bool {
+	testutil.WaitFor(t, "openai_api to open", 10*time.Second, func() bool {
 		return tr.has(OpenAI, breaker.StateClosed, breaker.StateOpen)
 	})
 	// /chat/ falls back: its traffic is served by anthropic_api.
-	waitFor(t, "the demo's /chat/ traffic to be served by a fallback", 10*time.Second, func() bool {
-		return counter(t, metrics, breaker.MetricFallbacks, map[string]string{breaker.LabelName: OpenAI, breaker.LabelFallback: Anthropic}) > 0
+	testutil.WaitFor(t, "the demo's /chat/ traffic to be served by a fallback", 10*time.Second, func() bool {
+		v, _ := testutil.Counter(t, metrics.Gatherer(), breaker.MetricFallbacks, map[string]string{breaker.LabelName: OpenAI, breaker.LabelFallback: Anthropic})
+		return v > 0
 	})
 	if b, _ := reg.Get(OpenAI); b.State() != breaker.StateClosed {
 		resp, err := http.Post(base+"/chat/v1/chat/completions", "application/json", strings.NewReader(`{"model":"demo"}`))
@@ -164,11 +127,11 @@ func TestShortScheduleShowsTransitions(t *testing.T) {
 			t.Errorf("/chat/ while openai_api is open: %d %v %s", resp.StatusCode, resp.Header, body)
 		}
 	}
-	waitFor(t, "meta_api (monitor mode) to count would-reject", 10*time.Second, func() bool {
+	testutil.WaitFor(t, "meta_api (monitor mode) to count would-reject", 10*time.Second, func() bool {
 		b, _ := reg.Get(Meta)
 		return b.Snapshot().Counts.WouldReject > 0
 	})
-	waitFor(t, "openai_api to close again", 10*time.Second, func() bool {
+	testutil.WaitFor(t, "openai_api to close again", 10*time.Second, func() bool {
 		return tr.has(OpenAI, breaker.StateHalfOpen, breaker.StateClosed)
 	})
 	b, _ := reg.Get(OpenAI)

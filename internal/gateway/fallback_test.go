@@ -19,6 +19,7 @@ import (
 	"github.com/breakerwatch/breakerwatch/breaker"
 	"github.com/breakerwatch/breakerwatch/exporter"
 	"github.com/breakerwatch/breakerwatch/internal/config"
+	"github.com/breakerwatch/breakerwatch/internal/testutil"
 )
 
 // recorder is a test upstream that records what it received, then runs
@@ -121,25 +122,8 @@ func setupChain(t *testing.T, rc config.Route, members ...chainSpec) *chainFront
 // as scraped, and whether the series exists.
 func (f *chainFront) fallbacks(t *testing.T, primary, fb string) (float64, bool) {
 	t.Helper()
-	mfs, err := f.metrics.Gatherer().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != breaker.MetricFallbacks {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if labels[breaker.LabelName] == primary && labels[breaker.LabelFallback] == fb {
-				return m.GetCounter().GetValue(), true
-			}
-		}
-	}
-	return 0, false
+	return testutil.Counter(t, f.metrics.Gatherer(), breaker.MetricFallbacks,
+		map[string]string{breaker.LabelName: primary, breaker.LabelFallback: fb})
 }
 
 func (f *chainFront) wantFallbacks(t *testing.T, primary, fb string, want float64) {
