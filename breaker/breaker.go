@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 )
 
@@ -463,7 +464,10 @@ func (h *durationHistogram) observe(d time.Duration) {
 // attrSets are the breaker's attribute sets, built once. Only the state
 // changes a breaker can make have one (see reachableTransitions).
 type attrSets struct {
-	name        metric.MeasurementOption
+	name metric.MeasurementOption
+	// outcomes are the (name, outcome) sets: calls uses them, and the
+	// call-duration histogram's data points (Registry.Producer) carry them.
+	outcomes    [numOutcomes]attribute.Set
 	calls       [numOutcomes]metric.MeasurementOption
 	transitions [3][3]metric.MeasurementOption
 }

@@ -154,7 +154,8 @@ func newAttrSets(name string) attrSets {
 	var a attrSets
 	a.name = metric.WithAttributeSet(attribute.NewSet(n))
 	for o := Outcome(0); o < numOutcomes; o++ {
-		a.calls[o] = metric.WithAttributeSet(attribute.NewSet(n, attribute.String(LabelOutcome, o.String())))
+		a.outcomes[o] = attribute.NewSet(n, attribute.String(LabelOutcome, o.String()))
+		a.calls[o] = metric.WithAttributeSet(a.outcomes[o])
 	}
 	for _, t := range reachableTransitions {
 		a.transitions[t[0]][t[1]] = metric.WithAttributeSet(attribute.NewSet(n,
@@ -192,8 +193,7 @@ func (p producer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
 				total += counts[i]
 			}
 			dps = append(dps, metricdata.HistogramDataPoint[float64]{
-				Attributes: attribute.NewSet(attribute.String(LabelName, b.cfg.Name),
-					attribute.String(LabelOutcome, oc.String())),
+				Attributes:   b.attrs.outcomes[oc],
 				StartTime:    b.created,
 				Time:         now,
 				Count:        total,
