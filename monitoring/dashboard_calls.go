@@ -1,8 +1,6 @@
 package monitoring
 
 import (
-	"fmt"
-
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 
@@ -12,8 +10,7 @@ import (
 // callsSection answers "are the calls through each breaker succeeding?".
 func callsSection(p Params, s scope, y uint32) section {
 	rw := promDuration(p.RateWindow)
-	byOutcome := fmt.Sprintf("sum by (%s, %s, %s) (%s)", labelJob, breaker.LabelName, breaker.LabelOutcome,
-		rate(s.sel(breaker.MetricCalls), rw))
+	byOutcome := byBreaker("sum", rate(s.sel(breaker.MetricCalls), rw), breaker.LabelOutcome)
 	return section{
 		row: row(rowCalls, "Calls", y),
 		panels: []cog.Builder[dashboard.Panel]{

@@ -12,13 +12,12 @@ import (
 // latencySection answers "how slow are the calls through each breaker?".
 func latencySection(p Params, s scope, y uint32) section {
 	rw := promDuration(p.RateWindow)
-	buckets := fmt.Sprintf("sum by (%s, %s, %s) (%s)", labelJob, breaker.LabelName, labelLE,
-		rate(s.sel(breaker.MetricCallDuration+"_bucket"), rw))
+	buckets := byBreaker("sum", rate(s.sel(breaker.MetricCallDuration+"_bucket"), rw), labelLE)
 	quantile := func(q float64) string {
 		// The histogram is in seconds; the panel, like the gauges and the alert, in milliseconds.
 		return fmt.Sprintf("histogram_quantile(%s, %s) * 1000", promFloat(q), buckets)
 	}
-	slow := fmt.Sprintf("sum %s (%s)", byBreaker, rate(s.sel(breaker.MetricSlowCalls), rw))
+	slow := byBreaker("sum", rate(s.sel(breaker.MetricSlowCalls), rw))
 	lines := []step{base(colorGreen), at(p.LatencyTargetMs, colorYellow), at(p.LatencyAlertMs, colorRed)}
 	return section{
 		row: row(rowLatency, "Latency", y),

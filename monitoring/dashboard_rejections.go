@@ -1,8 +1,6 @@
 package monitoring
 
 import (
-	"fmt"
-
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 
@@ -13,11 +11,10 @@ import (
 // where do they go instead?".
 func rejectionsSection(p Params, s scope, y uint32) section {
 	rw := promDuration(p.RateWindow)
-	rejected := fmt.Sprintf("sum %s (%s)", byBreaker,
+	rejected := byBreaker("sum",
 		rate(s.sel(breaker.MetricCalls, matchEqual(breaker.LabelOutcome, breaker.OutcomeRejectedValue)), rw))
-	wouldReject := fmt.Sprintf("sum %s (%s)", byBreaker, rate(s.sel(breaker.MetricWouldReject), rw))
-	fallbacks := fmt.Sprintf("sum by (%s, %s, %s) (%s)", labelJob, breaker.LabelName, breaker.LabelFallback,
-		rate(s.sel(breaker.MetricFallbacks), rw))
+	wouldReject := byBreaker("sum", rate(s.sel(breaker.MetricWouldReject), rw))
+	fallbacks := byBreaker("sum", rate(s.sel(breaker.MetricFallbacks), rw), breaker.LabelFallback)
 	return section{
 		row: row(rowRejections, "Rejections and fallbacks", y),
 		panels: []cog.Builder[dashboard.Panel]{

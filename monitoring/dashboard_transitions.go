@@ -15,8 +15,8 @@ import (
 func transitionsSection(p Params, s scope, y uint32) section {
 	rw := promDuration(p.RateWindow)
 	fw := promDuration(p.FlapWindow)
-	transitions := fmt.Sprintf("sum by (%s, %s, %s, %s) (increase(%s[%s]))", labelJob, breaker.LabelName,
-		breaker.LabelFrom, breaker.LabelTo, s.sel(breaker.MetricTransitions), rw)
+	transitions := byBreaker("sum", fmt.Sprintf("increase(%s[%s])", s.sel(breaker.MetricTransitions), rw),
+		breaker.LabelFrom, breaker.LabelTo)
 	return section{
 		row: row(rowTransitions, "State transitions", y),
 		panels: []cog.Builder[dashboard.Panel]{

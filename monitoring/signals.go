@@ -87,7 +87,12 @@ func (s scope) perReplica(expr string) string {
 	return fmt.Sprintf("%s and on (%s, %s, %s) %s", expr, labelJob, labelInstance, breaker.LabelName, s.stateSel())
 }
 
-var byBreaker = fmt.Sprintf("by (%s, %s)", labelJob, breaker.LabelName)
+// byBreaker aggregates expr with op per breaker of each job, keeping the
+// extra labels too: op by (job, name, extra...) (expr).
+func byBreaker(op, expr string, extra ...string) string {
+	by := append([]string{labelJob, breaker.LabelName}, extra...)
+	return fmt.Sprintf("%s by (%s) (%s)", op, strings.Join(by, ", "), expr)
+}
 
 // promFloat formats a threshold for PromQL.
 func promFloat(v float64) string { return fmt.Sprintf("%g", v) }
@@ -102,20 +107,20 @@ func rate(selector string, window string) string {
 // sigState is the state of each breaker, the worst replica's (0 closed,
 // 1 half-open, 2 open), labelled with its mode.
 func sigState(s scope) string {
-	return fmt.Sprintf("max by (%s, %s, %s) (%s)", labelJob, breaker.LabelName, breaker.LabelMode, s.stateSel())
+	return byBreaker("max", s.stateSel(), breaker.LabelMode)
 }
 
 // sigErrorRate is the error rate over the breaker's own window, the worst
 // replica's. Each replica has its own window, so the gauges cannot be summed
 // into one ratio: the fleet-wide ratio is sigSuccessRate's.
 func sigErrorRate(s scope) string {
-	return fmt.Sprintf("max %s (%s)", byBreaker, s.perReplica(s.sel(breaker.MetricErrorRate)))
+	return byBreaker("max", s.perReplica(s.sel(breaker.MetricErrorRate)))
 }
 
 // sigLatencyP95 is the P95 latency in milliseconds over the breaker's own
 // window, the worst replica's.
 func sigLatencyP95(s scope) string {
-	return fmt.Sprintf("max %s (%s)", byBreaker, s.perReplica(s.sel(breaker.MetricLatencyP95)))
+	return byBreaker("max", s.perReplica(s.sel(breaker.MetricLatencyP95)))
 }
 
 // sigSuccessRate is the share of calls that succeeded, summed over replicas
@@ -128,7 +133,7 @@ func sigSuccessRate(s scope, window string) string {
 		if len(outcomes) > 1 {
 			m = matchRegexp(breaker.LabelOutcome, strings.Join(outcomes, "|"))
 		}
-		return fmt.Sprintf("sum %s (%s)", byBreaker, s.perReplica(rate(s.sel(breaker.MetricCalls, m), window)))
+		return byBreaker("sum", s.perReplica(rate(s.sel(breaker.MetricCalls, m), window)))
 	}
 	return calls(breaker.OutcomeSuccessValue) + " / " +
 		calls(breaker.OutcomeSuccessValue, breaker.OutcomeFailureValue, breaker.OutcomeRejectedValue)
@@ -142,7 +147,7 @@ func sigTrips(s scope, window string) string {
 	trips := s.sel(breaker.MetricTransitions,
 		matchEqual(breaker.LabelFrom, breaker.StateClosedValue),
 		matchEqual(breaker.LabelTo, breaker.StateOpenValue))
-	return fmt.Sprintf("max %s (%s)", byBreaker, s.perReplica(fmt.Sprintf("increase(%s[%s])", trips, window)))
+	return byBreaker("max", s.perReplica(fmt.Sprintf("increase(%s[%s])", trips, window)))
 }
 
 // sigTargetsUp is Prometheus' up series of the selected targets.
