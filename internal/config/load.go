@@ -96,10 +96,11 @@ func deref(n *yaml.Node) *yaml.Node {
 	return n
 }
 
-// mapping calls fn for each key of the mapping n, in order, reporting
-// non-mappings, non-string keys and repeated keys. A null node is an empty
-// mapping.
-func (p *parser) mapping(n *yaml.Node, path string, fn func(key string, k, v *yaml.Node)) {
+// mapping calls fn for each key of the mapping n, in order, with the key's
+// path (path.key), after recording the key's line as the origin of that
+// path. It reports non-mappings, non-string keys and repeated keys. A null
+// node is an empty mapping.
+func (p *parser) mapping(n *yaml.Node, path string, fn func(key, kp string, k, v *yaml.Node)) {
 	n = deref(n)
 	if isNull(n) {
 		return
@@ -121,7 +122,8 @@ func (p *parser) mapping(n *yaml.Node, path string, fn func(key string, k, v *ya
 			continue
 		}
 		seen[k.Value] = k.Line
-		fn(k.Value, k, deref(v))
+		p.c.setOrigin(kp, origin{line: k.Line})
+		fn(k.Value, kp, k, deref(v))
 	}
 }
 
@@ -164,8 +166,7 @@ const (
 func (p *parser) top(root *yaml.Node) {
 	defaults := breaker.Config{Mode: DefaultMode}
 	var breakers *yaml.Node // read after defaults, wherever they are
-	p.mapping(root, "", func(key string, k, v *yaml.Node) {
-		p.c.setOrigin(key, origin{line: k.Line})
+	p.mapping(root, "", func(key, _ string, k, v *yaml.Node) {
 		switch key {
 		case "listen":
 			if s, ok := p.str(v, key); ok {
@@ -195,9 +196,7 @@ func (p *parser) top(root *yaml.Node) {
 			inherited[f] = o
 		}
 	}
-	p.mapping(breakers, "breakers", func(name string, k, v *yaml.Node) {
-		path := "breakers." + name
-		p.c.setOrigin(path, origin{line: k.Line})
+	p.mapping(breakers, "breakers", func(name, path string, k, v *yaml.Node) {
 		for f, o := range inherited {
 			p.c.setOrigin(path+"."+f, o)
 		}
@@ -221,9 +220,7 @@ func (p *parser) breakerSettings(n *yaml.Node, path string, cfg *breaker.Config,
 	if hc != nil {
 		known = breakerEntryKeys
 	}
-	p.mapping(n, path, func(key string, k, v *yaml.Node) {
-		kp := path + "." + key
-		p.c.setOrigin(kp, origin{line: k.Line})
+	p.mapping(n, path, func(key, kp string, k, v *yaml.Node) {
 		switch key {
 		case "health_check":
 			if hc == nil {
@@ -274,9 +271,7 @@ func (p *parser) breakerSettings(n *yaml.Node, path string, cfg *breaker.Config,
 // apply to a configuration built in Go too are in validate.
 func (p *parser) healthCheck(n *yaml.Node, path string) *breaker.HealthCheck {
 	hc := &breaker.HealthCheck{}
-	p.mapping(n, path, func(key string, k, v *yaml.Node) {
-		kp := path + "." + key
-		p.c.setOrigin(kp, origin{line: k.Line})
+	p.mapping(n, path, func(key, kp string, k, v *yaml.Node) {
 		switch key {
 		case "url":
 			if s, ok := p.str(v, kp); ok {
@@ -326,9 +321,7 @@ func (p *parser) routes(n *yaml.Node) {
 		item = deref(item)
 		p.c.setOrigin(path, origin{line: item.Line})
 		var r Route
-		p.mapping(item, path, func(key string, k, v *yaml.Node) {
-			kp := path + "." + key
-			p.c.setOrigin(kp, origin{line: k.Line})
+		p.mapping(item, path, func(key, kp string, k, v *yaml.Node) {
 			if p.member(key, v, kp, &r.Upstream, &r.Breaker) {
 				return
 			}
@@ -365,9 +358,7 @@ func (p *parser) fallbacks(n *yaml.Node, path string) []Fallback {
 		item = deref(item)
 		p.c.setOrigin(fp, origin{line: item.Line})
 		var f Fallback
-		p.mapping(item, fp, func(key string, k, v *yaml.Node) {
-			kp := fp + "." + key
-			p.c.setOrigin(kp, origin{line: k.Line})
+		p.mapping(item, fp, func(key, kp string, k, v *yaml.Node) {
 			if !p.member(key, v, kp, &f.Upstream, &f.Breaker) {
 				p.unknown(k, fp, key, fallbackKeys)
 			}
