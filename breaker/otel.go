@@ -110,7 +110,7 @@ func (b *Breaker) observe(ins *instruments, o metric.Observer, now time.Time) {
 			if opt == nil { // a change no breaker makes
 				continue
 			}
-			if n == 0 && !isCanonical(State(from), State(to)) {
+			if n == 0 && !canonical[from][to] {
 				continue
 			}
 			o.ObserveInt64(ins.transitions, int64(n), opt)
@@ -130,14 +130,13 @@ func (b *Breaker) stateOption(mode Mode) metric.MeasurementOption {
 	return a.opt
 }
 
-func isCanonical(from, to State) bool {
+// canonical[from][to] says whether from -> to is in canonicalTransitions.
+var canonical = func() (c [3][3]bool) {
 	for _, t := range canonicalTransitions {
-		if t[0] == from && t[1] == to {
-			return true
-		}
+		c[t[0]][t[1]] = true
 	}
-	return false
-}
+	return c
+}()
 
 // reachableTransitions are the changes a breaker can make: the state
 // machine's four, and open -> closed (a reset, or leaving an open state for a
