@@ -34,25 +34,24 @@ func datasourceRef() common.DataSourceRef {
 	return common.DataSourceRef{Type: cog.ToPtr("prometheus"), Uid: cog.ToPtr("${" + VarDatasource + "}")}
 }
 
-// prometheusQuery is one Prometheus target. refID must be unique in its
-// panel; the SDK sets none by itself.
-func prometheusQuery(refID, expr, legend string) *prometheus.DataqueryBuilder {
+// dataquery is one Prometheus target, neither range nor instant yet. refID
+// must be unique in its panel; the SDK sets none by itself.
+func dataquery(refID, expr, legend string) *prometheus.DataqueryBuilder {
 	return prometheus.NewDataqueryBuilder().
 		Datasource(datasourceRef()).
 		RefId(refID).
 		Expr(expr).
-		LegendFormat(legend).
-		Range()
+		LegendFormat(legend)
+}
+
+// prometheusQuery is a target evaluated over the time range.
+func prometheusQuery(refID, expr, legend string) *prometheus.DataqueryBuilder {
+	return dataquery(refID, expr, legend).Range()
 }
 
 // instantQuery is a target evaluated once, at the end of the time range.
 func instantQuery(refID, expr, legend string) *prometheus.DataqueryBuilder {
-	return prometheus.NewDataqueryBuilder().
-		Datasource(datasourceRef()).
-		RefId(refID).
-		Expr(expr).
-		LegendFormat(legend).
-		Instant()
+	return dataquery(refID, expr, legend).Instant()
 }
 
 func gridPos(x, y, w, h uint32) dashboard.GridPos {
