@@ -60,13 +60,6 @@ func (h *headerTimeout) RoundTrip(req *http.Request) (*http.Response, error) {
 	return nil, err
 }
 
-// CloseIdleConnections passes through to the next transport.
-func (h *headerTimeout) CloseIdleConnections() {
-	if c, ok := h.next.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
-	}
-}
-
 // wrapBody calls release once when the body is closed. A body that is also
 // a writer (a 101 Switching Protocols connection) stays one, so ReverseProxy
 // can pass upgrades through.
