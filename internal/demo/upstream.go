@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -50,14 +51,8 @@ func (u *upstream) set(b Behavior) { u.behavior.Store(&b) }
 func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b := *u.behavior.Load()
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<16))
-	if b.Latency > 0 {
-		t := time.NewTimer(b.Latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
+	if b.Latency > 0 && !sleep(r.Context(), b.Latency) {
+		return
 	}
 	if b.ErrorRate > 0 && rand.Float64() < b.ErrorRate {
 		w.Header().Set("Content-Type", "application/json")
@@ -91,13 +86,22 @@ func (u *upstream) stream(w http.ResponseWriter, r *http.Request) {
 		if rc.Flush() != nil {
 			return
 		}
-		t := time.NewTimer(u.chunkGap)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
+		if !sleep(r.Context(), u.chunkGap) {
 			return
 		}
 	}
 	fmt.Fprint(w, "data: [DONE]\n\n")
+}
+
+// sleep waits for d and reports true, or returns false as soon as ctx is
+// done (the client went away).
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
