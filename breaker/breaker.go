@@ -434,6 +434,21 @@ func Call[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T, e
 	return v, err
 }
 
+// try runs fn through b, bounded by timeout when it is positive, and reports
+// whether fn ran: false when the breaker rejected the call.
+func (b *Breaker) try(ctx context.Context, timeout time.Duration, fn func(context.Context) error) (ran bool, err error) {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	err = b.Execute(ctx, func(ctx context.Context) error {
+		ran = true
+		return fn(ctx)
+	})
+	return ran, err
+}
+
 // durationHistogram is a cumulative histogram of call durations with the
 // MetricCallDuration buckets, written with atomics.
 type durationHistogram struct {

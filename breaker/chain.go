@@ -271,13 +271,7 @@ func CallChain[T any](ctx context.Context, c *Chain, fn func(ctx context.Context
 }
 
 func chainAttempt[T any](ctx context.Context, b *Breaker, timeout time.Duration, fn func(context.Context, *Breaker) (T, error)) (v T, ran bool, err error) {
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
-	err = b.Execute(ctx, func(ctx context.Context) error {
-		ran = true
+	ran, err = b.try(ctx, timeout, func(ctx context.Context) error {
 		var err error
 		v, err = fn(ctx, b)
 		return err

@@ -214,11 +214,7 @@ func (q *RetryQueue[T]) Defer(item T) error {
 // when it ran, or, when the breaker rejected it and the queue refused it,
 // the rejection joined with ErrQueueFull or ErrQueueClosed.
 func (q *RetryQueue[T]) Do(ctx context.Context, item T) (deferred bool, err error) {
-	ran := false
-	err = q.b.Execute(ctx, func(ctx context.Context) error {
-		ran = true
-		return q.opts.Run(ctx, item)
-	})
+	ran, err := q.attempt(ctx, 0, item)
 	if ran || err == nil {
 		return false, err
 	}
@@ -396,7 +392,7 @@ func (q *RetryQueue[T]) worker() {
 			}
 			continue
 		}
-		ran, err := q.attempt(e.item)
+		ran, err := q.attempt(q.runCtx, q.opts.AttemptTimeout, e.item)
 		if !ran {
 			// Rejected (half-open with its probes busy, or it opened
 			// again meanwhile): not an attempt.
@@ -431,18 +427,9 @@ func (q *RetryQueue[T]) worker() {
 	}
 }
 
-func (q *RetryQueue[T]) attempt(item T) (ran bool, err error) {
-	ctx := q.runCtx
-	if q.opts.AttemptTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, q.opts.AttemptTimeout)
-		defer cancel()
-	}
-	err = q.b.Execute(ctx, func(ctx context.Context) error {
-		ran = true
-		return q.opts.Run(ctx, item)
-	})
-	return ran, err
+// attempt runs item through the breaker; ran is false when it was rejected.
+func (q *RetryQueue[T]) attempt(ctx context.Context, timeout time.Duration, item T) (ran bool, err error) {
+	return q.b.try(ctx, timeout, func(ctx context.Context) error { return q.opts.Run(ctx, item) })
 }
 
 // backoff is the wait after the n-th failed attempt: Backoff doubled n-1
