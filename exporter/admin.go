@@ -270,12 +270,14 @@ type (
 		breaker.WindowStats
 	}
 	healthBody struct {
-		Status      string         `json:"status"`
-		Open        []openBreaker  `json:"open"`
-		MonitorOpen []openBreaker  `json:"monitor_open"`
-		Checks      []HealthResult `json:"checks"`
+		Status      string           `json:"status"`
+		Open        []breakerSummary `json:"open"`
+		MonitorOpen []breakerSummary `json:"monitor_open"`
+		Checks      []HealthResult   `json:"checks"`
 	}
-	openBreaker struct {
+	// breakerSummary is a breaker in /health's open lists and, with its
+	// settings, in /status.
+	breakerSummary struct {
 		Name  string        `json:"name"`
 		State breaker.State `json:"state"`
 		Mode  breaker.Mode  `json:"mode"`
@@ -287,10 +289,7 @@ type (
 		Checks   []HealthResult  `json:"checks"`
 	}
 	breakerStatus struct {
-		Name     string           `json:"name"`
-		State    breaker.State    `json:"state"`
-		Mode     breaker.Mode     `json:"mode"`
-		Since    time.Time        `json:"since"`
+		breakerSummary
 		Settings breaker.Settings `json:"settings"`
 	}
 )
@@ -314,6 +313,10 @@ func (a *admin) metrics() (int, any) {
 	return http.StatusOK, out
 }
 
+func summarize(s breaker.Snapshot) breakerSummary {
+	return breakerSummary{Name: s.Name, State: s.State, Mode: s.Mode, Since: s.Since}
+}
+
 func (a *admin) checks() []HealthResult {
 	if a.health == nil {
 		return []HealthResult{}
@@ -329,27 +332,24 @@ func (a *admin) checks() []HealthResult {
 // enforced ones (which make it degraded) and monitored ones (which do not).
 // A failing health check makes it degraded unless its breaker is in monitor
 // or disabled mode.
-func assess(snaps []breaker.Snapshot, checks []HealthResult) (status string, open, monitorOpen []openBreaker) {
-	open, monitorOpen = []openBreaker{}, []openBreaker{}
+func assess(snaps []breaker.Snapshot, checks []HealthResult) (status string, open, monitorOpen []breakerSummary) {
+	open, monitorOpen = []breakerSummary{}, []breakerSummary{}
+	modes := make(map[string]breaker.Mode, len(snaps))
 	for _, s := range snaps {
+		modes[s.Name] = s.Mode
 		if s.State == breaker.StateClosed {
 			continue
 		}
-		ob := openBreaker{Name: s.Name, State: s.State, Mode: s.Mode, Since: s.Since}
 		switch s.Mode {
 		case breaker.ModeEnforce:
-			open = append(open, ob)
+			open = append(open, summarize(s))
 		case breaker.ModeMonitor:
-			monitorOpen = append(monitorOpen, ob)
+			monitorOpen = append(monitorOpen, summarize(s))
 		}
 	}
 	status = statusHealthy
 	if len(open) > 0 {
 		status = statusDegraded
-	}
-	modes := make(map[string]breaker.Mode, len(snaps))
-	for _, s := range snaps {
-		modes[s.Name] = s.Mode
 	}
 	for _, c := range checks {
 		// Like their state, the checks of breakers that enforce nothing
@@ -380,7 +380,7 @@ func (a *admin) status() (int, any) {
 	status, _, _ := assess(snaps, checks)
 	out := statusBody{Status: status, Breakers: make([]breakerStatus, len(snaps)), Checks: checks}
 	for i, s := range snaps {
-		out.Breakers[i] = breakerStatus{Name: s.Name, State: s.State, Mode: s.Mode, Since: s.Since, Settings: s.Settings}
+		out.Breakers[i] = breakerStatus{breakerSummary: summarize(s), Settings: s.Settings}
 	}
 	return http.StatusOK, out
 }
