@@ -184,28 +184,20 @@ scrape_configs:
 	slow.set("slow")
 	shadow.set("fail")
 
-	open := hook.waitFor(ctx, t, "CircuitBreakerOpen for e2e_api", func(d delivered) bool {
-		return d.status == "firing" && d.alert.Labels["alertname"] == monitoring.AlertOpen && d.alert.Labels["name"] == "e2e_api"
-	})
+	open := hook.waitAlert(ctx, t, "firing", monitoring.AlertOpen, "e2e_api")
 	t.Logf("CircuitBreakerOpen delivered %v after the first failing upstream response",
 		open.at.Sub(time.Unix(0, api.firstFail.Load())).Round(time.Millisecond))
 	checkAlert(t, open, "/notify", monitoring.SeverityWarning, "e2e_api")
 
-	errRate := hook.waitFor(ctx, t, "HighErrorRate for e2e_api", func(d delivered) bool {
-		return d.status == "firing" && d.alert.Labels["alertname"] == monitoring.AlertHighErrorRate && d.alert.Labels["name"] == "e2e_api"
-	})
+	errRate := hook.waitAlert(ctx, t, "firing", monitoring.AlertHighErrorRate, "e2e_api")
 	t.Logf("HighErrorRate delivered %v after the first failing upstream response",
 		errRate.at.Sub(time.Unix(0, api.firstFail.Load())).Round(time.Millisecond))
 	checkAlert(t, errRate, "/page", monitoring.SeverityCritical, "e2e_api")
 
-	lat := hook.waitFor(ctx, t, "HighLatency for e2e_slow", func(d delivered) bool {
-		return d.status == "firing" && d.alert.Labels["alertname"] == monitoring.AlertHighLatency && d.alert.Labels["name"] == "e2e_slow"
-	})
+	lat := hook.waitAlert(ctx, t, "firing", monitoring.AlertHighLatency, "e2e_slow")
 	checkAlert(t, lat, "/notify", monitoring.SeverityWarning, "e2e_slow")
 
-	would := hook.waitFor(ctx, t, "CircuitBreakerWouldOpen for e2e_shadow", func(d delivered) bool {
-		return d.status == "firing" && d.alert.Labels["alertname"] == monitoring.AlertWouldOpen && d.alert.Labels["name"] == "e2e_shadow"
-	})
+	would := hook.waitAlert(ctx, t, "firing", monitoring.AlertWouldOpen, "e2e_shadow")
 	t.Logf("CircuitBreakerWouldOpen delivered %v after the first failing upstream response",
 		would.at.Sub(time.Unix(0, shadow.firstFail.Load())).Round(time.Millisecond))
 	checkAlert(t, would, "/info", monitoring.SeverityInfo, "e2e_shadow")
@@ -219,9 +211,7 @@ scrape_configs:
 	slow.set("ok")
 	shadow.set("ok")
 	recovered := time.Now()
-	resolved := hook.waitFor(ctx, t, "resolved CircuitBreakerOpen for e2e_api", func(d delivered) bool {
-		return d.status == "resolved" && d.alert.Labels["alertname"] == monitoring.AlertOpen && d.alert.Labels["name"] == "e2e_api"
-	})
+	resolved := hook.waitAlert(ctx, t, "resolved", monitoring.AlertOpen, "e2e_api")
 	t.Logf("resolved CircuitBreakerOpen delivered %v after the upstream recovered", resolved.at.Sub(recovered).Round(time.Millisecond))
 	if resolved.path != "/notify" {
 		t.Errorf("resolved notification went to %s, want /notify", resolved.path)

@@ -194,12 +194,13 @@ func (w *webhook) delivered() []delivered {
 	return out
 }
 
-// waitFor waits until match finds a delivered alert, and returns it.
-func (w *webhook) waitFor(ctx context.Context, t *testing.T, what string, match func(delivered) bool) delivered {
+// waitAlert waits until the alert alertname of the breaker name has been
+// delivered with status (firing or resolved), and returns it.
+func (w *webhook) waitAlert(ctx context.Context, t *testing.T, status, alertname, name string) delivered {
 	t.Helper()
 	for {
 		for _, d := range w.delivered() {
-			if match(d) {
+			if d.status == status && d.alert.Labels["alertname"] == alertname && d.alert.Labels["name"] == name {
 				return d
 			}
 		}
@@ -207,7 +208,7 @@ func (w *webhook) waitFor(ctx context.Context, t *testing.T, what string, match 
 		case <-w.ch:
 		case <-time.After(250 * time.Millisecond):
 		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s; notifications so far:\n%s", what, w.dump())
+			t.Fatalf("timed out waiting for %s %s for %s; notifications so far:\n%s", status, alertname, name, w.dump())
 		}
 	}
 }
