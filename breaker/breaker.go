@@ -373,11 +373,17 @@ func (b *Breaker) rejection(sig error, now time.Time) error {
 		e.State, e.err, e.RetryAt = StateHalfOpen, ErrTooManyRequests, now
 		return e
 	}
-	e.RetryAt = time.Unix(0, b.since.Load()).Add(b.cfg.Timeout)
+	e.RetryAt = b.openUntil()
 	if e.RetryAt.Before(now) {
 		e.RetryAt = now
 	}
 	return e
+}
+
+// openUntil is when the open timeout that began at the last state change
+// ends: meaningful while the breaker is open.
+func (b *Breaker) openUntil() time.Time {
+	return time.Unix(0, b.since.Load()).Add(b.cfg.Timeout)
 }
 
 // passThrough runs fn outside the state machine and measures it.

@@ -384,7 +384,7 @@ func (q *RetryQueue[T]) worker() {
 		// again every Backoff in case it is let through earlier.
 		if q.b.Mode() == ModeEnforce && q.b.State() == StateOpen {
 			wait := q.opts.Backoff
-			if until := time.Until(time.Unix(0, q.b.since.Load()).Add(q.b.cfg.Timeout)); until > 0 && until < wait {
+			if until := time.Until(q.b.openUntil()); until > 0 && until < wait {
 				wait = until + time.Millisecond
 			}
 			if !q.sleep(wait) {
