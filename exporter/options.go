@@ -10,13 +10,13 @@ type config struct {
 }
 
 func newConfig(opts []Option) config {
-	c := config{isFailure: is5xx}
+	var c config
 	for _, o := range opts {
 		if o != nil {
 			o(&c)
 		}
 	}
-	if c.isFailure == nil {
+	if c.isFailure == nil { // no option, or WithFailureStatusFunc(nil)
 		c.isFailure = is5xx
 	}
 	return c
