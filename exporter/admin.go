@@ -45,8 +45,9 @@ type AdminOptions struct {
 	Logger *slog.Logger
 	// Health, if set, is called on every /health and /status request; its
 	// results are listed there, and any unhealthy one makes /health answer
-	// 503, except the checks of breakers in monitor or disabled mode. It must be safe for concurrent use and should return quickly
-	// (report the latest results rather than run checks).
+	// 503, except the checks of breakers in monitor or disabled mode. It
+	// must be safe for concurrent use and should return quickly (report the
+	// latest results rather than run checks).
 	Health func() []HealthResult
 }
 
