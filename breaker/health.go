@@ -222,14 +222,19 @@ func (r *Registry) NewHealthChecker(opts HealthOptions, checks ...HealthCheck) (
 		return nil, fmt.Errorf("health checks: %w", err)
 	}
 	sort.Slice(h.probes, func(i, j int) bool { return h.probes[i].check.Breaker < h.probes[j].check.Breaker })
+	if err := r.res.addHealth(h.metrics()); err != nil {
+		return nil, fmt.Errorf("health checks: checks: %w", err)
+	}
+	return h, nil
+}
+
+// metrics returns the checks' metrics by breaker name.
+func (h *HealthChecker) metrics() map[string]*healthMetrics {
 	ms := make(map[string]*healthMetrics, len(h.probes))
 	for _, p := range h.probes {
 		ms[p.check.Breaker] = p.m
 	}
-	if err := r.res.addHealth(ms); err != nil {
-		return nil, fmt.Errorf("health checks: checks: %w", err)
-	}
-	return h, nil
+	return ms
 }
 
 func (h *HealthChecker) newProbe(i int, c HealthCheck) (*healthProbe, error) {
@@ -335,11 +340,7 @@ func (h *HealthChecker) Stop() {
 	}
 	h.mu.Unlock()
 	h.wg.Wait()
-	ms := make(map[string]*healthMetrics, len(h.probes))
-	for _, p := range h.probes {
-		ms[p.check.Breaker] = p.m
-	}
-	h.reg.res.removeHealth(ms)
+	h.reg.res.removeHealth(h.metrics())
 	if h.own != nil {
 		h.own.CloseIdleConnections()
 	}
