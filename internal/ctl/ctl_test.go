@@ -43,7 +43,6 @@ func run(t *testing.T, c *Client, args ...string) (string, error) {
 	t.Helper()
 	var out strings.Builder
 	err := c.Run(context.Background(), args, &out)
-	c.HTTP = nil
 	return out.String(), err
 }
 
