@@ -31,8 +31,14 @@ type instruments struct {
 	reg         metric.Registration
 }
 
+// meter is the registry's meter: the breakers' instruments and those of
+// chains, health checks and retry queues share its scope.
+func (r *Registry) meter() metric.Meter {
+	return r.opts.mp.Meter(ScopeName, metric.WithInstrumentationVersion(Version))
+}
+
 func newInstruments(r *Registry) (*instruments, error) {
-	m := r.opts.mp.Meter(ScopeName, metric.WithInstrumentationVersion(Version))
+	m := r.meter()
 	var (
 		ins  instruments
 		err  error

@@ -38,7 +38,7 @@ func (x *resilience) init(r *Registry) error {
 	x.fallbacks = map[[2]string]*fallbackCounter{}
 	x.health = map[string]*healthMetrics{}
 	x.queues = map[string]*retryCounters{}
-	m := r.opts.mp.Meter(ScopeName, metric.WithInstrumentationVersion(Version))
+	m := r.meter()
 	var (
 		err  error
 		errs []error
