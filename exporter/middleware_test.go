@@ -433,7 +433,7 @@ func TestMiddlewarePassThrough(t *testing.T) {
 func TestMiddlewareConcurrent(t *testing.T) {
 	b := register(t, testRegistry(t), breaker.Config{Name: "svc", FailureThreshold: 3, Timeout: 20 * time.Millisecond})
 	var ran, failed atomic.Int64
-	srv, _ := protected(t, b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, done := protected(t, b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ran.Add(1)
 		if r.URL.Query().Get("fail") != "" {
 			failed.Add(1)
@@ -473,17 +473,16 @@ func TestMiddlewareConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	// The server may still be finishing the last handlers' bookkeeping.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c := b.Snapshot().Counts
-		if c.Success+c.Failure+c.Rejected == n || time.Now().After(deadline) {
-			if c.Success+c.Failure != uint64(ran.Load()) || c.Failure != uint64(failed.Load()) || c.Rejected != uint64(rejected.Load()) {
-				t.Errorf("counts %+v; handler ran %d times (%d failed), clients saw %d rejections", c, ran.Load(), failed.Load(), rejected.Load())
-			}
-			break
-		}
-		time.Sleep(time.Millisecond)
+	// The server may still be finishing the last requests' bookkeeping.
+	for range n {
+		wait(t, done)
+	}
+	got := b.Snapshot().Counts
+	if total := got.Success + got.Failure + got.Rejected; total != n {
+		t.Errorf("counts %+v add up to %d, want %d requests", got, total, n)
+	}
+	if got.Success+got.Failure != uint64(ran.Load()) || got.Failure != uint64(failed.Load()) || got.Rejected != uint64(rejected.Load()) {
+		t.Errorf("counts %+v; handler ran %d times (%d failed), clients saw %d rejections", got, ran.Load(), failed.Load(), rejected.Load())
 	}
 }
 
