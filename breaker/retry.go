@@ -274,8 +274,10 @@ func (q *RetryQueue[T]) Close(ctx context.Context) error {
 	}
 	q.closed = true
 	started := q.started
-	q.mu.Unlock()
+	// Under q.mu: once Defer or Start see the queue closed, the worker
+	// starts no new attempt.
 	close(q.stop)
+	q.mu.Unlock()
 
 	var err error
 	if started {

@@ -300,14 +300,14 @@ func TestRetryQueueCloseDuringAttempt(t *testing.T) {
 			resNoLeaks(t)
 			reg, _ := resRegistry(t)
 			b := resRegister(t, reg, breaker.Config{Name: "a"})[0]
-			started := make(chan struct{})
+			started, release := make(chan struct{}), make(chan struct{})
 			var handed []error
 			q, err := breaker.NewRetryQueue("q", b, breaker.RetryOptions[int]{
 				Size: 3, Logger: resQuiet,
 				Run: func(ctx context.Context, item int) error {
 					close(started)
 					if tc.wantErr == nil {
-						time.Sleep(50 * time.Millisecond)
+						<-release // once Close is under way
 						return nil
 					}
 					<-ctx.Done()
@@ -324,7 +324,17 @@ func TestRetryQueueCloseDuringAttempt(t *testing.T) {
 			_ = q.Defer(2)
 			ctx, cancel := context.WithTimeout(context.Background(), tc.closeWait)
 			defer cancel()
-			if err := q.Close(ctx); !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+			closed := make(chan error, 1)
+			go func() { closed <- q.Close(ctx) }()
+			if tc.wantErr == nil {
+				// Let the attempt finish only once Close has begun (Start
+				// then reports the queue closed), whatever the machine's speed.
+				for !errors.Is(q.Start(context.Background()), breaker.ErrQueueClosed) {
+					time.Sleep(time.Millisecond)
+				}
+				close(release)
+			}
+			if err := <-closed; !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
 				t.Errorf("Close: %v, want %v", err, tc.wantErr)
 			}
 			s := q.Stats()
