@@ -20,43 +20,39 @@ func TestNewRetryQueueRejectsBadInput(t *testing.T) {
 	run := func(context.Context, int) error { return nil }
 	giveUp := func(int, error) {}
 	ok := breaker.RetryOptions[int]{Size: 1, Run: run, OnGiveUp: giveUp}
-	tests := map[string]struct {
+	// args are NewRetryQueue's arguments; each case changes valid ones.
+	type args struct {
 		name string
 		b    *breaker.Breaker
-		opts func(o *breaker.RetryOptions[int])
+		opts breaker.RetryOptions[int]
+	}
+	tests := map[string]struct {
+		mod  func(a *args)
 		want []string
 	}{
-		"size zero":         {opts: func(o *breaker.RetryOptions[int]) { o.Size = 0 }, want: []string{"size: 0;"}},
-		"negative size":     {opts: func(o *breaker.RetryOptions[int]) { o.Size = -3 }, want: []string{"size: -3;"}},
-		"no run":            {opts: func(o *breaker.RetryOptions[int]) { o.Run = nil }, want: []string{"run: required"}},
-		"no callback":       {opts: func(o *breaker.RetryOptions[int]) { o.OnGiveUp = nil }, want: []string{"on_give_up: required"}},
-		"bad name":          {name: "a queue", want: []string{`name "a queue": must match`}},
-		"no breaker":        {b: nil, want: []string{"breaker: required"}},
-		"negative attempts": {opts: func(o *breaker.RetryOptions[int]) { o.MaxAttempts = -1 }, want: []string{"max_attempts: -1 is negative"}},
-		"negative backoff":  {opts: func(o *breaker.RetryOptions[int]) { o.Backoff = -1 }, want: []string{"backoff: -1ns is negative"}},
+		"size zero":         {mod: func(a *args) { a.opts.Size = 0 }, want: []string{"size: 0;"}},
+		"negative size":     {mod: func(a *args) { a.opts.Size = -3 }, want: []string{"size: -3;"}},
+		"no run":            {mod: func(a *args) { a.opts.Run = nil }, want: []string{"run: required"}},
+		"no callback":       {mod: func(a *args) { a.opts.OnGiveUp = nil }, want: []string{"on_give_up: required"}},
+		"bad name":          {mod: func(a *args) { a.name = "a queue" }, want: []string{`name "a queue": must match`}},
+		"no breaker":        {mod: func(a *args) { a.b = nil }, want: []string{"breaker: required"}},
+		"negative attempts": {mod: func(a *args) { a.opts.MaxAttempts = -1 }, want: []string{"max_attempts: -1 is negative"}},
+		"negative backoff":  {mod: func(a *args) { a.opts.Backoff = -1 }, want: []string{"backoff: -1ns is negative"}},
 		"cap below backoff": {
-			opts: func(o *breaker.RetryOptions[int]) { o.Backoff, o.MaxBackoff = time.Second, time.Millisecond },
+			mod:  func(a *args) { a.opts.Backoff, a.opts.MaxBackoff = time.Second, time.Millisecond },
 			want: []string{"max_backoff: 1ms is shorter than backoff 1s"},
 		},
-		"negative attempt timeout": {opts: func(o *breaker.RetryOptions[int]) { o.AttemptTimeout = -1 }, want: []string{"attempt_timeout: -1ns is negative"}},
+		"negative attempt timeout": {mod: func(a *args) { a.opts.AttemptTimeout = -1 }, want: []string{"attempt_timeout: -1ns is negative"}},
 		"everything": {
-			name: "", opts: func(o *breaker.RetryOptions[int]) { *o = breaker.RetryOptions[int]{} },
+			mod:  func(a *args) { a.name, a.opts = "", breaker.RetryOptions[int]{} },
 			want: []string{"name \"\"", "size: 0", "run: required", "on_give_up: required"},
 		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			qname, qb, o := "q", b, ok
-			if _, set := map[string]bool{"bad name": true, "everything": true}[name]; set {
-				qname = tc.name
-			}
-			if name == "no breaker" {
-				qb = tc.b
-			}
-			if tc.opts != nil {
-				tc.opts(&o)
-			}
-			q, err := breaker.NewRetryQueue(qname, qb, o)
+			a := args{name: "q", b: b, opts: ok}
+			tc.mod(&a)
+			q, err := breaker.NewRetryQueue(a.name, a.b, a.opts)
 			if err == nil {
 				_ = q.Close(context.Background())
 				t.Fatal("no error")
