@@ -14,7 +14,7 @@ import (
 )
 
 func TestNewChainRejectsBadInput(t *testing.T) {
-	reg, _ := resRegistry(t)
+	reg, _ := newMeteredRegistry(t)
 	resRegister(t, reg, breaker.Config{Name: "a"}, breaker.Config{Name: "b"}, breaker.Config{Name: "c"})
 	tests := map[string]struct {
 		cfg      breaker.ChainConfig
@@ -109,7 +109,7 @@ func TestCallChainCombinations(t *testing.T) {
 				combo := []resBehaviour{b0, b1, b2}
 				t.Run(fmt.Sprintf("%v-%v-%v", b0, b1, b2), func(t *testing.T) {
 					t.Parallel()
-					reg, rd := resRegistry(t)
+					reg, rd := newMeteredRegistry(t)
 					bs := resRegister(t, reg,
 						breaker.Config{Name: "p", Timeout: time.Hour, SlowCall: time.Millisecond},
 						breaker.Config{Name: "f1", Timeout: time.Hour, SlowCall: time.Millisecond},
@@ -250,7 +250,7 @@ func TestCallChainCombinations(t *testing.T) {
 // call and the fallback serves; when it recovers it serves again.
 func TestCallChainSkipsOpenPrimaryUntilItRecovers(t *testing.T) {
 	resNoLeaks(t)
-	reg, rd := resRegistry(t)
+	reg, rd := newMeteredRegistry(t)
 	bs := resRegister(t, reg,
 		breaker.Config{Name: "openai_api", FailureThreshold: 3, Timeout: time.Hour},
 		breaker.Config{Name: "anthropic_api"})
@@ -310,7 +310,7 @@ func TestCallChainSkipsOpenPrimaryUntilItRecovers(t *testing.T) {
 // the primary's breaker does not count it as a failure.
 func TestCallChainStopsWhenCallerGivesUp(t *testing.T) {
 	resNoLeaks(t)
-	reg, _ := resRegistry(t)
+	reg, _ := newMeteredRegistry(t)
 	bs := resRegister(t, reg, breaker.Config{Name: "a"}, breaker.Config{Name: "b"})
 	c, err := reg.NewChain("a", "b")
 	if err != nil {
@@ -342,7 +342,7 @@ func TestCallChainStopsWhenCallerGivesUp(t *testing.T) {
 
 // NoFallback ends the chain with the member's own error.
 func TestCallChainNoFallback(t *testing.T) {
-	reg, _ := resRegistry(t)
+	reg, _ := newMeteredRegistry(t)
 	resRegister(t, reg, breaker.Config{Name: "a"}, breaker.Config{Name: "b"})
 	c, _ := reg.NewChain("a", "b")
 	errBad := errors.New("400 bad request")
@@ -368,7 +368,7 @@ func TestCallChainNoFallback(t *testing.T) {
 // concurrent use.
 func TestCallChainConcurrentCounts(t *testing.T) {
 	resNoLeaks(t)
-	reg, rd := resRegistry(t)
+	reg, rd := newMeteredRegistry(t)
 	resRegister(t, reg, breaker.Config{Name: "a", Mode: breaker.ModeMonitor}, breaker.Config{Name: "b"}, breaker.Config{Name: "c"})
 	c1, _ := reg.NewChain("a", "b", "c")
 	c2, _ := reg.NewChain("a", "c")

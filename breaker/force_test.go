@@ -25,7 +25,7 @@ func resEvents() (func(breaker.StateChange), func() []breaker.StateChange) {
 }
 
 func TestForceOpen(t *testing.T) {
-	reg, rd := resRegistry(t)
+	reg, rd := newMeteredRegistry(t)
 	listen, events := resEvents()
 	const timeout = 50 * time.Millisecond
 	b := resRegister(t, reg, breaker.Config{Name: "a", Timeout: timeout, OnStateChange: listen})[0]
@@ -98,7 +98,7 @@ func TestForceOpen(t *testing.T) {
 }
 
 func TestForceHalfOpen(t *testing.T) {
-	reg, _ := resRegistry(t)
+	reg, _ := newMeteredRegistry(t)
 	listen, events := resEvents()
 	bs := resRegister(t, reg,
 		breaker.Config{Name: "a", FailureThreshold: 1, Timeout: time.Hour, HalfOpenRequests: 2, OnStateChange: listen})
@@ -175,7 +175,7 @@ func TestForceHalfOpen(t *testing.T) {
 }
 
 func TestForceInOtherModes(t *testing.T) {
-	reg, _ := resRegistry(t)
+	reg, _ := newMeteredRegistry(t)
 	bs := resRegister(t, reg,
 		breaker.Config{Name: "mon", Mode: breaker.ModeMonitor, Timeout: time.Hour},
 		breaker.Config{Name: "off", Mode: breaker.ModeDisabled})
@@ -199,7 +199,7 @@ func TestForceInOtherModes(t *testing.T) {
 // race, and the breaker ends in a state its state machine agrees with.
 func TestForceConcurrent(t *testing.T) {
 	resNoLeaks(t)
-	reg, _ := resRegistry(t)
+	reg, _ := newMeteredRegistry(t)
 	b := resRegister(t, reg, breaker.Config{Name: "a", FailureThreshold: 2, Timeout: time.Millisecond})[0]
 	var wg sync.WaitGroup
 	stop := make(chan struct{})

@@ -46,7 +46,7 @@ func TestParseHealthInterval(t *testing.T) {
 }
 
 func TestNewHealthCheckerRejectsBadInput(t *testing.T) {
-	reg, _ := resRegistry(t)
+	reg, _ := newMeteredRegistry(t)
 	resRegister(t, reg, breaker.Config{Name: "a"}, breaker.Config{Name: "b"})
 	probe := func(context.Context) error { return nil }
 	tests := map[string]struct {
@@ -199,7 +199,7 @@ func resProviders(t *testing.T) (urls map[string]string, hits map[string]*atomic
 func TestHealthCheckHTTP(t *testing.T) {
 	resNoLeaks(t)
 	urls, _ := resProviders(t)
-	reg, rd := resRegistry(t)
+	reg, rd := newMeteredRegistry(t)
 	resRegister(t, reg,
 		breaker.Config{Name: "up"}, breaker.Config{Name: "down"}, breaker.Config{Name: "hanging"},
 		breaker.Config{Name: "created"}, breaker.Config{Name: "created_want_200"}, breaker.Config{Name: "refused"})
@@ -292,7 +292,7 @@ func TestHealthCheckHTTP(t *testing.T) {
 func TestHealthCheckLoop(t *testing.T) {
 	resNoLeaks(t)
 	urls, hits := resProviders(t)
-	reg, _ := resRegistry(t)
+	reg, _ := newMeteredRegistry(t)
 	resRegister(t, reg, breaker.Config{Name: "up"}, breaker.Config{Name: "hanging"}, breaker.Config{Name: "fn"})
 	var fnCalls atomic.Int32
 	// A tiny jitter: the first probe of the hanging check (interval 1h)
@@ -352,7 +352,7 @@ func TestHealthCheckLoop(t *testing.T) {
 }
 
 func TestHealthCheckMovesBreakers(t *testing.T) {
-	reg, _ := resRegistry(t)
+	reg, _ := newMeteredRegistry(t)
 	bs := resRegister(t, reg,
 		breaker.Config{Name: "early", FailureThreshold: 1, Timeout: time.Hour},
 		breaker.Config{Name: "report_only", FailureThreshold: 1, Timeout: time.Hour},
@@ -420,7 +420,7 @@ func TestHealthCheckMovesBreakers(t *testing.T) {
 // Waits are spread over Interval×(1±Jitter) and never shorter.
 func TestHealthCheckJitter(t *testing.T) {
 	resNoLeaks(t)
-	reg, _ := resRegistry(t)
+	reg, _ := newMeteredRegistry(t)
 	resRegister(t, reg, breaker.Config{Name: "fn"})
 	const interval, jitter = 40 * time.Millisecond, 0.5
 	times := make(chan time.Time, 100)

@@ -30,14 +30,22 @@ func newMeteredRegistry(t testing.TB, opts ...breaker.Option) (*breaker.Registry
 	var reg *breaker.Registry
 	reader := sdkmetric.NewManualReader(sdkmetric.WithProducer(lateProducer{&reg}))
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	t.Cleanup(func() { mp.Shutdown(context.Background()) })
+	t.Cleanup(func() {
+		if err := mp.Shutdown(context.Background()); err != nil {
+			t.Errorf("meter provider shutdown: %v", err)
+		}
+	})
 	opts = append([]breaker.Option{breaker.WithMeterProvider(mp)}, opts...)
 	r, err := breaker.NewRegistry(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg = r
-	t.Cleanup(func() { r.Close() })
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Errorf("registry close: %v", err)
+		}
+	})
 	return r, reader
 }
 

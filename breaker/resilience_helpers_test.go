@@ -20,38 +20,13 @@ import (
 // Helpers of the chain, health-check and retry-queue tests. Their names
 // start with res so that they do not collide with other tests' helpers.
 
-// resRegistry returns a registry whose metrics a manual reader collects,
-// closed (with its meter provider) at the end of the test.
-func resRegistry(t testing.TB) (*breaker.Registry, *sdkmetric.ManualReader) {
-	t.Helper()
-	rd := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(rd))
-	reg, err := breaker.NewRegistry(breaker.WithMeterProvider(mp))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := reg.Close(); err != nil {
-			t.Errorf("registry close: %v", err)
-		}
-		if err := mp.Shutdown(context.Background()); err != nil {
-			t.Errorf("meter provider shutdown: %v", err)
-		}
-	})
-	return reg, rd
-}
-
 // resRegister registers breakers with the given configs, failing the test
 // on error.
 func resRegister(t testing.TB, reg *breaker.Registry, cfgs ...breaker.Config) []*breaker.Breaker {
 	t.Helper()
 	out := make([]*breaker.Breaker, len(cfgs))
 	for i, c := range cfgs {
-		b, err := reg.Register(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[i] = b
+		out[i] = mustRegister(t, reg, c)
 	}
 	return out
 }

@@ -12,7 +12,7 @@ import (
 // read through an in-memory reader; nothing after the registry closes.
 func TestResilienceMetricsExact(t *testing.T) {
 	resNoLeaks(t)
-	reg, rd := resRegistry(t)
+	reg, rd := newMeteredRegistry(t)
 	bs := resRegister(t, reg,
 		breaker.Config{Name: "openai_api"}, breaker.Config{Name: "anthropic_api"},
 		breaker.Config{Name: "gemini_api"}, breaker.Config{Name: "meta_api", Timeout: time.Hour})

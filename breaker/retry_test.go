@@ -15,7 +15,7 @@ import (
 )
 
 func TestNewRetryQueueRejectsBadInput(t *testing.T) {
-	reg, _ := resRegistry(t)
+	reg, _ := newMeteredRegistry(t)
 	b := resRegister(t, reg, breaker.Config{Name: "a"})[0]
 	run := func(context.Context, int) error { return nil }
 	giveUp := func(int, error) {}
@@ -86,7 +86,7 @@ func TestNewRetryQueueRejectsBadInput(t *testing.T) {
 // calls through; nothing runs while it is open.
 func TestRetryQueueRunsInOrderWhenBreakerAllows(t *testing.T) {
 	resNoLeaks(t)
-	reg, rd := resRegistry(t)
+	reg, rd := newMeteredRegistry(t)
 	b := resRegister(t, reg, breaker.Config{Name: "meta_api", Timeout: 80 * time.Millisecond})[0]
 	openedAt := time.Now()
 	b.ForceOpen("test")
@@ -155,7 +155,7 @@ func TestRetryQueueRunsInOrderWhenBreakerAllows(t *testing.T) {
 // error, and the next one runs.
 func TestRetryQueueGivesUpAfterMaxAttempts(t *testing.T) {
 	resNoLeaks(t)
-	reg, rd := resRegistry(t)
+	reg, rd := newMeteredRegistry(t)
 	b := resRegister(t, reg, breaker.Config{Name: "a", FailureThreshold: 100})[0]
 	type gaveUp struct {
 		item string
@@ -215,7 +215,7 @@ func TestRetryQueueGivesUpAfterMaxAttempts(t *testing.T) {
 // OnGiveUp, in order; a closed queue refuses everything.
 func TestRetryQueueFullAndClose(t *testing.T) {
 	resNoLeaks(t)
-	reg, rd := resRegistry(t)
+	reg, rd := newMeteredRegistry(t)
 	b := resRegister(t, reg, breaker.Config{Name: "a", Timeout: time.Hour})[0]
 	b.ForceOpen("")
 	var handed []string
@@ -294,7 +294,7 @@ func TestRetryQueueCloseDuringAttempt(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resNoLeaks(t)
-			reg, _ := resRegistry(t)
+			reg, _ := newMeteredRegistry(t)
 			b := resRegister(t, reg, breaker.Config{Name: "a"})[0]
 			started, release := make(chan struct{}), make(chan struct{})
 			var handed []error
@@ -355,7 +355,7 @@ func TestRetryQueueCloseDuringAttempt(t *testing.T) {
 // OnGiveUp exactly once.
 func TestRetryQueueConcurrentNothingLost(t *testing.T) {
 	resNoLeaks(t)
-	reg, _ := resRegistry(t)
+	reg, _ := newMeteredRegistry(t)
 	b := resRegister(t, reg, breaker.Config{Name: "a", FailureThreshold: 3, Timeout: 2 * time.Millisecond})[0]
 	const producers, perProducer = 8, 400
 	var (
