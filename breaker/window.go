@@ -103,7 +103,7 @@ func (w *window) current(now time.Time) *windowBucket {
 	e := w.epoch(now)
 	b := &w.buckets[e%int64(len(w.buckets))]
 	old := b.epoch.Load()
-	if old != e && old < e && b.epoch.CompareAndSwap(old, e) {
+	if old < e && b.epoch.CompareAndSwap(old, e) {
 		b.clear()
 	}
 	return b
