@@ -1,15 +1,25 @@
 # breakerwatch: the README's test command is `make test`.
 GO ?= go
 
-.PHONY: test deps vet fmt-check unit bench-compile check-generated generate
+.PHONY: test deps vet fmt-check tidy-check unit bench-compile check-generated generate
 
-test: deps fmt-check vet unit bench-compile
+test: deps fmt-check tidy-check vet unit bench-compile
+
+# Every Go module in the repository (each directory with a checked-in go.mod).
+MODULES := $(patsubst %/,%,$(dir $(shell git ls-files '*go.mod')))
 
 deps:
 	./scripts/install-deps.sh
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# Fails when `go mod tidy` would change go.mod or go.sum of any module.
+tidy-check:
+	@set -e; for m in $(MODULES); do \
+	  echo "go mod tidy -diff ($$m)"; \
+	  (cd $$m && $(GO) mod tidy -diff) || { echo "go.mod/go.sum of module $$m are not tidy: run 'go mod tidy' in $$m"; exit 1; }; \
+	done
 
 vet:
 	$(GO) vet ./...
