@@ -8,7 +8,8 @@
 #
 # Set the version with --build-arg VERSION=v1.2.3 (default: "devel").
 
-FROM golang:1.26-bookworm AS build
+# The same Go release as the toolchain line of go.mod (`make toolchain-check`).
+FROM golang:1.26.11-bookworm AS build
 WORKDIR /src
 # Modules first, so that a source change does not download them again.
 COPY go.mod go.sum ./

@@ -1,9 +1,16 @@
 # breakerwatch: the README's test command is `make test`.
 GO ?= go
 
-.PHONY: test deps vet fmt-check tidy-check unit bench-compile check-generated generate
+# go.mod's toolchain line names the patched Go release that builds and tests
+# the project. A machine may set GOTOOLCHAIN=local in $GOROOT/go.env, which
+# silently ignores that line: unless the caller chose otherwise, let the go
+# command fetch that release through the module proxy (it is cached in the
+# module cache).
+export GOTOOLCHAIN ?= auto
 
-test: deps fmt-check tidy-check vet unit bench-compile
+.PHONY: test deps toolchain-check vet fmt-check tidy-check unit bench-compile check-generated generate
+
+test: deps toolchain-check fmt-check tidy-check vet unit bench-compile
 
 # Every Go module in the repository (each directory with a checked-in go.mod).
 MODULES := $(patsubst %/,%,$(dir $(shell git ls-files '*go.mod')))
@@ -13,6 +20,18 @@ deps:
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# Fails when the go command in use is older than the toolchain line of go.mod
+# (e.g. GOTOOLCHAIN=local with an unpatched Go), or when the Dockerfile's
+# builder image is not that same release.
+toolchain-check:
+	@want=$$(sed -n 's/^toolchain //p' go.mod); have=$$($(GO) env GOVERSION); \
+	echo "toolchain: $$have (go.mod wants $$want)"; \
+	if [ -z "$$want" ]; then echo "toolchain-check: go.mod has no toolchain line"; exit 1; fi; \
+	if [ "$$(printf '%s\n%s\n' "$$want" "$$have" | sort -V | head -1)" != "$$want" ]; then \
+	  echo "toolchain-check: $$have is older than go.mod's toolchain $$want (GOTOOLCHAIN=$$GOTOOLCHAIN)"; exit 1; fi; \
+	grep -q "^FROM golang:$${want#go}-" Dockerfile || { \
+	  echo "toolchain-check: Dockerfile's builder image is not golang:$${want#go}-*"; exit 1; }
 
 # Fails when `go mod tidy` would change go.mod or go.sum of any module.
 tidy-check:

@@ -2,6 +2,8 @@ module github.com/breakerwatch/breakerwatch
 
 go 1.26.0
 
+toolchain go1.26.11
+
 require (
 	github.com/grafana/grafana-foundation-sdk/go v0.0.22
 	github.com/prometheus/client_golang v1.25.0

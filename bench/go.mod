@@ -2,6 +2,8 @@ module github.com/breakerwatch/breakerwatch/bench
 
 go 1.26.0
 
+toolchain go1.26.11
+
 require (
 	github.com/breakerwatch/breakerwatch v0.0.0
 	github.com/failsafe-go/failsafe-go v0.9.8
