@@ -202,29 +202,21 @@ scrape_configs:
 		would.at.Sub(time.Unix(0, shadow.firstFail.Load())).Round(time.Millisecond))
 	checkAlert(t, would, "/info", monitoring.SeverityInfo, "e2e_shadow")
 
+	// Phase 1 is not silent: the monitor-mode breaker's failing upstream
+	// raises HighErrorRate, labelled with its mode, delivered to the
+	// receiver the shipped routing names for it (the pager: nothing shields
+	// its callers from the failures).
+	shadowErr := hook.waitAlert(ctx, t, "firing", monitoring.AlertHighErrorRate, "e2e_shadow")
+	checkAlert(t, shadowErr, "/page", monitoring.SeverityCritical, "e2e_shadow")
+	if m := shadowErr.alert.Labels["mode"]; m != "monitor" {
+		t.Errorf("HighErrorRate for e2e_shadow: mode label %q, want monitor", m)
+	}
+
 	// While e2e_api fails, /svc/'s traffic is served by its fallback.
 	waitPromData(ctx, t, promAddr, `sum(circuit_breaker_fallback_total{name="e2e_api", fallback="e2e_backup"}) > 0`)
 
-	// 5. The upstreams recover: the breaker closes and the resolved
-	// notification arrives.
-	api.set("ok")
-	slow.set("ok")
-	shadow.set("ok")
-	recovered := time.Now()
-	resolved := hook.waitAlert(ctx, t, "resolved", monitoring.AlertOpen, "e2e_api")
-	t.Logf("resolved CircuitBreakerOpen delivered %v after the upstream recovered", resolved.at.Sub(recovered).Round(time.Millisecond))
-	if resolved.path != "/notify" {
-		t.Errorf("resolved notification went to %s, want /notify", resolved.path)
-	}
-
-	// The monitor-mode breaker never reached a paging or notifying receiver.
-	for _, d := range hook.delivered() {
-		if d.alert.Labels["name"] == "e2e_shadow" && d.path != "/info" {
-			t.Errorf("monitor-mode breaker's %s went to %s, want only /info", d.alert.Labels["alertname"], d.path)
-		}
-	}
-
-	// 6. Every dashboard panel's query, with its variables substituted,
+	// 5. While they fail (so that the panel of the breakers not closed and
+	// rejecting has data too), every dashboard panel's query, with its variables substituted,
 	// returns data from this Prometheus.
 	queries, err := monitoring.PanelQueries(params)
 	if err != nil {
@@ -244,6 +236,25 @@ scrape_configs:
 		}
 		if n == 0 {
 			t.Errorf("panel %d %q (%s): no data for %s", q.PanelID, q.PanelTitle, q.RefID, expr)
+		}
+	}
+
+	// 6. The upstreams recover: the breaker closes and the resolved
+	// notification arrives.
+	api.set("ok")
+	slow.set("ok")
+	shadow.set("ok")
+	recovered := time.Now()
+	resolved := hook.waitAlert(ctx, t, "resolved", monitoring.AlertOpen, "e2e_api")
+	t.Logf("resolved CircuitBreakerOpen delivered %v after the upstream recovered", resolved.at.Sub(recovered).Round(time.Millisecond))
+	if resolved.path != "/notify" {
+		t.Errorf("resolved notification went to %s, want /notify", resolved.path)
+	}
+
+	// The monitor-mode breaker's state alert went only to the info queue.
+	for _, d := range hook.delivered() {
+		if d.alert.Labels["name"] == "e2e_shadow" && d.alert.Labels["alertname"] == monitoring.AlertWouldOpen && d.path != "/info" {
+			t.Errorf("monitor-mode breaker's %s went to %s, want only /info", d.alert.Labels["alertname"], d.path)
 		}
 	}
 }

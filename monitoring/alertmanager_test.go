@@ -27,8 +27,10 @@ func TestAlertmanagerCheckConfig(t *testing.T) {
 	}
 }
 
-// TestAlertmanagerRoutes: critical pages, warning notifies, info and anything
-// from a monitor-mode breaker goes to the non-paging receiver.
+// TestAlertmanagerRoutes: critical pages and warning notifies in every mode
+// (HighErrorRate of a monitor-mode breaker pages: nothing shields its
+// callers), info (the monitor-mode state alert) goes to the non-paging
+// receiver.
 func TestAlertmanagerRoutes(t *testing.T) {
 	root := repoRoot(t)
 	tests := map[string]struct {
@@ -47,9 +49,15 @@ func TestAlertmanagerRoutes(t *testing.T) {
 		"info does not page": {
 			[]string{"alertname=" + AlertWouldOpen, "severity=" + SeverityInfo, "job=breakerwatch", "name=claude_api", "mode=monitor"},
 			"breakerwatch-info"},
-		"monitor mode never pages": {
-			[]string{"alertname=" + AlertHighErrorRate, "severity=" + SeverityCritical, "name=claude_api", "mode=monitor"},
-			"breakerwatch-info"},
+		"monitor-mode high error rate pages": {
+			[]string{"alertname=" + AlertHighErrorRate, "severity=" + SeverityCritical, "job=breakerwatch", "name=claude_api", "mode=monitor"},
+			"breakerwatch-page"},
+		"disabled-mode high error rate pages": {
+			[]string{"alertname=" + AlertHighErrorRate, "severity=" + SeverityCritical, "job=breakerwatch", "name=search", "mode=disabled"},
+			"breakerwatch-page"},
+		"monitor-mode high latency notifies": {
+			[]string{"alertname=" + AlertHighLatency, "severity=" + SeverityWarning, "job=breakerwatch", "name=claude_api", "mode=monitor"},
+			"breakerwatch-notify"},
 		"unknown severity is notified, not dropped": {
 			[]string{"alertname=Other", "severity=page-me"},
 			"breakerwatch-notify"},
@@ -113,7 +121,7 @@ func TestAlertmanagerConfigMatchesRules(t *testing.T) {
 	for _, r := range c.Route.Routes {
 		routed = append(routed, r.Matchers...)
 	}
-	for _, r := range parseRules(t, DefaultParams()).Groups[0].Rules {
+	for _, r := range parseRules(t, DefaultParams()).Groups[1].Rules {
 		if m := fmt.Sprintf("severity=%q", r.Labels.Severity); !slices.Contains(routed, m) {
 			t.Errorf("%s: no route for %s", r.Alert, m)
 		}

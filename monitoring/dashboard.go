@@ -21,7 +21,9 @@ const (
 	dashboardSlug  = "circuit-breakers"
 )
 
-// Panel ids, stable and unique, in layout order (rows have ids too).
+// Panel ids, stable and unique (rows have ids too): alert links and the
+// runbook refer to them, so a new panel takes the next free id wherever it
+// sits in the layout.
 const (
 	rowState uint32 = iota + 1
 	panelStates
@@ -45,6 +47,7 @@ const (
 	rowTargets
 	panelTargetsUp
 	panelSeries
+	panelRejecting
 )
 
 // sectionHeight is the height of every section's panels, below its row.

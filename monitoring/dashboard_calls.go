@@ -10,7 +10,6 @@ import (
 // callsSection answers "are the calls through each breaker succeeding?".
 func callsSection(p Params, s scope, y uint32) section {
 	rw := promDuration(p.RateWindow)
-	byOutcome := byBreaker("sum", rate(s.sel(breaker.MetricCalls), rw), breaker.LabelOutcome)
 	return section{
 		row: row(rowCalls, "Calls", y),
 		panels: []cog.Builder[dashboard.Panel]{
@@ -19,17 +18,19 @@ func callsSection(p Params, s scope, y uint32) section {
 					"Rejected calls count as not succeeded. The line is "+AlertLowSuccessRate+"'s threshold.",
 				unitRatio, gridPos(0, y+1, 8, sectionHeight), base(colorRed), at(p.SuccessRate, colorGreen)).
 				Min(0).Max(1).
-				WithTarget(prometheusQuery("A", sigSuccessRate(s, rw), "{{"+breaker.LabelName+"}}")),
-			timeseriesPanel(panelErrorRate, "Error rate (breaker window, worst replica)",
-				"Each breaker's own error rate over its window, as it decides to trip, on its worst replica. "+
+				WithTarget(prometheusQuery("A", sigSuccessRate(s, rw), "{{"+breaker.LabelName+"}} [{{"+breaker.LabelMode+"}}]")),
+			timeseriesPanel(panelErrorRate, "Error rate",
+				"Each breaker's own error rate over its window, as it decides to trip, on its worst replica, by mode; "+
+					"and the share of failed calls over "+rw+", all replicas summed: failure / (success + failure). "+
 					"The line is "+AlertHighErrorRate+"'s threshold.",
 				unitRatio, gridPos(8, y+1, 8, sectionHeight), base(colorGreen), at(p.ErrorRate, colorRed)).
 				Min(0).Max(1).
-				WithTarget(prometheusQuery("A", sigErrorRate(s), "{{"+breaker.LabelName+"}}")),
+				WithTarget(prometheusQuery("A", sigErrorRate(s), "{{"+breaker.LabelName+"}} [{{"+breaker.LabelMode+"}}]")).
+				WithTarget(prometheusQuery("B", sigErrorRatio(s, rw), "{{"+breaker.LabelName+"}} [{{"+breaker.LabelMode+"}}] all replicas, "+rw)),
 			timeseriesPanel(panelCallsByOutcome, "Calls by outcome",
 				"Calls per second through each breaker by outcome (success, failure, rejected, ignored), all replicas summed.",
 				unitReqPerS, gridPos(16, y+1, 8, sectionHeight)).
-				WithTarget(prometheusQuery("A", byOutcome, "{{"+breaker.LabelName+"}} {{"+breaker.LabelOutcome+"}}")),
+				WithTarget(prometheusQuery("A", sigCallsByOutcome(s, rw), "{{"+breaker.LabelName+"}} {{"+breaker.LabelOutcome+"}}")),
 		},
 	}
 }

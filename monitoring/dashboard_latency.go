@@ -12,12 +12,12 @@ import (
 // latencySection answers "how slow are the calls through each breaker?".
 func latencySection(p Params, s scope, y uint32) section {
 	rw := promDuration(p.RateWindow)
-	buckets := byBreaker("sum", rate(s.sel(breaker.MetricCallDuration+"_bucket"), rw), labelLE)
+	buckets := s.by("sum", rate(s.sel(breaker.MetricCallDuration+"_bucket"), rw), labelLE)
 	quantile := func(q float64) string {
 		// The histogram is in seconds; the panel, like the gauges and the alert, in milliseconds.
 		return fmt.Sprintf("histogram_quantile(%s, %s) * 1000", promFloat(q), buckets)
 	}
-	slow := byBreaker("sum", rate(s.sel(breaker.MetricSlowCalls), rw))
+	slow := s.by("sum", rate(s.sel(breaker.MetricSlowCalls), rw))
 	lines := []step{base(colorGreen), at(p.LatencyTargetMs, colorYellow), at(p.LatencyAlertMs, colorRed)}
 	return section{
 		row: row(rowLatency, "Latency", y),
@@ -33,7 +33,7 @@ func latencySection(p Params, s scope, y uint32) section {
 				"Each breaker's own P95 latency over its window, on its worst replica: what "+AlertHighLatency+" fires on. "+
 					fmt.Sprintf("Lines: the %s ms target and the %s ms alert threshold.", promFloat(p.LatencyTargetMs), promFloat(p.LatencyAlertMs)),
 				unitMillis, gridPos(8, y+1, 8, sectionHeight), lines...).
-				WithTarget(prometheusQuery("A", sigLatencyP95(s), "{{"+breaker.LabelName+"}}")),
+				WithTarget(prometheusQuery("A", sigLatencyP95(s), "{{"+breaker.LabelName+"}} [{{"+breaker.LabelMode+"}}]")),
 			timeseriesPanel(panelSlowCalls, "Slow calls",
 				"Calls per second slower than the breaker's slow_call setting, all replicas summed. Only breakers with slow_call set count them.",
 				unitReqPerS, gridPos(16, y+1, 8, sectionHeight)).

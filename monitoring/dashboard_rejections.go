@@ -11,10 +11,10 @@ import (
 // where do they go instead?".
 func rejectionsSection(p Params, s scope, y uint32) section {
 	rw := promDuration(p.RateWindow)
-	rejected := byBreaker("sum",
+	rejected := s.by("sum",
 		rate(s.sel(breaker.MetricCalls, matchEqual(breaker.LabelOutcome, breaker.OutcomeRejectedValue)), rw))
-	wouldReject := byBreaker("sum", rate(s.sel(breaker.MetricWouldReject), rw))
-	fallbacks := byBreaker("sum", rate(s.sel(breaker.MetricFallbacks), rw), breaker.LabelFallback)
+	wouldReject := s.by("sum", rate(s.sel(breaker.MetricWouldReject), rw))
+	fallbacks := s.by("sum", rate(s.sel(breaker.MetricFallbacks), rw), breaker.LabelFallback)
 	return section{
 		row: row(rowRejections, "Rejections and fallbacks", y),
 		panels: []cog.Builder[dashboard.Panel]{

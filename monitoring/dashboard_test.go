@@ -196,9 +196,9 @@ func TestAlertsHaveTheirPanel(t *testing.T) {
 			if !ok {
 				t.Fatalf("no panel %d", a.panel)
 			}
-			if !strings.Contains(rf.Groups[0].Rules[i].Annotations.DashboardURL, fmt.Sprintf("viewPanel=%d&", a.panel)) &&
-				!strings.HasSuffix(rf.Groups[0].Rules[i].Annotations.DashboardURL, fmt.Sprintf("viewPanel=%d", a.panel)) {
-				t.Errorf("dashboard_url %s does not open panel %d", rf.Groups[0].Rules[i].Annotations.DashboardURL, a.panel)
+			if !strings.Contains(rf.Groups[1].Rules[i].Annotations.DashboardURL, fmt.Sprintf("viewPanel=%d&", a.panel)) &&
+				!strings.HasSuffix(rf.Groups[1].Rules[i].Annotations.DashboardURL, fmt.Sprintf("viewPanel=%d", a.panel)) {
+				t.Errorf("dashboard_url %s does not open panel %d", rf.Groups[1].Rules[i].Annotations.DashboardURL, a.panel)
 			}
 			want := a.signal(dashboardScope(p))
 			found := false
@@ -213,7 +213,7 @@ func TestAlertsHaveTheirPanel(t *testing.T) {
 			if a.mode != "" {
 				s = s.inMode(a.mode)
 			}
-			if got := rf.Groups[0].Rules[i].Expr; got != strings.TrimSpace(a.signal(s)+" "+a.cond) {
+			if got := rf.Groups[1].Rules[i].Expr; got != strings.TrimSpace(a.signal(s)+" "+a.cond) {
 				t.Errorf("rule expr %s is not signal + condition", got)
 			}
 			if panel.Type != "timeseries" || a.cond == "" {

@@ -15,7 +15,7 @@ import (
 func transitionsSection(p Params, s scope, y uint32) section {
 	rw := promDuration(p.RateWindow)
 	fw := promDuration(p.FlapWindow)
-	transitions := byBreaker("sum", fmt.Sprintf("increase(%s[%s])", s.sel(breaker.MetricTransitions), rw),
+	transitions := s.by("sum", fmt.Sprintf("increase(%s[%s])", s.sel(breaker.MetricTransitions), rw),
 		breaker.LabelFrom, breaker.LabelTo)
 	return section{
 		row: row(rowTransitions, "State transitions", y),

@@ -10,8 +10,12 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 )
 
-// RuleGroupName is the name of the rule group in alerts/rules.yml.
-const RuleGroupName = "circuit_breaker"
+// Names of the rule groups of alerts/rules.yml: the recording rules, then
+// the alerts.
+const (
+	RecordingGroupName = "circuit_breaker.rules"
+	RuleGroupName      = "circuit_breaker"
+)
 
 // alertDef defines one alert: its expression is signal(ruleScope) followed by
 // cond, and panel shows signal(dashboardScope).
@@ -40,43 +44,43 @@ func alertDefs(p Params) []alertDef {
 	return []alertDef{
 		{
 			name: AlertOpen, severity: SeverityWarning, mode: breaker.ModeEnforceValue,
-			signal: sigState, cond: "> 0", panel: panelStates, perBreaker: true,
+			signal: func(s scope) string { return sigRejecting(s, rw) }, panel: panelRejecting, perBreaker: true,
 			summary: "Circuit breaker {{ $labels.name }} is open",
 			desc: "Circuit breaker {{ $labels.name }} of job {{ $labels.job }} (enforce mode) has not been closed " +
-				"for " + promDuration(p.For[AlertOpen]) + " on at least one replica (state {{ $value }}: 1 half-open, 2 open): " +
-				"its calls are rejected or served by a fallback.",
+				"for " + promDuration(p.For[AlertOpen]) + " on at least one replica and rejected calls within the last " + rw +
+				" (state {{ $value }}: 1 half-open, 2 open): its callers get ErrOpen or a fallback.",
 		},
 		{
 			name: AlertWouldOpen, severity: SeverityInfo, mode: breaker.ModeMonitorValue,
-			signal: sigState, cond: "> 0", panel: panelStates, perBreaker: true,
+			signal: func(s scope) string { return sigRejecting(s, rw) }, panel: panelRejecting, perBreaker: true,
 			summary: "Circuit breaker {{ $labels.name }} would be open (monitor mode)",
-			desc: "Circuit breaker {{ $labels.name }} of job {{ $labels.job }} runs in monitor mode and would have been " +
-				"open for " + promDuration(p.For[AlertWouldOpen]) + " (state {{ $value }}). Nothing is rejected; " +
-				"its would-reject count is the evidence for tuning it or moving it to enforce.",
+			desc: "Circuit breaker {{ $labels.name }} of job {{ $labels.job }} runs in monitor mode; it would have been " +
+				"open for " + promDuration(p.For[AlertWouldOpen]) + " and would have rejected calls within the last " + rw +
+				" (state {{ $value }}). Nothing is rejected; its would-reject count is the evidence for tuning it or moving it to enforce.",
 		},
 		{
-			name: AlertHighErrorRate, severity: SeverityCritical, mode: breaker.ModeEnforceValue,
+			name: AlertHighErrorRate, severity: SeverityCritical,
 			signal: sigErrorRate, cond: "> " + promFloat(p.ErrorRate), panel: panelErrorRate, perBreaker: true,
 			summary: fmt.Sprintf("Error rate for {{ $labels.name }} exceeds %s", percent(p.ErrorRate)),
-			desc: "The error rate of circuit breaker {{ $labels.name }} of job {{ $labels.job }} over its window " +
-				"is {{ $value | humanizePercentage }} on its worst replica, above " + percent(p.ErrorRate) +
+			desc: "The error rate of circuit breaker {{ $labels.name }} of job {{ $labels.job }} ({{ $labels.mode }} mode) " +
+				"over its window is {{ $value | humanizePercentage }} on its worst replica, above " + percent(p.ErrorRate) +
 				" for " + promDuration(p.For[AlertHighErrorRate]) + ".",
 		},
 		{
-			name: AlertHighLatency, severity: SeverityWarning, mode: breaker.ModeEnforceValue,
+			name: AlertHighLatency, severity: SeverityWarning,
 			signal: sigLatencyP95, cond: "> " + promFloat(p.LatencyAlertMs), panel: panelLatencyP95, perBreaker: true,
 			summary: fmt.Sprintf("P95 latency for {{ $labels.name }} exceeds %s ms", promFloat(p.LatencyAlertMs)),
-			desc: "The P95 latency of circuit breaker {{ $labels.name }} of job {{ $labels.job }} over its window " +
-				`is {{ $value | printf "%.0f" }} ms on its worst replica, above ` + promFloat(p.LatencyAlertMs) +
+			desc: "The P95 latency of circuit breaker {{ $labels.name }} of job {{ $labels.job }} ({{ $labels.mode }} mode) " +
+				`over its window is {{ $value | printf "%.0f" }} ms on its worst replica, above ` + promFloat(p.LatencyAlertMs) +
 				" ms for " + promDuration(p.For[AlertHighLatency]) + ".",
 		},
 		{
-			name: AlertLowSuccessRate, severity: SeverityWarning, mode: breaker.ModeEnforceValue,
+			name: AlertLowSuccessRate, severity: SeverityWarning,
 			signal: func(s scope) string { return sigSuccessRate(s, rw) }, cond: "< " + promFloat(p.SuccessRate),
 			panel: panelSuccessRate, perBreaker: true,
 			summary: fmt.Sprintf("Success rate for {{ $labels.name }} is below %s", percent(p.SuccessRate)),
 			desc: "Only {{ $value | humanizePercentage }} of the calls through circuit breaker {{ $labels.name }} " +
-				"of job {{ $labels.job }} succeeded over " + rw + ", across all replicas (rejected calls count as " +
+				"of job {{ $labels.job }} ({{ $labels.mode }} mode) succeeded over " + rw + ", across all replicas (rejected calls count as " +
 				"not succeeded), below " + percent(p.SuccessRate) + " for " + promDuration(p.For[AlertLowSuccessRate]) + ".",
 		},
 		{
@@ -156,11 +160,12 @@ type ruleGroup struct {
 }
 
 type rule struct {
-	Alert       string      `yaml:"alert"`
-	Expr        string      `yaml:"expr"`
-	For         string      `yaml:"for,omitempty"`
-	Labels      labels      `yaml:"labels"`
-	Annotations annotations `yaml:"annotations"`
+	Record      string       `yaml:"record,omitempty"`
+	Alert       string       `yaml:"alert,omitempty"`
+	Expr        string       `yaml:"expr"`
+	For         string       `yaml:"for,omitempty"`
+	Labels      *labels      `yaml:"labels,omitempty"`
+	Annotations *annotations `yaml:"annotations,omitempty"`
 }
 
 type labels struct {
@@ -176,22 +181,33 @@ type annotations struct {
 
 const generatedHeader = "# Code generated by `breakerwatch generate` (package monitoring); DO NOT EDIT.\n"
 
-// RulesYAML returns alerts/rules.yml for p: one rule group with every alert of
-// AlertNames. Only For, EvalInterval, GrafanaURL and RunbookURL change when
-// an environment changes them; the expressions depend on thresholds,
-// windows and the selector only.
+// RulesYAML returns alerts/rules.yml for p: a group of recording rules, the
+// fleet-wide aggregations the alerts and the dashboard share, then a group
+// with every alert of AlertNames. Only For, EvalInterval, GrafanaURL and
+// RunbookURL change when an environment changes them; the expressions depend
+// on thresholds, windows, the selector and the grouping labels only.
 func RulesYAML(p Params) ([]byte, error) {
 	p, err := p.resolve()
 	if err != nil {
 		return nil, err
 	}
-	g := ruleGroup{Name: RuleGroupName, Interval: promDuration(p.EvalInterval)}
+	return encodeRules(ruleGroups(p))
+}
+
+// ruleGroups returns the rule groups of alerts/rules.yml for resolved p.
+func ruleGroups(p Params) []ruleGroup {
+	interval := promDuration(p.EvalInterval)
+	rec := ruleGroup{Name: RecordingGroupName, Interval: interval}
+	for _, r := range recordings(ruleScope(p), promDuration(p.RateWindow)) {
+		rec.Rules = append(rec.Rules, rule{Record: r.record, Expr: r.expr})
+	}
+	g := ruleGroup{Name: RuleGroupName, Interval: interval}
 	for _, a := range alertDefs(p) {
 		r := rule{
 			Alert:  a.name,
 			Expr:   a.expr(p),
-			Labels: labels{Severity: a.severity},
-			Annotations: annotations{
+			Labels: &labels{Severity: a.severity},
+			Annotations: &annotations{
 				Summary:      a.summary,
 				Description:  a.desc,
 				RunbookURL:   a.runbookLink(p),
@@ -203,11 +219,15 @@ func RulesYAML(p Params) ([]byte, error) {
 		}
 		g.Rules = append(g.Rules, r)
 	}
+	return []ruleGroup{rec, g}
+}
+
+func encodeRules(groups []ruleGroup) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.WriteString(generatedHeader)
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
-	if err := enc.Encode(ruleFile{Groups: []ruleGroup{g}}); err != nil {
+	if err := enc.Encode(ruleFile{Groups: groups}); err != nil {
 		return nil, fmt.Errorf("monitoring: encoding rules: %w", err)
 	}
 	if err := enc.Close(); err != nil {

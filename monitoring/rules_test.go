@@ -96,11 +96,21 @@ func TestRulesTimingDoesNotChangeExpressions(t *testing.T) {
 	}
 	def := parseRules(t, DefaultParams())
 	got := parseRules(t, short)
-	if got.Groups[0].Interval != "1s" {
-		t.Errorf("interval %q, want 1s", got.Groups[0].Interval)
+	for i, g := range got.Groups {
+		if g.Interval != "1s" {
+			t.Errorf("group %s: interval %q, want 1s", g.Name, g.Interval)
+		}
+		if !slices.Equal(g.Rules[:0], def.Groups[i].Rules[:0]) || len(g.Rules) != len(def.Groups[i].Rules) {
+			t.Fatalf("group %s: %d rules, want %d", g.Name, len(g.Rules), len(def.Groups[i].Rules))
+		}
 	}
 	for i, r := range got.Groups[0].Rules {
-		d := def.Groups[0].Rules[i]
+		if d := def.Groups[0].Rules[i]; r != d {
+			t.Errorf("recording rule changed with timing params:\n  %+v\n  %+v", d, r)
+		}
+	}
+	for i, r := range got.Groups[1].Rules {
+		d := def.Groups[1].Rules[i]
 		if r.Expr != d.Expr {
 			t.Errorf("%s: expression changed with timing params:\n  %s\n  %s", r.Alert, d.Expr, r.Expr)
 		}
@@ -124,8 +134,8 @@ func parseRules(t *testing.T, p Params) ruleFile {
 	if err := yaml.Unmarshal(raw, &rf); err != nil {
 		t.Fatal(err)
 	}
-	if len(rf.Groups) != 1 || rf.Groups[0].Name != RuleGroupName {
-		t.Fatalf("want one group %q, got %+v", RuleGroupName, rf.Groups)
+	if len(rf.Groups) != 2 || rf.Groups[0].Name != RecordingGroupName || rf.Groups[1].Name != RuleGroupName {
+		t.Fatalf("want the groups %q and %q, got %+v", RecordingGroupName, RuleGroupName, rf.Groups)
 	}
 	return rf
 }
@@ -147,7 +157,7 @@ func TestRulesAnnotations(t *testing.T) {
 	defs := alertDefs(p)
 	rf := parseRules(t, p)
 	var names []string
-	for i, r := range rf.Groups[0].Rules {
+	for i, r := range rf.Groups[1].Rules {
 		names = append(names, r.Alert)
 		a := defs[i]
 		t.Run(r.Alert, func(t *testing.T) {
@@ -181,6 +191,11 @@ func TestParamsValidate(t *testing.T) {
 		field string
 	}{
 		"selector with braces": {Params{Selector: `{job="x"}`}, "Selector"},
+		"selector not quoted":  {Params{Selector: `job=x`}, "Selector"},
+		"selector bad regex":   {Params{Selector: `job=~"(x"`}, "Selector"},
+		"group by job":         {Params{GroupBy: []string{"job"}}, "GroupBy"},
+		"grafana url relative": {Params{GrafanaURL: "/grafana"}, "GrafanaURL"},
+		"runbook url fragment": {Params{RunbookURL: "https://x.example/r#a"}, "RunbookURL"},
 		"error rate above 1":   {Params{ErrorRate: 1.5}, "ErrorRate"},
 		"success rate 1":       {Params{SuccessRate: 1}, "SuccessRate"},
 		"negative latency":     {Params{LatencyAlertMs: -1}, "LatencyAlertMs"},
@@ -231,4 +246,27 @@ func TestPromDuration(t *testing.T) {
 			t.Errorf("promDuration(%v) = %q, want %q", d, got, want)
 		}
 	}
+}
+
+// TestPromtoolNonDefaultSelector generates the rules for services scraped
+// under their own jobs, in several clusters, and runs the promtool tests of
+// alerts/tests/selector against them.
+func TestPromtoolNonDefaultSelector(t *testing.T) {
+	root := repoRoot(t)
+	dir := t.TempDir()
+	rules, err := RulesYAML(Params{Selector: `job=~"api|worker"`, GroupBy: []string{"cluster", "namespace"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "rules.yml"), rules, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	test, err := os.ReadFile(filepath.Join(root, "alerts", "tests", "selector", "selector.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "selector.yml"), test, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Log(mustRunTool(t, dir, "promtool", "test", "rules", "selector.yml"))
 }
