@@ -14,12 +14,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/breakerwatch/breakerwatch/alerts"
 	"github.com/breakerwatch/breakerwatch/breaker"
+	"github.com/breakerwatch/breakerwatch/dashboards"
 	"github.com/breakerwatch/breakerwatch/internal/config"
 	"github.com/breakerwatch/breakerwatch/internal/ctl"
 	"github.com/breakerwatch/breakerwatch/internal/serve"
 	"github.com/breakerwatch/breakerwatch/internal/version"
-	"github.com/breakerwatch/breakerwatch/monitoring"
+	"github.com/breakerwatch/breakerwatch/mixin"
 )
 
 // Usage is the top-level help.
@@ -279,23 +281,23 @@ func runValidate(args []string, stdout, stderr io.Writer, env config.Env) error 
 
 func runGenerate(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("generate", "[--root DIR] [--selector MATCHERS] [--group-by LABELS] [--grafana-url URL] [--runbook-url URL]", stderr)
-	root := fs.String("root", ".", "repository root `dir` to write "+monitoring.DashboardPath+" and "+monitoring.RulesPath+" under")
-	selector := fs.String("selector", monitoring.DefaultSelector,
+	root := fs.String("root", ".", "repository root `dir` to write "+dashboards.DashboardPath+" and "+alerts.RulesPath+" under")
+	selector := fs.String("selector", mixin.DefaultSelector,
 		"PromQL label `matchers`, without braces, selecting the scrape targets of the services that use breakerwatch, e.g. 'job=~\"api|worker\"'")
 	groupBy := fs.String("group-by", "", "comma-separated extra `labels` every aggregation keeps besides job and name, e.g. cluster,namespace")
-	grafanaURL := fs.String("grafana-url", monitoring.DefaultGrafanaURL, "base `URL` of Grafana, for the alerts' dashboard links")
-	runbookURL := fs.String("runbook-url", monitoring.DefaultRunbookURL, "`URL` of the runbook; each alert links to its heading")
+	grafanaURL := fs.String("grafana-url", mixin.DefaultGrafanaURL, "base `URL` of Grafana, for the alerts' dashboard links")
+	runbookURL := fs.String("runbook-url", mixin.DefaultRunbookURL, "`URL` of the runbook; each alert links to its heading")
 	if done, err := parseNoArgs(fs, args); done || err != nil {
 		return err
 	}
-	p := monitoring.Params{Selector: *selector, GrafanaURL: *grafanaURL, RunbookURL: *runbookURL}
+	p := mixin.Params{Selector: *selector, GrafanaURL: *grafanaURL, RunbookURL: *runbookURL}
 	if *groupBy != "" {
 		for l := range strings.SplitSeq(*groupBy, ",") {
 			p.GroupBy = append(p.GroupBy, strings.TrimSpace(l))
 		}
 	}
 	if err := p.Validate(); err != nil {
-		var pe *monitoring.ParamError
+		var pe *mixin.ParamError
 		if errors.As(err, &pe) {
 			if f, ok := generateFlags[pe.Field]; ok {
 				return usageErr(fmt.Sprintf("generate: --%s: %v", f, pe.Err))
@@ -303,10 +305,12 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 		}
 		return usageErr("generate: " + err.Error())
 	}
-	if err := monitoring.WriteFiles(*root, p); err != nil {
-		return err
+	for _, write := range []func(string, mixin.Params) error{dashboards.WriteFile, alerts.WriteFile} {
+		if err := write(*root, p); err != nil {
+			return err
+		}
 	}
-	fmt.Fprintf(stdout, "wrote %s and %s under %s\n", monitoring.DashboardPath, monitoring.RulesPath, *root)
+	fmt.Fprintf(stdout, "wrote %s and %s under %s\n", dashboards.DashboardPath, alerts.RulesPath, *root)
 	return nil
 }
 

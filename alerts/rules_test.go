@@ -1,10 +1,17 @@
-package monitoring
+package alerts
 
 import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"github.com/breakerwatch/breakerwatch/dashboards"
+	"github.com/breakerwatch/breakerwatch/internal/testutil"
+	"github.com/breakerwatch/breakerwatch/mixin"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,19 +20,19 @@ import (
 )
 
 func TestPromtoolCheckRules(t *testing.T) {
-	out := mustRunTool(t, repoRoot(t), "promtool", "check", "rules", RulesPath)
+	out := testutil.MustRunTool(t, testutil.RepoRoot(t), "promtool", "check", "rules", RulesPath)
 	t.Log(out)
 }
 
 // TestPromtoolTestRules runs the unit tests of alerts/tests against the
 // checked-in rules (TestGenerated keeps those in sync with the generator).
 func TestPromtoolTestRules(t *testing.T) {
-	root := repoRoot(t)
+	root := testutil.RepoRoot(t)
 	files, err := filepath.Glob(filepath.Join(root, "alerts", "tests", "*.yml"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no promtool tests under alerts/tests: %v", err)
 	}
-	out := mustRunTool(t, root, "promtool", append([]string{"test", "rules"}, files...)...)
+	out := testutil.MustRunTool(t, root, "promtool", append([]string{"test", "rules"}, files...)...)
 	t.Log(out)
 }
 
@@ -47,7 +54,7 @@ type promtoolTests struct {
 // fires and one where it does not (just before for:, or resolved), and that
 // the tests evaluate rules at the rule group's interval.
 func TestPromtoolTestsCoverEveryAlert(t *testing.T) {
-	root := repoRoot(t)
+	root := testutil.RepoRoot(t)
 	files, _ := filepath.Glob(filepath.Join(root, "alerts", "tests", "*.yml"))
 	firing := map[string]int{}
 	silent := map[string]int{}
@@ -63,7 +70,7 @@ func TestPromtoolTestsCoverEveryAlert(t *testing.T) {
 		if !slices.Equal(pt.RuleFiles, []string{"../rules.yml"}) {
 			t.Errorf("%s: rule_files %v, want [../rules.yml]", f, pt.RuleFiles)
 		}
-		if want := promDuration(DefaultEvalInterval); pt.EvaluationInterval != want {
+		if want := mixin.PromDuration(mixin.DefaultEvalInterval); pt.EvaluationInterval != want {
 			t.Errorf("%s: evaluation_interval %q, want the rule group's %q", f, pt.EvaluationInterval, want)
 		}
 		for _, tc := range pt.Tests {
@@ -76,7 +83,7 @@ func TestPromtoolTestsCoverEveryAlert(t *testing.T) {
 			}
 		}
 	}
-	for _, name := range AlertNames() {
+	for _, name := range mixin.AlertNames() {
 		if firing[name] == 0 {
 			t.Errorf("%s: no promtool case where it fires", name)
 		}
@@ -90,11 +97,11 @@ func TestPromtoolTestsCoverEveryAlert(t *testing.T) {
 // for: and the evaluation interval and points links elsewhere; it must still
 // evaluate the checked-in expressions.
 func TestRulesTimingDoesNotChangeExpressions(t *testing.T) {
-	short := Params{EvalInterval: time.Second, For: map[string]time.Duration{}, GrafanaURL: "http://grafana.test/", RunbookURL: "http://runbook.test/runbook.md"}
-	for _, name := range AlertNames() {
+	short := mixin.Params{EvalInterval: time.Second, For: map[string]time.Duration{}, GrafanaURL: "http://grafana.test/", RunbookURL: "http://runbook.test/runbook.md"}
+	for _, name := range mixin.AlertNames() {
 		short.For[name] = 2 * time.Second
 	}
-	def := parseRules(t, DefaultParams())
+	def := parseRules(t, mixin.DefaultParams())
 	got := parseRules(t, short)
 	for i, g := range got.Groups {
 		if g.Interval != "1s" {
@@ -106,7 +113,7 @@ func TestRulesTimingDoesNotChangeExpressions(t *testing.T) {
 	}
 	for i, r := range got.Groups[0].Rules {
 		if d := def.Groups[0].Rules[i]; r != d {
-			t.Errorf("recording rule changed with timing params:\n  %+v\n  %+v", d, r)
+			t.Errorf("Recording rule changed with timing params:\n  %+v\n  %+v", d, r)
 		}
 	}
 	for i, r := range got.Groups[1].Rules {
@@ -118,13 +125,13 @@ func TestRulesTimingDoesNotChangeExpressions(t *testing.T) {
 			t.Errorf("%s: for %q, want 2s", r.Alert, r.For)
 		}
 		if !strings.HasPrefix(r.Annotations.RunbookURL, "http://runbook.test/runbook.md#") ||
-			!strings.HasPrefix(r.Annotations.DashboardURL, "http://grafana.test/d/"+DashboardUID+"/") {
+			!strings.HasPrefix(r.Annotations.DashboardURL, "http://grafana.test/d/"+mixin.DashboardUID+"/") {
 			t.Errorf("%s: links not rebased: %s, %s", r.Alert, r.Annotations.RunbookURL, r.Annotations.DashboardURL)
 		}
 	}
 }
 
-func parseRules(t *testing.T, p Params) ruleFile {
+func parseRules(t *testing.T, p mixin.Params) ruleFile {
 	t.Helper()
 	raw, err := RulesYAML(p)
 	if err != nil {
@@ -144,7 +151,7 @@ func parseRules(t *testing.T, p Params) ruleFile {
 var markdownHeading = regexp.MustCompile(`(?m)^#{1,6} +(.+?) *$`)
 
 func TestRulesAnnotations(t *testing.T) {
-	root := repoRoot(t)
+	root := testutil.RepoRoot(t)
 	runbook, err := os.ReadFile(filepath.Join(root, "alerts", "runbook.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +160,7 @@ func TestRulesAnnotations(t *testing.T) {
 	for _, m := range markdownHeading.FindAllStringSubmatch(string(runbook), -1) {
 		anchors[RunbookAnchor(m[1])] = true
 	}
-	p := DefaultParams()
+	p := mixin.DefaultParams()
 	defs := alertDefs(p)
 	rf := parseRules(t, p)
 	var names []string
@@ -161,7 +168,7 @@ func TestRulesAnnotations(t *testing.T) {
 		names = append(names, r.Alert)
 		a := defs[i]
 		t.Run(r.Alert, func(t *testing.T) {
-			if !slices.Contains([]string{SeverityCritical, SeverityWarning, SeverityInfo}, r.Labels.Severity) {
+			if !slices.Contains([]string{mixin.SeverityCritical, mixin.SeverityWarning, mixin.SeverityInfo}, r.Labels.Severity) {
 				t.Errorf("severity %q", r.Labels.Severity)
 			}
 			if r.Annotations.Summary == "" || r.Annotations.Description == "" {
@@ -175,76 +182,13 @@ func TestRulesAnnotations(t *testing.T) {
 			if !ok || !anchors[anchor] {
 				t.Errorf("runbook_url %s: no such heading in alerts/runbook.md", r.Annotations.RunbookURL)
 			}
-			if !strings.HasPrefix(r.Annotations.DashboardURL, p.GrafanaURL+"/d/"+DashboardUID+"/") {
+			if !strings.HasPrefix(r.Annotations.DashboardURL, p.GrafanaURL+"/d/"+mixin.DashboardUID+"/") {
 				t.Errorf("dashboard_url %s does not link to the dashboard", r.Annotations.DashboardURL)
 			}
 		})
 	}
-	if !slices.Equal(names, AlertNames()) {
-		t.Errorf("rules %v, AlertNames %v", names, AlertNames())
-	}
-}
-
-func TestParamsValidate(t *testing.T) {
-	tests := map[string]struct {
-		p     Params
-		field string
-	}{
-		"selector with braces": {Params{Selector: `{job="x"}`}, "Selector"},
-		"selector not quoted":  {Params{Selector: `job=x`}, "Selector"},
-		"selector bad regex":   {Params{Selector: `job=~"(x"`}, "Selector"},
-		"group by job":         {Params{GroupBy: []string{"job"}}, "GroupBy"},
-		"grafana url relative": {Params{GrafanaURL: "/grafana"}, "GrafanaURL"},
-		"runbook url fragment": {Params{RunbookURL: "https://x.example/r#a"}, "RunbookURL"},
-		"error rate above 1":   {Params{ErrorRate: 1.5}, "ErrorRate"},
-		"success rate 1":       {Params{SuccessRate: 1}, "SuccessRate"},
-		"negative latency":     {Params{LatencyAlertMs: -1}, "LatencyAlertMs"},
-		"sub-ms interval":      {Params{EvalInterval: time.Microsecond}, "EvalInterval"},
-		"unknown alert in For": {Params{For: map[string]time.Duration{"Nope": time.Second}}, "For"},
-		"negative for":         {Params{For: map[string]time.Duration{AlertOpen: -time.Second}}, "For"},
-		"flap trips below 1":   {Params{FlapTrips: 0.5}, "FlapTrips"},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			_, err := RulesYAML(tc.p)
-			if err == nil || !strings.Contains(err.Error(), "Params."+tc.field) {
-				t.Fatalf("RulesYAML: %v, want an error naming Params.%s", err, tc.field)
-			}
-			if _, err := DashboardJSON(tc.p); err == nil {
-				t.Fatal("DashboardJSON: no error")
-			}
-		})
-	}
-}
-
-func TestParamsZeroValueIsDefault(t *testing.T) {
-	a, err := RulesYAML(Params{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := RulesYAML(DefaultParams())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(a) != string(b) {
-		t.Error("the zero Params and DefaultParams give different rules")
-	}
-	// A partial For keeps the other defaults and does not modify the caller's map.
-	forMap := map[string]time.Duration{AlertOpen: 0}
-	p := Params{For: forMap}.withDefaults()
-	if p.For[AlertOpen] != 0 || p.For[AlertHighErrorRate] != 5*time.Minute || len(forMap) != 1 {
-		t.Errorf("For merged wrongly: %v (caller's map %v)", p.For, forMap)
-	}
-}
-
-func TestPromDuration(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		0: "0s", 30 * time.Second: "30s", 90 * time.Second: "90s", 5 * time.Minute: "5m",
-		2 * time.Hour: "2h", 1500 * time.Millisecond: "1500ms",
-	} {
-		if got := promDuration(d); got != want {
-			t.Errorf("promDuration(%v) = %q, want %q", d, got, want)
-		}
+	if !slices.Equal(names, mixin.AlertNames()) {
+		t.Errorf("rules %v, mixin.AlertNames %v", names, mixin.AlertNames())
 	}
 }
 
@@ -252,9 +196,9 @@ func TestPromDuration(t *testing.T) {
 // under their own jobs, in several clusters, and runs the promtool tests of
 // alerts/tests/selector against them.
 func TestPromtoolNonDefaultSelector(t *testing.T) {
-	root := repoRoot(t)
+	root := testutil.RepoRoot(t)
 	dir := t.TempDir()
-	rules, err := RulesYAML(Params{Selector: `job=~"api|worker"`, GroupBy: []string{"cluster", "namespace"}})
+	rules, err := RulesYAML(mixin.Params{Selector: `job=~"api|worker"`, GroupBy: []string{"cluster", "namespace"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,5 +212,107 @@ func TestPromtoolNonDefaultSelector(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "selector.yml"), test, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Log(mustRunTool(t, dir, "promtool", "test", "rules", "selector.yml"))
+	t.Log(testutil.MustRunTool(t, dir, "promtool", "test", "rules", "selector.yml"))
+}
+
+// jsonPanel is the part of a dashboard panel TestAlertsHaveTheirPanel reads.
+type jsonPanel struct {
+	ID      uint32 `json:"id"`
+	Type    string `json:"type"`
+	Title   string `json:"title"`
+	Targets []struct {
+		Expr string `json:"expr"`
+	} `json:"targets"`
+	FieldConfig struct {
+		Defaults struct {
+			Thresholds struct {
+				Steps []struct {
+					Value *float64 `json:"value"`
+				} `json:"steps"`
+			} `json:"thresholds"`
+		} `json:"defaults"`
+	} `json:"fieldConfig"`
+}
+
+// TestAlertsHaveTheirPanel: each alert's dashboard link opens a panel that
+// shows the alert's own signal, with the alert's threshold drawn on it.
+func TestAlertsHaveTheirPanel(t *testing.T) {
+	p := mixin.DefaultParams()
+	raw, err := dashboards.DashboardJSON(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []jsonPanel `json:"panels"`
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		t.Fatal(err)
+	}
+	panels := map[uint32]jsonPanel{}
+	for _, jp := range d.Panels {
+		panels[jp.ID] = jp
+	}
+	rf := parseRules(t, p)
+	for i, a := range alertDefs(p) {
+		t.Run(a.name, func(t *testing.T) {
+			panel, ok := panels[a.panel]
+			if !ok {
+				t.Fatalf("no panel %d", a.panel)
+			}
+			if !strings.Contains(rf.Groups[1].Rules[i].Annotations.DashboardURL, fmt.Sprintf("viewPanel=%d&", a.panel)) &&
+				!strings.HasSuffix(rf.Groups[1].Rules[i].Annotations.DashboardURL, fmt.Sprintf("viewPanel=%d", a.panel)) {
+				t.Errorf("dashboard_url %s does not open panel %d", rf.Groups[1].Rules[i].Annotations.DashboardURL, a.panel)
+			}
+			want := a.signal(mixin.DashboardScope(p))
+			found := false
+			for _, tg := range panel.Targets {
+				found = found || tg.Expr == want
+			}
+			if !found {
+				t.Errorf("panel %d %q does not show %s", a.panel, panel.Title, want)
+			}
+			// The rule is the same signal, with the rules' selectors, and its condition.
+			s := mixin.RuleScope(p)
+			if a.mode != "" {
+				s = s.InMode(a.mode)
+			}
+			if got := rf.Groups[1].Rules[i].Expr; got != strings.TrimSpace(a.signal(s)+" "+a.cond) {
+				t.Errorf("rule expr %s is not signal + condition", got)
+			}
+			if panel.Type != "timeseries" || a.cond == "" {
+				return
+			}
+			threshold, err := strconv.ParseFloat(strings.Fields(a.cond)[1], 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lines []float64
+			for _, st := range panel.FieldConfig.Defaults.Thresholds.Steps {
+				if st.Value != nil {
+					lines = append(lines, *st.Value)
+				}
+			}
+			if !slices.Contains(lines, threshold) {
+				t.Errorf("panel %d draws %v, not the alert's threshold %g", a.panel, lines, threshold)
+			}
+		})
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the generated files under the repository root")
+
+// TestGenerated fails when the checked-in rules differ from the generator's
+// output. Rewrite them with
+//
+//	go test ./alerts -run TestGenerated -update
+//
+// or `breakerwatch generate`.
+func TestGenerated(t *testing.T) {
+	rules, err := RulesYAML(mixin.DefaultParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.CheckGenerated(t, testutil.RepoRoot(t), *update,
+		"regenerate it with `go test ./alerts -run TestGenerated -update` or `breakerwatch generate`",
+		testutil.Generated{Path: RulesPath, Want: rules})
 }

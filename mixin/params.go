@@ -1,4 +1,4 @@
-package monitoring
+package mixin
 
 import (
 	"cmp"
@@ -172,7 +172,7 @@ func (p Params) withDefaults() Params {
 
 // resolve returns p with its defaults filled in, or the validation error:
 // what every generator starts from.
-func (p Params) resolve() (Params, error) {
+func (p Params) Resolve() (Params, error) {
 	p = p.withDefaults()
 	return p, p.validate()
 }
@@ -183,7 +183,7 @@ type ParamError struct {
 	Err   error
 }
 
-func (e *ParamError) Error() string { return fmt.Sprintf("monitoring: Params.%s: %v", e.Field, e.Err) }
+func (e *ParamError) Error() string { return fmt.Sprintf("mixin: Params.%s: %v", e.Field, e.Err) }
 func (e *ParamError) Unwrap() error { return e.Err }
 
 // Validate returns a *ParamError if p, with its defaults filled in, is
@@ -248,9 +248,9 @@ func (p Params) validate() error {
 	return nil
 }
 
-// promDuration formats d as a Prometheus duration ("30s", "5m", "1h", "250ms").
+// PromDuration formats d as a Prometheus duration ("30s", "5m", "1h", "250ms").
 // d must be a whole number of milliseconds (validate checks it).
-func promDuration(d time.Duration) string {
+func PromDuration(d time.Duration) string {
 	switch {
 	case d == 0:
 		return "0s"
