@@ -52,9 +52,10 @@ unit:
 bench-compile:
 	cd bench && $(GO) test -run '^$$' -bench . -benchtime 1x -count=1 ./...
 
-# Fails when the checked-in dashboard and rules differ from the generator's output.
+# Fails when a checked-in generated file (dashboard, rules) differs from the
+# generator's output.
 check-generated:
-	$(GO) test -count=1 -run 'TestGenerated' ./monitoring/...
+	$(GO) test -count=1 -run 'TestGenerated' ./alerts/... ./dashboards/...
 
 generate:
 	$(GO) run ./cmd/breakerwatch generate

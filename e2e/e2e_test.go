@@ -17,7 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/breakerwatch/breakerwatch/monitoring"
+	"github.com/breakerwatch/breakerwatch/alerts"
+	"github.com/breakerwatch/breakerwatch/dashboards"
+	"github.com/breakerwatch/breakerwatch/mixin"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -125,12 +127,12 @@ routes:
 	waitHTTP(t, bwProc, "http://"+bwAddr+"/metrics", 20*time.Second)
 
 	// The rules as generated for production, with every for: shortened to 2s.
-	params := monitoring.Params{EvalInterval: time.Second, For: map[string]time.Duration{},
+	params := mixin.Params{EvalInterval: time.Second, For: map[string]time.Duration{},
 		RunbookURL: "https://runbooks.example/alerts/runbook.md"}
-	for _, name := range monitoring.AlertNames() {
+	for _, name := range mixin.AlertNames() {
 		params.For[name] = 2 * time.Second
 	}
-	rules, err := monitoring.RulesYAML(params)
+	rules, err := alerts.RulesYAML(params)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,55 +186,47 @@ scrape_configs:
 	slow.set("slow")
 	shadow.set("fail")
 
-	open := hook.waitAlert(ctx, t, "firing", monitoring.AlertOpen, "e2e_api")
+	open := hook.waitAlert(ctx, t, "firing", mixin.AlertOpen, "e2e_api")
 	t.Logf("CircuitBreakerOpen delivered %v after the first failing upstream response",
 		open.at.Sub(time.Unix(0, api.firstFail.Load())).Round(time.Millisecond))
-	checkAlert(t, open, "/notify", monitoring.SeverityWarning, "e2e_api")
+	checkAlert(t, open, "/notify", mixin.SeverityWarning, "e2e_api")
 
-	errRate := hook.waitAlert(ctx, t, "firing", monitoring.AlertHighErrorRate, "e2e_api")
+	errRate := hook.waitAlert(ctx, t, "firing", mixin.AlertHighErrorRate, "e2e_api")
 	t.Logf("HighErrorRate delivered %v after the first failing upstream response",
 		errRate.at.Sub(time.Unix(0, api.firstFail.Load())).Round(time.Millisecond))
-	checkAlert(t, errRate, "/page", monitoring.SeverityCritical, "e2e_api")
+	checkAlert(t, errRate, "/page", mixin.SeverityCritical, "e2e_api")
 
-	lat := hook.waitAlert(ctx, t, "firing", monitoring.AlertHighLatency, "e2e_slow")
-	checkAlert(t, lat, "/notify", monitoring.SeverityWarning, "e2e_slow")
+	lat := hook.waitAlert(ctx, t, "firing", mixin.AlertHighLatency, "e2e_slow")
+	checkAlert(t, lat, "/notify", mixin.SeverityWarning, "e2e_slow")
 
-	would := hook.waitAlert(ctx, t, "firing", monitoring.AlertWouldOpen, "e2e_shadow")
+	would := hook.waitAlert(ctx, t, "firing", mixin.AlertWouldOpen, "e2e_shadow")
 	t.Logf("CircuitBreakerWouldOpen delivered %v after the first failing upstream response",
 		would.at.Sub(time.Unix(0, shadow.firstFail.Load())).Round(time.Millisecond))
-	checkAlert(t, would, "/info", monitoring.SeverityInfo, "e2e_shadow")
+	checkAlert(t, would, "/info", mixin.SeverityInfo, "e2e_shadow")
+
+	// Phase 1 is not silent: the monitor-mode breaker's failing upstream
+	// raises HighErrorRate, labelled with its mode, delivered to the
+	// receiver the shipped routing names for it (the pager: nothing shields
+	// its callers from the failures).
+	shadowErr := hook.waitAlert(ctx, t, "firing", mixin.AlertHighErrorRate, "e2e_shadow")
+	checkAlert(t, shadowErr, "/page", mixin.SeverityCritical, "e2e_shadow")
+	if m := shadowErr.alert.Labels["mode"]; m != "monitor" {
+		t.Errorf("HighErrorRate for e2e_shadow: mode label %q, want monitor", m)
+	}
 
 	// While e2e_api fails, /svc/'s traffic is served by its fallback.
 	waitPromData(ctx, t, promAddr, `sum(circuit_breaker_fallback_total{name="e2e_api", fallback="e2e_backup"}) > 0`)
 
-	// 5. The upstreams recover: the breaker closes and the resolved
-	// notification arrives.
-	api.set("ok")
-	slow.set("ok")
-	shadow.set("ok")
-	recovered := time.Now()
-	resolved := hook.waitAlert(ctx, t, "resolved", monitoring.AlertOpen, "e2e_api")
-	t.Logf("resolved CircuitBreakerOpen delivered %v after the upstream recovered", resolved.at.Sub(recovered).Round(time.Millisecond))
-	if resolved.path != "/notify" {
-		t.Errorf("resolved notification went to %s, want /notify", resolved.path)
-	}
-
-	// The monitor-mode breaker never reached a paging or notifying receiver.
-	for _, d := range hook.delivered() {
-		if d.alert.Labels["name"] == "e2e_shadow" && d.path != "/info" {
-			t.Errorf("monitor-mode breaker's %s went to %s, want only /info", d.alert.Labels["alertname"], d.path)
-		}
-	}
-
-	// 6. Every dashboard panel's query, with its variables substituted,
+	// 5. While they fail (so that the panel of the breakers not closed and
+	// rejecting has data too), every dashboard panel's query, with its variables substituted,
 	// returns data from this Prometheus.
-	queries, err := monitoring.PanelQueries(params)
+	queries, err := dashboards.PanelQueries(params)
 	if err != nil {
 		t.Fatal(err)
 	}
-	vars := map[string][]string{monitoring.VarJob: {"breakerwatch"}, monitoring.VarBreaker: {"e2e_api", "e2e_backup", "e2e_slow", "e2e_shadow"}}
+	vars := map[string][]string{mixin.VarJob: {"breakerwatch"}, mixin.VarBreaker: {"e2e_api", "e2e_backup", "e2e_slow", "e2e_shadow"}}
 	for _, q := range queries {
-		expr := monitoring.Expand(q.Expr, vars)
+		expr := dashboards.Expand(q.Expr, vars)
 		n := promQuery(ctx, t, promAddr, expr)
 		if strings.HasPrefix(expr, "absent(") {
 			// absent() answers only when the metrics are missing: here
@@ -244,6 +238,25 @@ scrape_configs:
 		}
 		if n == 0 {
 			t.Errorf("panel %d %q (%s): no data for %s", q.PanelID, q.PanelTitle, q.RefID, expr)
+		}
+	}
+
+	// 6. The upstreams recover: the breaker closes and the resolved
+	// notification arrives.
+	api.set("ok")
+	slow.set("ok")
+	shadow.set("ok")
+	recovered := time.Now()
+	resolved := hook.waitAlert(ctx, t, "resolved", mixin.AlertOpen, "e2e_api")
+	t.Logf("resolved CircuitBreakerOpen delivered %v after the upstream recovered", resolved.at.Sub(recovered).Round(time.Millisecond))
+	if resolved.path != "/notify" {
+		t.Errorf("resolved notification went to %s, want /notify", resolved.path)
+	}
+
+	// The monitor-mode breaker's state alert went only to the info queue.
+	for _, d := range hook.delivered() {
+		if d.alert.Labels["name"] == "e2e_shadow" && d.alert.Labels["alertname"] == mixin.AlertWouldOpen && d.path != "/info" {
+			t.Errorf("monitor-mode breaker's %s went to %s, want only /info", d.alert.Labels["alertname"], d.path)
 		}
 	}
 }

@@ -14,12 +14,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/breakerwatch/breakerwatch/alerts"
 	"github.com/breakerwatch/breakerwatch/breaker"
+	"github.com/breakerwatch/breakerwatch/dashboards"
 	"github.com/breakerwatch/breakerwatch/internal/config"
 	"github.com/breakerwatch/breakerwatch/internal/ctl"
 	"github.com/breakerwatch/breakerwatch/internal/serve"
 	"github.com/breakerwatch/breakerwatch/internal/version"
-	"github.com/breakerwatch/breakerwatch/monitoring"
+	"github.com/breakerwatch/breakerwatch/mixin"
 )
 
 // Usage is the top-level help.
@@ -33,8 +35,10 @@ Usage:
         Read and steer the breakers of a running breakerwatch.
   breakerwatch validate --config FILE
         Check a configuration: exit 0, or 1 listing every problem.
-  breakerwatch generate [--root DIR]
-        Write the Grafana dashboard and the Prometheus alert rules under DIR.
+  breakerwatch generate [--root DIR] [--selector MATCHERS] [--group-by LABELS]
+                        [--grafana-url URL] [--runbook-url URL]
+        Write the Grafana dashboard and the Prometheus rules under DIR, for
+        the targets the selector matches (default job="breakerwatch").
   breakerwatch version
         Print the version.
 
@@ -276,14 +280,41 @@ func runValidate(args []string, stdout, stderr io.Writer, env config.Env) error 
 }
 
 func runGenerate(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("generate", "[--root DIR]", stderr)
-	root := fs.String("root", ".", "repository root `dir` to write "+monitoring.DashboardPath+" and "+monitoring.RulesPath+" under")
+	fs := newFlagSet("generate", "[--root DIR] [--selector MATCHERS] [--group-by LABELS] [--grafana-url URL] [--runbook-url URL]", stderr)
+	root := fs.String("root", ".", "repository root `dir` to write "+dashboards.DashboardPath+" and "+alerts.RulesPath+" under")
+	selector := fs.String("selector", mixin.DefaultSelector,
+		"PromQL label `matchers`, without braces, selecting the scrape targets of the services that use breakerwatch, e.g. 'job=~\"api|worker\"'")
+	groupBy := fs.String("group-by", "", "comma-separated extra `labels` every aggregation keeps besides job and name, e.g. cluster,namespace")
+	grafanaURL := fs.String("grafana-url", mixin.DefaultGrafanaURL, "base `URL` of Grafana, for the alerts' dashboard links")
+	runbookURL := fs.String("runbook-url", mixin.DefaultRunbookURL, "`URL` of the runbook; each alert links to its heading")
 	if done, err := parseNoArgs(fs, args); done || err != nil {
 		return err
 	}
-	if err := monitoring.WriteFiles(*root, monitoring.DefaultParams()); err != nil {
-		return err
+	p := mixin.Params{Selector: *selector, GrafanaURL: *grafanaURL, RunbookURL: *runbookURL}
+	if *groupBy != "" {
+		for l := range strings.SplitSeq(*groupBy, ",") {
+			p.GroupBy = append(p.GroupBy, strings.TrimSpace(l))
+		}
 	}
-	fmt.Fprintf(stdout, "wrote %s and %s under %s\n", monitoring.DashboardPath, monitoring.RulesPath, *root)
+	if err := p.Validate(); err != nil {
+		var pe *mixin.ParamError
+		if errors.As(err, &pe) {
+			if f, ok := generateFlags[pe.Field]; ok {
+				return usageErr(fmt.Sprintf("generate: --%s: %v", f, pe.Err))
+			}
+		}
+		return usageErr("generate: " + err.Error())
+	}
+	for _, write := range []func(string, mixin.Params) error{dashboards.WriteFile, alerts.WriteFile} {
+		if err := write(*root, p); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "wrote %s and %s under %s\n", dashboards.DashboardPath, alerts.RulesPath, *root)
 	return nil
+}
+
+// generateFlags names the flag of each Params field generate sets.
+var generateFlags = map[string]string{
+	"Selector": "selector", "GroupBy": "group-by", "GrafanaURL": "grafana-url", "RunbookURL": "runbook-url",
 }

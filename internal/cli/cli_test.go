@@ -104,3 +104,74 @@ func TestGenerate(t *testing.T) {
 		t.Errorf("stdout %q", out)
 	}
 }
+
+// TestGenerateFlags: the selector, grouping labels and base URLs reach the
+// rules and the dashboard.
+func TestGenerateFlags(t *testing.T) {
+	root := t.TempDir()
+	code, _, errOut := runCLI(env(), "generate", "--root", root,
+		"--selector", `job=~"api|worker", env!="dev"`, "--group-by", "cluster, namespace",
+		"--grafana-url", "https://grafana.example/", "--runbook-url", "https://wiki.example/breakers")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	rules, err := os.ReadFile(filepath.Join(root, "alerts", "rules.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dash, err := os.ReadFile(filepath.Join(root, "dashboards", "circuit-breakers.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`circuit_breaker_error_rate{job=~"api|worker", env!="dev"}`,
+		"by (job, name, mode, cluster, namespace)",
+		"on (job, instance, name, cluster, namespace)",
+		"https://grafana.example/d/breakerwatch-circuit-breakers/",
+		"https://wiki.example/breakers#higherrorrate",
+	} {
+		if !strings.Contains(string(rules), want) {
+			t.Errorf("rules.yml lacks %s", want)
+		}
+	}
+	if strings.Contains(string(rules), `job="breakerwatch"`) || strings.Contains(string(dash), `job=\"breakerwatch\"`) {
+		t.Error("the default selector is still in the generated files")
+	}
+	if !strings.Contains(string(dash), `job=~\"api|worker\", env!=\"dev\"`) {
+		t.Error("the dashboard does not use the selector")
+	}
+}
+
+func TestGenerateRejectsBadFlags(t *testing.T) {
+	tests := map[string]struct {
+		args []string
+		want string
+	}{
+		"selector with braces":        {[]string{"--selector", `{job="api"}`}, "--selector"},
+		"selector without quotes":     {[]string{"--selector", `job=api`}, "want a double-quoted value"},
+		"selector bad regex":          {[]string{"--selector", `job=~"api("`}, "--selector"},
+		"selector bad operator":       {[]string{"--selector", `job=="api"`}, "--selector"},
+		"selector missing comma":      {[]string{"--selector", `job="a" env="b"`}, "want a comma"},
+		"empty selector":              {[]string{"--selector", ` `}, "--selector"},
+		"group-by reserved label":     {[]string{"--group-by", "cluster,job"}, "--group-by"},
+		"group-by invalid label":      {[]string{"--group-by", "k8s-cluster"}, "--group-by"},
+		"group-by repeated label":     {[]string{"--group-by", "cluster,cluster"}, "--group-by"},
+		"grafana url not http":        {[]string{"--grafana-url", "grafana:3000"}, "--grafana-url"},
+		"runbook url with a fragment": {[]string{"--runbook-url", "https://wiki.example/x#y"}, "--runbook-url"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			root := t.TempDir()
+			code, _, errOut := runCLI(env(), append([]string{"generate", "--root", root}, tc.args...)...)
+			if code != 2 {
+				t.Errorf("exit %d, want 2", code)
+			}
+			if !strings.Contains(errOut, tc.want) {
+				t.Errorf("stderr %q does not say %q", errOut, tc.want)
+			}
+			if entries, _ := os.ReadDir(root); len(entries) != 0 {
+				t.Errorf("wrote files despite the error: %v", entries)
+			}
+		})
+	}
+}

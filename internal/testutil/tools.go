@@ -1,4 +1,4 @@
-package monitoring
+package testutil
 
 import (
 	"bytes"
@@ -10,11 +10,11 @@ import (
 	"time"
 )
 
-// requireTool returns the path of a program the test runs for real. When it
+// RequireTool returns the path of a program the test runs for real. When it
 // is missing the test is skipped locally, but fails when CI is set: CI
 // installs it (scripts/install-deps.sh), so missing there is a broken setup,
 // not a reason to pass.
-func requireTool(t *testing.T, name string) string {
+func RequireTool(t testing.TB, name string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
 	if err == nil {
@@ -27,10 +27,10 @@ func requireTool(t *testing.T, name string) string {
 	return ""
 }
 
-// runTool runs name with args in dir and returns its combined output.
-func runTool(t *testing.T, dir, name string, args ...string) (string, error) {
+// RunTool runs name with args in dir and returns its combined output.
+func RunTool(t testing.TB, dir, name string, args ...string) (string, error) {
 	t.Helper()
-	path := requireTool(t, name)
+	path := RequireTool(t, name)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, args...)
@@ -42,10 +42,10 @@ func runTool(t *testing.T, dir, name string, args ...string) (string, error) {
 	return out.String(), err
 }
 
-// mustRunTool is runTool that fails the test on a non-zero exit.
-func mustRunTool(t *testing.T, dir, name string, args ...string) string {
+// MustRunTool is RunTool that fails the test on a non-zero exit.
+func MustRunTool(t testing.TB, dir, name string, args ...string) string {
 	t.Helper()
-	out, err := runTool(t, dir, name, args...)
+	out, err := RunTool(t, dir, name, args...)
 	if err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}

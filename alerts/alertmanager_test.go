@@ -1,10 +1,12 @@
-package monitoring
+package alerts
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/breakerwatch/breakerwatch/internal/testutil"
+	"github.com/breakerwatch/breakerwatch/mixin"
 	"net"
 	"net/http"
 	"os"
@@ -21,35 +23,43 @@ import (
 const alertmanagerPath = "alerts/alertmanager.yml"
 
 func TestAlertmanagerCheckConfig(t *testing.T) {
-	out := mustRunTool(t, repoRoot(t), "amtool", "check-config", alertmanagerPath)
+	out := testutil.MustRunTool(t, testutil.RepoRoot(t), "amtool", "check-config", alertmanagerPath)
 	if !strings.Contains(out, "SUCCESS") {
 		t.Errorf("amtool check-config: %s", out)
 	}
 }
 
-// TestAlertmanagerRoutes: critical pages, warning notifies, info and anything
-// from a monitor-mode breaker goes to the non-paging receiver.
+// TestAlertmanagerRoutes: critical pages and warning notifies in every mode
+// (HighErrorRate of a monitor-mode breaker pages: nothing shields its
+// callers), info (the monitor-mode state alert) goes to the non-paging
+// receiver.
 func TestAlertmanagerRoutes(t *testing.T) {
-	root := repoRoot(t)
+	root := testutil.RepoRoot(t)
 	tests := map[string]struct {
 		labels   []string
 		receiver string
 	}{
 		"critical pages": {
-			[]string{"alertname=" + AlertHighErrorRate, "severity=" + SeverityCritical, "job=breakerwatch", "name=openai_api"},
+			[]string{"alertname=" + mixin.AlertHighErrorRate, "severity=" + mixin.SeverityCritical, "job=breakerwatch", "name=openai_api"},
 			"breakerwatch-page"},
 		"warning notifies": {
-			[]string{"alertname=" + AlertOpen, "severity=" + SeverityWarning, "job=breakerwatch", "name=openai_api", "mode=enforce"},
+			[]string{"alertname=" + mixin.AlertOpen, "severity=" + mixin.SeverityWarning, "job=breakerwatch", "name=openai_api", "mode=enforce"},
 			"breakerwatch-notify"},
 		"target alerts notify": {
-			[]string{"alertname=" + AlertTargetDown, "severity=" + SeverityWarning, "job=breakerwatch", "instance=a:8080"},
+			[]string{"alertname=" + mixin.AlertTargetDown, "severity=" + mixin.SeverityWarning, "job=breakerwatch", "instance=a:8080"},
 			"breakerwatch-notify"},
 		"info does not page": {
-			[]string{"alertname=" + AlertWouldOpen, "severity=" + SeverityInfo, "job=breakerwatch", "name=claude_api", "mode=monitor"},
+			[]string{"alertname=" + mixin.AlertWouldOpen, "severity=" + mixin.SeverityInfo, "job=breakerwatch", "name=claude_api", "mode=monitor"},
 			"breakerwatch-info"},
-		"monitor mode never pages": {
-			[]string{"alertname=" + AlertHighErrorRate, "severity=" + SeverityCritical, "name=claude_api", "mode=monitor"},
-			"breakerwatch-info"},
+		"monitor-mode high error rate pages": {
+			[]string{"alertname=" + mixin.AlertHighErrorRate, "severity=" + mixin.SeverityCritical, "job=breakerwatch", "name=claude_api", "mode=monitor"},
+			"breakerwatch-page"},
+		"disabled-mode high error rate pages": {
+			[]string{"alertname=" + mixin.AlertHighErrorRate, "severity=" + mixin.SeverityCritical, "job=breakerwatch", "name=search", "mode=disabled"},
+			"breakerwatch-page"},
+		"monitor-mode high latency notifies": {
+			[]string{"alertname=" + mixin.AlertHighLatency, "severity=" + mixin.SeverityWarning, "job=breakerwatch", "name=claude_api", "mode=monitor"},
+			"breakerwatch-notify"},
 		"unknown severity is notified, not dropped": {
 			[]string{"alertname=Other", "severity=page-me"},
 			"breakerwatch-notify"},
@@ -58,7 +68,7 @@ func TestAlertmanagerRoutes(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			args := append([]string{"config", "routes", "test", "--config.file=" + alertmanagerPath,
 				"--verify.receivers=" + tc.receiver}, tc.labels...)
-			out := mustRunTool(t, root, "amtool", args...)
+			out := testutil.MustRunTool(t, root, "amtool", args...)
 			if got := receiverLine(out); got != tc.receiver {
 				t.Errorf("routed to %q, want %q", got, tc.receiver)
 			}
@@ -98,7 +108,7 @@ type amConfig struct {
 // rules use, groups by alert and breaker name, and inhibits only alerts that
 // exist.
 func TestAlertmanagerConfigMatchesRules(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(repoRoot(t), alertmanagerPath))
+	raw, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), alertmanagerPath))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +123,7 @@ func TestAlertmanagerConfigMatchesRules(t *testing.T) {
 	for _, r := range c.Route.Routes {
 		routed = append(routed, r.Matchers...)
 	}
-	for _, r := range parseRules(t, DefaultParams()).Groups[0].Rules {
+	for _, r := range parseRules(t, mixin.DefaultParams()).Groups[1].Rules {
 		if m := fmt.Sprintf("severity=%q", r.Labels.Severity); !slices.Contains(routed, m) {
 			t.Errorf("%s: no route for %s", r.Alert, m)
 		}
@@ -124,7 +134,7 @@ func TestAlertmanagerConfigMatchesRules(t *testing.T) {
 	for _, ir := range c.InhibitRules {
 		for _, m := range append(slices.Clone(ir.SourceMatchers), ir.TargetMatchers...) {
 			name, ok := strings.CutPrefix(m, "alertname=")
-			if !ok || !slices.Contains(AlertNames(), strings.Trim(name, `"`)) {
+			if !ok || !slices.Contains(mixin.AlertNames(), strings.Trim(name, `"`)) {
 				t.Errorf("inhibit matcher %s: not an alertname of alerts/rules.yml", m)
 			}
 		}
@@ -136,8 +146,8 @@ func TestAlertmanagerConfigMatchesRules(t *testing.T) {
 // success rate, not another breaker's, and not its error rate; a down target
 // mutes the absence of its job's breaker metrics.
 func TestAlertmanagerInhibition(t *testing.T) {
-	bin := requireTool(t, "prometheus-alertmanager")
-	root := repoRoot(t)
+	bin := testutil.RequireTool(t, "prometheus-alertmanager")
+	root := testutil.RepoRoot(t)
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin,
@@ -178,16 +188,16 @@ func TestAlertmanagerInhibition(t *testing.T) {
 			"alertname": name, "severity": severity, "job": "breakerwatch", "name": breakerName}}
 	}
 	posted := []alert{
-		mk(AlertOpen, SeverityWarning, "openai_api"),
-		mk(AlertLowSuccessRate, SeverityWarning, "openai_api"),
-		mk(AlertHighErrorRate, SeverityCritical, "openai_api"),
-		mk(AlertLowSuccessRate, SeverityWarning, "claude_api"),
+		mk(mixin.AlertOpen, mixin.SeverityWarning, "openai_api"),
+		mk(mixin.AlertLowSuccessRate, mixin.SeverityWarning, "openai_api"),
+		mk(mixin.AlertHighErrorRate, mixin.SeverityCritical, "openai_api"),
+		mk(mixin.AlertLowSuccessRate, mixin.SeverityWarning, "claude_api"),
 	}
 	posted[0].Labels["mode"] = "enforce"
-	down := mk(AlertTargetDown, SeverityWarning, "")
+	down := mk(mixin.AlertTargetDown, mixin.SeverityWarning, "")
 	delete(down.Labels, "name")
 	down.Labels["instance"] = "a:8080"
-	absent := mk(AlertMetricsAbsent, SeverityWarning, "")
+	absent := mk(mixin.AlertMetricsAbsent, mixin.SeverityWarning, "")
 	delete(absent.Labels, "name")
 	posted = append(posted, down, absent)
 	body, _ := json.Marshal(posted)
@@ -202,12 +212,12 @@ func TestAlertmanagerInhibition(t *testing.T) {
 
 	key := func(labels map[string]string) string { return labels["alertname"] + "/" + labels["name"] }
 	want := map[string]bool{ // inhibited?
-		AlertOpen + "/openai_api":           false,
-		AlertLowSuccessRate + "/openai_api": true,
-		AlertHighErrorRate + "/openai_api":  false,
-		AlertLowSuccessRate + "/claude_api": false,
-		AlertTargetDown + "/":               false,
-		AlertMetricsAbsent + "/":            true,
+		mixin.AlertOpen + "/openai_api":           false,
+		mixin.AlertLowSuccessRate + "/openai_api": true,
+		mixin.AlertHighErrorRate + "/openai_api":  false,
+		mixin.AlertLowSuccessRate + "/claude_api": false,
+		mixin.AlertTargetDown + "/":               false,
+		mixin.AlertMetricsAbsent + "/":            true,
 	}
 	var got map[string]bool
 	waitFor(t, 20*time.Second, func() bool {

@@ -1,4 +1,4 @@
-package monitoring
+package dashboards
 
 import (
 	"fmt"
@@ -8,29 +8,30 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 
 	"github.com/breakerwatch/breakerwatch/breaker"
+	"github.com/breakerwatch/breakerwatch/mixin"
 )
 
 // transitionsSection answers "how often do the breakers change state, and
 // does any of them flap?".
-func transitionsSection(p Params, s scope, y uint32) section {
-	rw := promDuration(p.RateWindow)
-	fw := promDuration(p.FlapWindow)
-	transitions := byBreaker("sum", fmt.Sprintf("increase(%s[%s])", s.sel(breaker.MetricTransitions), rw),
+func transitionsSection(p mixin.Params, s mixin.Scope, y uint32) section {
+	rw := mixin.PromDuration(p.RateWindow)
+	fw := mixin.PromDuration(p.FlapWindow)
+	transitions := s.By("sum", fmt.Sprintf("increase(%s[%s])", s.Sel(breaker.MetricTransitions), rw),
 		breaker.LabelFrom, breaker.LabelTo)
 	return section{
-		row: row(rowTransitions, "State transitions", y),
+		row: row(mixin.RowTransitions, "State transitions", y),
 		panels: []cog.Builder[dashboard.Panel]{
-			timeseriesPanel(panelTransitions, "State transitions",
+			timeseriesPanel(mixin.PanelTransitions, "State transitions",
 				"State changes of each breaker in the last "+rw+", by from and to state, all replicas summed.",
 				unitCount, gridPos(0, y+1, 12, sectionHeight)).
 				DrawStyle(common.GraphDrawStyleBars).
 				WithTarget(prometheusQuery("A", transitions,
 					"{{"+breaker.LabelName+"}}: {{"+breaker.LabelFrom+"}} → {{"+breaker.LabelTo+"}}")),
-			timeseriesPanel(panelTrips, "Trips per replica (closed → open, "+fw+")",
+			timeseriesPanel(mixin.PanelTrips, "Trips per replica (closed → open, "+fw+")",
 				"Trips of each breaker within "+fw+" on the replica that tripped most. Open ↔ half-open cycles of a breaker "+
-					"whose dependency stays down are not trips. The line is "+AlertFlapping+"'s threshold.",
+					"whose dependency stays down are not trips. The line is "+mixin.AlertFlapping+"'s threshold.",
 				unitCount, gridPos(12, y+1, 12, sectionHeight), base(colorGreen), at(p.FlapTrips, colorRed)).
-				WithTarget(prometheusQuery("A", sigTrips(s, fw), "{{"+breaker.LabelName+"}}")),
+				WithTarget(prometheusQuery("A", mixin.Trips(s, fw), "{{"+breaker.LabelName+"}}")),
 		},
 	}
 }

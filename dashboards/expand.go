@@ -1,6 +1,7 @@
-package monitoring
+package dashboards
 
 import (
+	"github.com/breakerwatch/breakerwatch/mixin"
 	"regexp"
 	"strings"
 )
@@ -18,13 +19,13 @@ func Expand(expr string, vars map[string][]string) string {
 	return variableRef.ReplaceAllStringFunc(expr, func(ref string) string {
 		m := variableRef.FindStringSubmatch(ref)
 		name := m[1] + m[2]
-		if name != VarJob && name != VarBreaker {
+		if name != mixin.VarJob && name != mixin.VarBreaker {
 			return ref
 		}
 		values := vars[name]
 		switch len(values) {
 		case 0:
-			return allValue
+			return AllValue
 		case 1:
 			return escapeValue(values[0])
 		}

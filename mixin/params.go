@@ -1,29 +1,34 @@
-package monitoring
+package mixin
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 )
 
 // Alert names. AlertNames lists them in the order of alerts/rules.yml.
 const (
-	// AlertOpen: an enforce-mode breaker has been open or half-open (not
-	// closed) for its `for:`; its calls are being rejected. From the seed.
+	// AlertOpen: an enforce-mode breaker has not been closed for its `for:`
+	// and has rejected calls within the rate window. An idle breaker that
+	// waits, half-open, for a probe rejects nothing and does not fire. From
+	// the seed.
 	AlertOpen = "CircuitBreakerOpen"
-	// AlertWouldOpen: a monitor-mode breaker would have been open; nothing is
-	// rejected. Severity info: evidence for tuning and for moving to enforce.
+	// AlertWouldOpen: a monitor-mode breaker would have been open, and would
+	// have rejected calls; nothing is rejected. Severity info: evidence for
+	// tuning and for moving to enforce.
 	AlertWouldOpen = "CircuitBreakerWouldOpen"
 	// AlertHighErrorRate: the error rate over the breaker's window is above
-	// Params.ErrorRate. From the seed.
+	// Params.ErrorRate, in every mode (labelled with it). From the seed.
 	AlertHighErrorRate = "HighErrorRate"
 	// AlertHighLatency: the P95 latency over the breaker's window is above
-	// Params.LatencyAlertMs. From the seed.
+	// Params.LatencyAlertMs, in every mode (labelled with it). From the seed.
 	AlertHighLatency = "HighLatency"
 	// AlertLowSuccessRate: the share of calls that succeeded, fleet-wide, is
-	// below Params.SuccessRate.
+	// below Params.SuccessRate, in every mode (labelled with it).
 	AlertLowSuccessRate = "CircuitBreakerLowSuccessRate"
 	// AlertFlapping: a breaker keeps tripping, closing and tripping again.
 	AlertFlapping = "CircuitBreakerFlapping"
@@ -93,6 +98,10 @@ type Params struct {
 	// target-down and metrics-absent alerts know which targets to expect.
 	// Default `job="breakerwatch"`; e.g. `job=~"checkout|search"`.
 	Selector string
+	// GroupBy lists extra labels every aggregation and join keeps, besides
+	// job and name: the labels that tell one deployment of a service from
+	// another, e.g. cluster and namespace. Default none.
+	GroupBy []string
 
 	// EvalInterval is the evaluation interval of the rule group. Default 30s (the seed's).
 	EvalInterval time.Duration
@@ -127,10 +136,11 @@ type Params struct {
 	FlapTrips  float64
 
 	// GrafanaURL is the base URL of Grafana, for the dashboard links of the
-	// alerts. Default http://localhost:3000.
+	// alerts: an absolute http(s) URL. Default http://localhost:3000.
 	GrafanaURL string
-	// RunbookURL is the URL of alerts/runbook.md; each alert links to its
-	// heading. Default the file on the main branch of the repository.
+	// RunbookURL is the URL of alerts/runbook.md, an absolute http(s) URL
+	// without a fragment; each alert links to its heading. Default the file
+	// on the main branch of the repository.
 	RunbookURL string
 }
 
@@ -154,6 +164,7 @@ func (p Params) withDefaults() Params {
 	p.LatencyAlertMs = cmp.Or(p.LatencyAlertMs, DefaultLatencyAlertMs)
 	p.FlapWindow = cmp.Or(p.FlapWindow, DefaultFlapWindow)
 	p.FlapTrips = cmp.Or(p.FlapTrips, DefaultFlapTrips)
+	p.GroupBy = slices.Clone(p.GroupBy)
 	p.GrafanaURL = strings.TrimSuffix(cmp.Or(p.GrafanaURL, DefaultGrafanaURL), "/")
 	p.RunbookURL = cmp.Or(p.RunbookURL, DefaultRunbookURL)
 	return p
@@ -161,15 +172,39 @@ func (p Params) withDefaults() Params {
 
 // resolve returns p with its defaults filled in, or the validation error:
 // what every generator starts from.
-func (p Params) resolve() (Params, error) {
+func (p Params) Resolve() (Params, error) {
 	p = p.withDefaults()
 	return p, p.validate()
 }
 
+// ParamError is the error of invalid Params: Field names the field.
+type ParamError struct {
+	Field string // "Selector", "GroupBy", "For[\"HighLatency\"]", ...
+	Err   error
+}
+
+func (e *ParamError) Error() string { return fmt.Sprintf("mixin: Params.%s: %v", e.Field, e.Err) }
+func (e *ParamError) Unwrap() error { return e.Err }
+
+// Validate returns a *ParamError if p, with its defaults filled in, is
+// invalid.
+func (p Params) Validate() error {
+	return p.withDefaults().validate()
+}
+
 // validate checks p after defaults; the error names the field.
 func (p Params) validate() error {
-	if strings.ContainsAny(p.Selector, "{}") {
-		return fmt.Errorf("monitoring: Params.Selector %q: give matchers without braces", p.Selector)
+	if err := validateSelector(p.Selector); err != nil {
+		return &ParamError{"Selector", fmt.Errorf("%q: %w", p.Selector, err)}
+	}
+	if err := validateGroupBy(p.GroupBy); err != nil {
+		return &ParamError{"GroupBy", err}
+	}
+	if err := validateBaseURL(p.GrafanaURL); err != nil {
+		return &ParamError{"GrafanaURL", fmt.Errorf("%q: %w", p.GrafanaURL, err)}
+	}
+	if err := validateBaseURL(p.RunbookURL); err != nil {
+		return &ParamError{"RunbookURL", fmt.Errorf("%q: %w", p.RunbookURL, err)}
 	}
 	for _, d := range []struct {
 		field string
@@ -180,7 +215,7 @@ func (p Params) validate() error {
 		{"FlapWindow", p.FlapWindow},
 	} {
 		if d.v < time.Millisecond || d.v%time.Millisecond != 0 {
-			return fmt.Errorf("monitoring: Params.%s %v: must be a positive whole number of milliseconds", d.field, d.v)
+			return &ParamError{d.field, fmt.Errorf("%v: must be a positive whole number of milliseconds", d.v)}
 		}
 	}
 	known := map[string]bool{}
@@ -189,33 +224,33 @@ func (p Params) validate() error {
 	}
 	for name, d := range p.For {
 		if !known[name] {
-			return fmt.Errorf("monitoring: Params.For[%q]: no such alert (see AlertNames)", name)
+			return &ParamError{fmt.Sprintf("For[%q]", name), errors.New("no such alert (see AlertNames)")}
 		}
 		if d < 0 || d%time.Millisecond != 0 {
-			return fmt.Errorf("monitoring: Params.For[%q] %v: must be zero or a positive whole number of milliseconds", name, d)
+			return &ParamError{fmt.Sprintf("For[%q]", name), fmt.Errorf("%v: must be zero or a positive whole number of milliseconds", d)}
 		}
 	}
 	if p.ErrorRate <= 0 || p.ErrorRate >= 1 {
-		return fmt.Errorf("monitoring: Params.ErrorRate %g: must be in (0, 1)", p.ErrorRate)
+		return &ParamError{"ErrorRate", fmt.Errorf("%g: must be in (0, 1)", p.ErrorRate)}
 	}
 	if p.SuccessRate <= 0 || p.SuccessRate >= 1 {
-		return fmt.Errorf("monitoring: Params.SuccessRate %g: must be in (0, 1)", p.SuccessRate)
+		return &ParamError{"SuccessRate", fmt.Errorf("%g: must be in (0, 1)", p.SuccessRate)}
 	}
 	if p.LatencyTargetMs < 0 {
-		return fmt.Errorf("monitoring: Params.LatencyTargetMs %g: must be positive", p.LatencyTargetMs)
+		return &ParamError{"LatencyTargetMs", fmt.Errorf("%g: must be positive", p.LatencyTargetMs)}
 	}
 	if p.LatencyAlertMs < 0 {
-		return fmt.Errorf("monitoring: Params.LatencyAlertMs %g: must be positive", p.LatencyAlertMs)
+		return &ParamError{"LatencyAlertMs", fmt.Errorf("%g: must be positive", p.LatencyAlertMs)}
 	}
 	if p.FlapTrips < 1 {
-		return fmt.Errorf("monitoring: Params.FlapTrips %g: must be at least 1", p.FlapTrips)
+		return &ParamError{"FlapTrips", fmt.Errorf("%g: must be at least 1", p.FlapTrips)}
 	}
 	return nil
 }
 
-// promDuration formats d as a Prometheus duration ("30s", "5m", "1h", "250ms").
+// PromDuration formats d as a Prometheus duration ("30s", "5m", "1h", "250ms").
 // d must be a whole number of milliseconds (validate checks it).
-func promDuration(d time.Duration) string {
+func PromDuration(d time.Duration) string {
 	switch {
 	case d == 0:
 		return "0s"

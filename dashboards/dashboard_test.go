@@ -1,13 +1,15 @@
-package monitoring
+package dashboards
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
+	"github.com/breakerwatch/breakerwatch/internal/testutil"
+	"github.com/breakerwatch/breakerwatch/mixin"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -17,7 +19,7 @@ import (
 
 func checkedInDashboard(t *testing.T) []byte {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(repoRoot(t), filepath.FromSlash(DashboardPath)))
+	raw, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), filepath.FromSlash(DashboardPath)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,9 +41,9 @@ func TestDashboardRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if string(again) != string(raw) {
-		t.Errorf("round trip through dashboard.Dashboard changed the JSON:\n%s", firstDiff(raw, again))
+		t.Errorf("round trip through dashboard.Dashboard changed the JSON:\n%s", testutil.FirstDiff(raw, again))
 	}
-	if d.Uid == nil || *d.Uid != DashboardUID || d.Title == nil || *d.Title != DashboardTitle {
+	if d.Uid == nil || *d.Uid != mixin.DashboardUID || d.Title == nil || *d.Title != mixin.DashboardTitle {
 		t.Errorf("uid %v, title %v", d.Uid, d.Title)
 	}
 }
@@ -111,17 +113,17 @@ func TestDashboardVariables(t *testing.T) {
 	for _, v := range d.Templating.List {
 		names = append(names, v.Name)
 		switch v.Name {
-		case VarDatasource:
+		case mixin.VarDatasource:
 			if v.Type != "datasource" || v.Query != "prometheus" {
 				t.Errorf("datasource variable: type %q, query %v", v.Type, v.Query)
 			}
-		case VarJob, VarBreaker:
+		case mixin.VarJob, mixin.VarBreaker:
 			if v.Type != "query" || !v.Multi || !v.IncludeAll || v.Datasource == nil || v.Datasource.UID != "${datasource}" {
 				t.Errorf("%s variable: %+v", v.Name, v)
 			}
 		}
 	}
-	if !slices.Equal(names, []string{VarDatasource, VarJob, VarBreaker}) {
+	if !slices.Equal(names, []string{mixin.VarDatasource, mixin.VarJob, mixin.VarBreaker}) {
 		t.Errorf("variables %v", names)
 	}
 	breakerQuery, _ := d.Templating.List[2].Query.(string)
@@ -180,72 +182,16 @@ func TestDashboardPanels(t *testing.T) {
 	}
 }
 
-// TestAlertsHaveTheirPanel: each alert's dashboard link opens a panel that
-// shows the alert's own signal, with the alert's threshold drawn on it.
-func TestAlertsHaveTheirPanel(t *testing.T) {
-	p := DefaultParams()
-	d := parseDashboard(t, checkedInDashboard(t))
-	panels := map[uint32]jsonPanel{}
-	for _, jp := range d.Panels {
-		panels[jp.ID] = jp
-	}
-	rf := parseRules(t, p)
-	for i, a := range alertDefs(p) {
-		t.Run(a.name, func(t *testing.T) {
-			panel, ok := panels[a.panel]
-			if !ok {
-				t.Fatalf("no panel %d", a.panel)
-			}
-			if !strings.Contains(rf.Groups[0].Rules[i].Annotations.DashboardURL, fmt.Sprintf("viewPanel=%d&", a.panel)) &&
-				!strings.HasSuffix(rf.Groups[0].Rules[i].Annotations.DashboardURL, fmt.Sprintf("viewPanel=%d", a.panel)) {
-				t.Errorf("dashboard_url %s does not open panel %d", rf.Groups[0].Rules[i].Annotations.DashboardURL, a.panel)
-			}
-			want := a.signal(dashboardScope(p))
-			found := false
-			for _, tg := range panel.Targets {
-				found = found || tg.Expr == want
-			}
-			if !found {
-				t.Errorf("panel %d %q does not show %s", a.panel, panel.Title, want)
-			}
-			// The rule is the same signal, with the rules' selectors, and its condition.
-			s := ruleScope(p)
-			if a.mode != "" {
-				s = s.inMode(a.mode)
-			}
-			if got := rf.Groups[0].Rules[i].Expr; got != strings.TrimSpace(a.signal(s)+" "+a.cond) {
-				t.Errorf("rule expr %s is not signal + condition", got)
-			}
-			if panel.Type != "timeseries" || a.cond == "" {
-				return
-			}
-			threshold, err := strconv.ParseFloat(strings.Fields(a.cond)[1], 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var lines []float64
-			for _, st := range panel.FieldConfig.Defaults.Thresholds.Steps {
-				if st.Value != nil {
-					lines = append(lines, *st.Value)
-				}
-			}
-			if !slices.Contains(lines, threshold) {
-				t.Errorf("panel %d draws %v, not the alert's threshold %g", a.panel, lines, threshold)
-			}
-		})
-	}
-}
-
 // TestDashboardThresholdLines: the lines the issue asks for, from Params.
 func TestDashboardThresholdLines(t *testing.T) {
-	p := DefaultParams()
+	p := mixin.DefaultParams()
 	d := parseDashboard(t, checkedInDashboard(t))
 	want := map[uint32][]float64{
-		panelSuccessRate: {p.SuccessRate},
-		panelErrorRate:   {p.ErrorRate},
-		panelLatency:     {p.LatencyTargetMs, p.LatencyAlertMs},
-		panelLatencyP95:  {p.LatencyTargetMs, p.LatencyAlertMs},
-		panelTrips:       {p.FlapTrips},
+		mixin.PanelSuccessRate: {p.SuccessRate},
+		mixin.PanelErrorRate:   {p.ErrorRate},
+		mixin.PanelLatency:     {p.LatencyTargetMs, p.LatencyAlertMs},
+		mixin.PanelLatencyP95:  {p.LatencyTargetMs, p.LatencyAlertMs},
+		mixin.PanelTrips:       {p.FlapTrips},
 	}
 	if p.SuccessRate != 0.95 || p.LatencyTargetMs != 2000 {
 		t.Fatalf("defaults moved: success %g, latency target %g", p.SuccessRate, p.LatencyTargetMs)
@@ -274,7 +220,7 @@ var labelValuesQuery = regexp.MustCompile(`^label_values\((.+), (\w+)\)$`)
 // panel query and variable query, the way Grafana would for several
 // selections, and has promtool parse the result (as recording rules).
 func TestDashboardQueriesParse(t *testing.T) {
-	p := DefaultParams()
+	p := mixin.DefaultParams()
 	qs, err := PanelQueries(p)
 	if err != nil {
 		t.Fatal(err)
@@ -311,8 +257,8 @@ func TestDashboardQueriesParse(t *testing.T) {
 	}
 	selections := []map[string][]string{
 		{}, // All
-		{VarJob: {"breakerwatch"}, VarBreaker: {"openai_api"}},
-		{VarJob: {"breakerwatch", "gateway"}, VarBreaker: {"openai_api", "claude.api-v2", "meta_api"}},
+		{mixin.VarJob: {"breakerwatch"}, mixin.VarBreaker: {"openai_api"}},
+		{mixin.VarJob: {"breakerwatch", "gateway"}, mixin.VarBreaker: {"openai_api", "claude.api-v2", "meta_api"}},
 	}
 	var b strings.Builder
 	b.WriteString("groups:\n  - name: dashboard_queries\n    rules:\n")
@@ -330,7 +276,7 @@ func TestDashboardQueriesParse(t *testing.T) {
 	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out := mustRunTool(t, repoRoot(t), "promtool", "check", "rules", file)
+	out := testutil.MustRunTool(t, testutil.RepoRoot(t), "promtool", "check", "rules", file)
 	want := fmt.Sprintf("SUCCESS: %d rules found", len(selections)*len(exprs))
 	if !strings.Contains(out, want) {
 		t.Errorf("promtool: %s (want %q)", out, want)
@@ -338,12 +284,12 @@ func TestDashboardQueriesParse(t *testing.T) {
 }
 
 func TestDashboardDeterministic(t *testing.T) {
-	a, err := DashboardJSON(DefaultParams())
+	a, err := DashboardJSON(mixin.DefaultParams())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 5 {
-		b, err := DashboardJSON(DefaultParams())
+		b, err := DashboardJSON(mixin.DefaultParams())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -359,9 +305,9 @@ func TestExpand(t *testing.T) {
 		want string
 	}{
 		"all":          {nil, `x{job=~".+", name=~".+"}`},
-		"one":          {map[string][]string{VarJob: {"bw"}, VarBreaker: {"a.b"}}, `x{job=~"bw", name=~"a\\.b"}`},
-		"several":      {map[string][]string{VarBreaker: {"a", "b"}}, `x{job=~".+", name=~"(a|b)"}`},
-		"empty values": {map[string][]string{VarBreaker: {}}, `x{job=~".+", name=~".+"}`},
+		"one":          {map[string][]string{mixin.VarJob: {"bw"}, mixin.VarBreaker: {"a.b"}}, `x{job=~"bw", name=~"a\\.b"}`},
+		"several":      {map[string][]string{mixin.VarBreaker: {"a", "b"}}, `x{job=~".+", name=~"(a|b)"}`},
+		"empty values": {map[string][]string{mixin.VarBreaker: {}}, `x{job=~".+", name=~".+"}`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -373,4 +319,22 @@ func TestExpand(t *testing.T) {
 	if got := Expand("rate(x[$__rate_interval])", nil); got != "rate(x[$__rate_interval])" {
 		t.Errorf("unknown variable changed: %s", got)
 	}
+}
+
+var update = flag.Bool("update", false, "rewrite the generated files under the repository root")
+
+// TestGenerated fails when the checked-in dashboard differs from the
+// generator's output. Rewrite it with
+//
+//	go test ./dashboards -run TestGenerated -update
+//
+// or `breakerwatch generate`.
+func TestGenerated(t *testing.T) {
+	dash, err := DashboardJSON(mixin.DefaultParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.CheckGenerated(t, testutil.RepoRoot(t), *update,
+		"regenerate it with `go test ./dashboards -run TestGenerated -update` or `breakerwatch generate`",
+		testutil.Generated{Path: DashboardPath, Want: dash})
 }

@@ -1,4 +1,4 @@
-package monitoring
+package dashboards
 
 import (
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
@@ -10,6 +10,7 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
 
 	"github.com/breakerwatch/breakerwatch/breaker"
+	"github.com/breakerwatch/breakerwatch/mixin"
 )
 
 // Grafana colours used by thresholds and value mappings.
@@ -31,7 +32,7 @@ const (
 // datasourceRef refers to the data source chosen in the $datasource variable.
 // The SDK leaves panels and targets without a data source unless it is set.
 func datasourceRef() common.DataSourceRef {
-	return common.DataSourceRef{Type: cog.ToPtr("prometheus"), Uid: cog.ToPtr("${" + VarDatasource + "}")}
+	return common.DataSourceRef{Type: cog.ToPtr("prometheus"), Uid: cog.ToPtr("${" + mixin.VarDatasource + "}")}
 }
 
 // dataquery is one Prometheus target, neither range nor instant yet. refID
