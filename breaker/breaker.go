@@ -43,6 +43,9 @@ type StateChange struct {
 type generation struct {
 	cb  *gobreaker.CircuitBreaker[struct{}]
 	win *window
+	// cfg holds the settings this generation runs with (Promote changes
+	// them for the next generations).
+	cfg *Config
 	// tripReason is written by ReadyToTrip and read by OnStateChange; both
 	// run under gobreaker's mutex.
 	tripReason string
@@ -51,9 +54,18 @@ type generation struct {
 // Breaker is one named, instrumented circuit breaker. Create it with
 // Registry.Register; it is safe for concurrent use.
 type Breaker struct {
-	cfg     Config // defaults applied
+	cfg     Config // defaults applied, as registered
 	reg     *Registry
 	created time.Time
+
+	// tuned is cfg with the settings of the last promoted candidate, if
+	// any: what new generations run with. restartMu orders the changes of
+	// generation that read it.
+	tuned     atomic.Pointer[Config]
+	restartMu sync.Mutex
+	// cands are the candidate settings evaluated in the breaker's shadow;
+	// nil without candidates (candidates.go).
+	cands *candidateSet
 
 	mode  atomic.Int32
 	gen   atomic.Pointer[generation]
@@ -92,19 +104,22 @@ func newBreaker(r *Registry, cfg Config) *Breaker {
 	b.mode.Store(int32(cfg.Mode))
 	b.since.Store(now.UnixNano())
 	b.attrs = newAttrSets(cfg.Name)
+	b.tuned.Store(&b.cfg)
 	b.gen.Store(b.newGeneration(now))
+	b.cands = newCandidateSet(cfg)
 	return b
 }
 
 func (b *Breaker) newGeneration(now time.Time) *generation {
-	g := &generation{win: newWindow(now, b.cfg.Bucket, b.cfg.buckets())}
+	cfg := b.tuned.Load()
+	g := &generation{cfg: cfg, win: newWindow(now, cfg.Bucket, cfg.buckets())}
 	g.cb = gobreaker.NewCircuitBreaker[struct{}](b.settings(g))
 	return g
 }
 
 // settings are the gobreaker settings of generation g's state machine.
 func (b *Breaker) settings(g *generation) gobreaker.Settings {
-	cfg := b.cfg
+	cfg := g.cfg
 	return gobreaker.Settings{
 		Name:         cfg.Name,
 		MaxRequests:  cfg.HalfOpenRequests,
@@ -128,19 +143,19 @@ func (b *Breaker) settings(g *generation) gobreaker.Settings {
 
 // readyToTrip runs under gobreaker's mutex after a failure while closed.
 func (b *Breaker) readyToTrip(g *generation, c gobreaker.Counts) bool {
-	if c.Requests < b.cfg.MinThroughput {
+	if c.Requests < g.cfg.MinThroughput {
 		return false
 	}
-	if c.ConsecutiveFailures >= b.cfg.FailureThreshold {
-		g.tripReason = fmt.Sprintf("%d consecutive failures reached failure_threshold %d", c.ConsecutiveFailures, b.cfg.FailureThreshold)
+	if c.ConsecutiveFailures >= g.cfg.FailureThreshold {
+		g.tripReason = fmt.Sprintf("%d consecutive failures reached failure_threshold %d", c.ConsecutiveFailures, g.cfg.FailureThreshold)
 		return true
 	}
-	if b.cfg.FailureRate > 0 {
+	if g.cfg.FailureRate > 0 {
 		ran := c.TotalSuccesses + c.TotalFailures
 		if ran > 0 {
 			rate := float64(c.TotalFailures) / float64(ran)
-			if rate >= b.cfg.FailureRate {
-				g.tripReason = fmt.Sprintf("failure rate %.3g over %d calls reached failure_rate %g", rate, ran, b.cfg.FailureRate)
+			if rate >= g.cfg.FailureRate {
+				g.tripReason = fmt.Sprintf("failure rate %.3g over %d calls reached failure_rate %g", rate, ran, g.cfg.FailureRate)
 				return true
 			}
 		}
@@ -161,11 +176,11 @@ func (b *Breaker) onStateChange(g *generation, from, to State, reason string) {
 		case from == StateClosed && to == StateOpen:
 			reason = g.tripReason
 		case from == StateOpen && to == StateHalfOpen:
-			reason = fmt.Sprintf("open timeout %v elapsed", b.cfg.Timeout)
+			reason = fmt.Sprintf("open timeout %v elapsed", g.cfg.Timeout)
 		case from == StateHalfOpen && to == StateOpen:
 			reason = "a half-open probe failed"
 		case from == StateHalfOpen && to == StateClosed:
-			reason = fmt.Sprintf("%d half-open probe(s) succeeded", b.cfg.HalfOpenRequests)
+			reason = fmt.Sprintf("%d half-open probe(s) succeeded", g.cfg.HalfOpenRequests)
 		}
 	}
 	ev := StateChange{
@@ -179,7 +194,7 @@ func (b *Breaker) onStateChange(g *generation, from, to State, reason string) {
 		// gobreaker moves open -> half-open lazily, on the next call. Look
 		// at the state when the timeout ends so the change shows (in the
 		// gauge and to listeners) even with no traffic.
-		b.timer = time.AfterFunc(b.cfg.Timeout+time.Millisecond, b.refresh)
+		b.timer = time.AfterFunc(g.cfg.Timeout+time.Millisecond, b.refresh)
 	}
 	b.evMu.Unlock()
 	b.pending.Store(true)
@@ -219,8 +234,9 @@ func (b *Breaker) deliver() {
 // Name returns the breaker's name.
 func (b *Breaker) Name() string { return b.cfg.Name }
 
-// Config returns the breaker's configuration with defaults applied.
-func (b *Breaker) Config() Config { return b.cfg }
+// Config returns the breaker's configuration with defaults applied and the
+// settings of the last promoted candidate (see Promote), if any.
+func (b *Breaker) Config() Config { return *b.tuned.Load() }
 
 // Mode returns the breaker's current mode.
 func (b *Breaker) Mode() Mode { return Mode(b.mode.Load()) }
@@ -260,6 +276,8 @@ func (b *Breaker) Reset() {
 }
 
 func (b *Breaker) restart(reason string) {
+	b.restartMu.Lock()
+	defer b.restartMu.Unlock()
 	now := time.Now()
 	ng := b.newGeneration(now)
 	old := b.gen.Swap(ng)
@@ -338,7 +356,7 @@ func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) e
 		end := start.Add(d)
 		done = true
 		outcome = b.classify(ctx, err)
-		slow := b.cfg.SlowCall > 0 && d > b.cfg.SlowCall
+		slow := g.cfg.SlowCall > 0 && d > g.cfg.SlowCall
 		b.record(g, end, outcome, d, slow)
 		switch {
 		case outcome == OutcomeIgnored:
@@ -383,7 +401,7 @@ func (b *Breaker) rejection(sig error, now time.Time) error {
 // openUntil is when the open timeout that began at the last state change
 // ends: meaningful while the breaker is open.
 func (b *Breaker) openUntil() time.Time {
-	return time.Unix(0, b.since.Load()).Add(b.cfg.Timeout)
+	return time.Unix(0, b.since.Load()).Add(b.gen.Load().cfg.Timeout)
 }
 
 // passThrough runs fn outside the state machine and measures it.
@@ -401,7 +419,7 @@ func (b *Breaker) passThrough(ctx context.Context, fn func(context.Context) erro
 	d := time.Since(start)
 	end := start.Add(d)
 	done = true
-	b.record(g, end, b.classify(ctx, err), d, b.cfg.SlowCall > 0 && d > b.cfg.SlowCall)
+	b.record(g, end, b.classify(ctx, err), d, g.cfg.SlowCall > 0 && d > g.cfg.SlowCall)
 	return err
 }
 
@@ -413,6 +431,9 @@ func (b *Breaker) record(g *generation, now time.Time, o Outcome, d time.Duratio
 	}
 	b.durations[o].observe(d)
 	g.win.record(now, o, d, slow)
+	if b.cands != nil {
+		b.cands.feed(o, d)
+	}
 }
 
 // Typed runs calls that return a T through a breaker.

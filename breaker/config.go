@@ -67,6 +67,12 @@ type Config struct {
 	// Bucket is the window's granularity: the window rolls one bucket at a
 	// time. Default Window/10 (rounded up); a window holds at most 10 buckets.
 	Bucket time.Duration `json:"bucket"`
+	// Candidates are other settings evaluated in the breaker's shadow, by
+	// name (a label value, like Name; "current" is reserved): each runs the
+	// breaker's state machine on the breaker's outcomes without blocking
+	// anything (see Candidate and Breaker.Tune). At most MaxCandidates.
+	// Optional.
+	Candidates map[string]Candidate `json:"candidates,omitempty"`
 	// Classifier overrides the default outcome classification. Optional.
 	Classifier Classifier `json:"-"`
 	// OnStateChange, if set, is called after each state change of this
@@ -133,6 +139,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("bucket: %v makes %d buckets in window %v (at most %d)", d.Bucket, n, d.Window, MaxWindowBuckets))
 		}
 	}
+	errs = append(errs, c.validateCandidates(len(errs) == 0)...)
 	return errors.Join(errs...)
 }
 

@@ -84,8 +84,8 @@ func (b *Breaker) force(to State, reason string, allowed func(State) bool) bool 
 // forcedGeneration returns a generation whose state machine starts in state
 // (open or half-open) and which shares win with the generation it replaces.
 func (b *Breaker) forcedGeneration(now time.Time, win *window, state State) (*generation, error) {
-	g := &generation{win: win}
-	cfg := b.cfg
+	g := &generation{win: win, cfg: b.tuned.Load()}
+	cfg := g.cfg
 	settings := b.settings(g)
 	store := &stateStore{}
 	dcb, err := gobreaker.NewDistributedCircuitBreaker[struct{}](store, settings)

@@ -52,6 +52,16 @@ const (
 	// MetricRetryItems counts deferred-retry queue events. Labels: queue, result
 	// (retried, succeeded, given_up, dropped).
 	MetricRetryItems = "circuit_breaker_retry_items_total"
+	// MetricCandidateState is a gauge: the state a candidate setting of the
+	// breaker would be in (numbered like MetricState). Only breakers with
+	// candidates have it. Labels: name, candidate.
+	MetricCandidateState = "circuit_breaker_candidate_state"
+	// MetricCandidateWouldReject counts the calls a candidate setting would
+	// have rejected (they ran). Labels: name, candidate.
+	MetricCandidateWouldReject = "circuit_breaker_candidate_would_reject_total"
+	// MetricCandidateTransitions counts the state changes a candidate setting
+	// would have made. Labels: name, candidate, from, to.
+	MetricCandidateTransitions = "circuit_breaker_candidate_transitions_total"
 )
 
 // Units of the instruments, as OTel unit strings.
@@ -69,6 +79,8 @@ const (
 	LabelFallback = "fallback"
 	LabelQueue    = "queue"
 	LabelResult   = "result"
+	// LabelCandidate is the name of a candidate setting (Config.Candidates).
+	LabelCandidate = "candidate"
 )
 
 // Values of the outcome label.

@@ -48,6 +48,7 @@ type Registry struct {
 
 	metrics *instruments
 	res     resilience // chains, health checks, retry queues (otel_resilience.go)
+	cands   candidateInstruments
 }
 
 // NewRegistry returns an empty registry whose instruments are created, once,
@@ -71,6 +72,10 @@ func NewRegistry(opts ...Option) (*Registry, error) {
 	r.metrics = ins
 	if err := r.res.init(r); err != nil {
 		_ = ins.close()
+		return nil, fmt.Errorf("breaker: creating instruments: %w", err)
+	}
+	if err := r.cands.init(r); err != nil {
+		_ = errors.Join(ins.close(), r.res.close())
 		return nil, fmt.Errorf("breaker: creating instruments: %w", err)
 	}
 	return r, nil
@@ -164,7 +169,7 @@ func (r *Registry) Close() error {
 	for _, b := range r.list() {
 		b.stop()
 	}
-	return errors.Join(r.metrics.close(), r.res.close())
+	return errors.Join(r.metrics.close(), r.res.close(), r.cands.close())
 }
 
 func (r *Registry) notify(b *Breaker, ev StateChange) {
@@ -218,21 +223,26 @@ type Snapshot struct {
 	Transitions []Transition `json:"transitions"`
 }
 
+// settingsOf is c's settings as the admin API shows them.
+func settingsOf(c *Config) Settings {
+	return Settings{
+		FailureThreshold: c.FailureThreshold, MinThroughput: c.MinThroughput,
+		FailureRate: c.FailureRate, SlowCall: c.SlowCall.String(), Timeout: c.Timeout.String(),
+		HalfOpenRequests: c.HalfOpenRequests, Window: c.Window.String(), Bucket: c.Bucket.String(),
+	}
+}
+
 // Snapshot returns the breaker's current state, settings and counts.
 func (b *Breaker) Snapshot() Snapshot {
 	now := time.Now()
 	st := b.State()
-	c := b.cfg
+	c := b.gen.Load().cfg
 	s := Snapshot{
-		Name:  c.Name,
-		Mode:  b.Mode(),
-		State: st,
-		Since: time.Unix(0, b.since.Load()).UTC(),
-		Settings: Settings{
-			FailureThreshold: c.FailureThreshold, MinThroughput: c.MinThroughput,
-			FailureRate: c.FailureRate, SlowCall: c.SlowCall.String(), Timeout: c.Timeout.String(),
-			HalfOpenRequests: c.HalfOpenRequests, Window: c.Window.String(), Bucket: c.Bucket.String(),
-		},
+		Name:     c.Name,
+		Mode:     b.Mode(),
+		State:    st,
+		Since:    time.Unix(0, b.since.Load()).UTC(),
+		Settings: settingsOf(c),
 		Counts: Counts{
 			Success: b.calls[OutcomeSuccess].Load(), Failure: b.calls[OutcomeFailure].Load(),
 			Rejected: b.calls[OutcomeRejected].Load(), Ignored: b.calls[OutcomeIgnored].Load(),

@@ -109,6 +109,8 @@ func (h *HealthResult) UnmarshalJSON(b []byte) error {
 //	POST /api/circuit-breaker/reset/{name}  back to closed with a fresh window
 //	POST /api/circuit-breaker/reset-all     every breaker
 //	POST /api/circuit-breaker/mode/{name}   body {"mode": "enforce"|"monitor"|"disabled"}
+//	GET  /api/circuit-breaker/tune/{name}   how the breaker's setting and its candidates would have behaved
+//	POST /api/circuit-breaker/tune/{name}   body {"promote": "<candidate>"}: apply its settings
 //
 // Errors: 400 bad body or mode, 401 missing or wrong token, 403 non-loopback
 // client without a configured token or a cross-origin browser request, 404
@@ -162,6 +164,8 @@ func (a *admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.mutate(w, r, "reset", strings.TrimPrefix(rest, "reset/"), a.reset)
 	case strings.HasPrefix(rest, "mode/"):
 		a.mutate(w, r, "mode", strings.TrimPrefix(rest, "mode/"), a.setMode)
+	case strings.HasPrefix(rest, "tune/"):
+		a.tune(w, r, strings.TrimPrefix(rest, "tune/"))
 	default:
 		a.notFound(w, r)
 	}
@@ -461,14 +465,30 @@ const modeBodyHelp = `body must be {"mode": "enforce"|"monitor"|"disabled"}`
 
 // decodeMode reads {"mode": "..."}; a non-zero status means failure.
 func decodeMode(r *http.Request) (breaker.Mode, int, string) {
+	var req modeRequest
+	if status, msg := decodeBody(r, &req, modeBodyHelp); status != 0 {
+		return 0, status, msg
+	}
+	if req.Mode == nil {
+		return 0, http.StatusBadRequest, "missing mode: " + modeBodyHelp
+	}
+	m, err := breaker.ParseMode(*req.Mode)
+	if err != nil {
+		return 0, http.StatusBadRequest, err.Error()
+	}
+	return m, 0, ""
+}
+
+// decodeBody reads exactly one JSON object with only dst's fields into
+// dst; a non-zero status means failure, and help says what the body must be.
+func decodeBody(r *http.Request, dst any, help string) (int, string) {
 	if r.ContentLength > MaxAdminBodyBytes {
-		return 0, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", MaxAdminBodyBytes)
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", MaxAdminBodyBytes)
 	}
 	body := http.MaxBytesReader(nil, r.Body, MaxAdminBodyBytes)
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
-	var req modeRequest
-	err := dec.Decode(&req)
+	err := dec.Decode(dst)
 	if err == nil {
 		// Exactly one JSON value.
 		if _, terr := dec.Token(); terr != io.EOF {
@@ -482,18 +502,11 @@ func decodeMode(r *http.Request) (breaker.Mode, int, string) {
 		var tooLarge *http.MaxBytesError
 		switch {
 		case errors.As(err, &tooLarge):
-			return 0, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", MaxAdminBodyBytes)
+			return http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", MaxAdminBodyBytes)
 		case errors.Is(err, io.EOF):
-			return 0, http.StatusBadRequest, "empty body: " + modeBodyHelp
+			return http.StatusBadRequest, "empty body: " + help
 		}
-		return 0, http.StatusBadRequest, "invalid body: " + err.Error() + "; " + modeBodyHelp
+		return http.StatusBadRequest, "invalid body: " + err.Error() + "; " + help
 	}
-	if req.Mode == nil {
-		return 0, http.StatusBadRequest, "missing mode: " + modeBodyHelp
-	}
-	m, err := breaker.ParseMode(*req.Mode)
-	if err != nil {
-		return 0, http.StatusBadRequest, err.Error()
-	}
-	return m, 0, ""
+	return 0, ""
 }

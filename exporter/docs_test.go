@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http/httptest"
 	"os"
 	"regexp"
@@ -84,7 +85,7 @@ func realResponses(t *testing.T) map[string]func() (int, []byte) {
 		run(b, 3, fail)
 		return reg
 	}
-	return map[string]func() (int, []byte){
+	responses := map[string]func() (int, []byte){
 		"GET /api/circuit-breaker/metrics 200": func() (int, []byte) {
 			_, reg := adminFixture(t)
 			return adminOf(reg, exporter.AdminOptions{})("GET", prefix+"metrics", "", remote)
@@ -142,6 +143,8 @@ func realResponses(t *testing.T) map[string]func() (int, []byte) {
 			return rec.Code, rec.Body.Bytes()
 		},
 	}
+	maps.Copy(responses, tuneResponses(t))
+	return responses
 }
 
 // TestAPIDocExamples checks docs/api.md against the code: every documented

@@ -33,6 +33,8 @@ Usage:
         admin API on one listener. Without --config, run the embedded demo.
   breakerwatch ctl [--addr URL] [--token T] status | reset NAME | reset-all | mode NAME MODE
         Read and steer the breakers of a running breakerwatch.
+  breakerwatch ctl [--addr URL] [--token T] tune NAME [--promote CANDIDATE]
+        Compare a breaker's setting with its candidates; promote one.
   breakerwatch validate --config FILE
         Check a configuration: exit 0, or 1 listing every problem.
   breakerwatch generate [--root DIR] [--selector MATCHERS] [--group-by LABELS]
@@ -238,8 +240,9 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer, env co
 	fs := newFlagSet("ctl", "[--addr URL] [--token T] "+ctl.Usage, stderr)
 	token, _ := env(config.EnvAdminToken)
 	addr := fs.String("addr", ctl.DefaultAddr, "base `URL` of the breakerwatch server")
-	tok := fs.String("token", token, "admin `token` for reset and mode (default $"+config.EnvAdminToken+")")
+	tok := fs.String("token", token, "admin `token` for reset, mode and tune --promote (default $"+config.EnvAdminToken+")")
 	timeout := fs.Duration("timeout", 10*time.Second, "timeout of each request")
+	promote := fs.String("promote", "", "with tune: apply this `candidate`'s settings to the breaker (until the server restarts, like mode)")
 	pos, err := parse(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -248,7 +251,14 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer, env co
 		return err
 	}
 	c := &ctl.Client{Addr: *addr, Token: *tok, HTTP: &http.Client{Timeout: *timeout}}
-	if err := c.Run(ctx, pos, stdout); err != nil {
+	run := func() error { return c.Run(ctx, pos, stdout) }
+	if *promote != "" {
+		if len(pos) != 2 || pos[0] != "tune" {
+			return usageErr("ctl: --promote goes with tune NAME: ctl tune NAME --promote CANDIDATE")
+		}
+		run = func() error { return c.Promote(ctx, pos[1], *promote, stdout) }
+	}
+	if err := run(); err != nil {
 		code := ExitFailed
 		if errors.As(err, new(*ctl.UsageError)) {
 			code = ExitUsage

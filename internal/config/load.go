@@ -156,8 +156,9 @@ func (p *parser) unknown(k *yaml.Node, path, key string, known string) {
 const (
 	topKeys     = "listen, admin_token, defaults, breakers, routes"
 	breakerKeys = "mode, failure_threshold, min_throughput, failure_rate, slow_call, timeout, half_open_requests, window"
-	// A breaker's own entry may also have a health check; defaults may not.
-	breakerEntryKeys = breakerKeys + ", health_check"
+	// A breaker's own entry may also have a health check and candidates;
+	// defaults may not.
+	breakerEntryKeys = breakerKeys + ", health_check, candidates"
 	healthKeys       = "url, expect_status, interval, timeout, half_open_on_pass, open_on_fail, open_after"
 	routeKeys        = "prefix, upstream, breaker, timeout, failure_status, fallbacks, max_replay_body"
 	fallbackKeys     = "upstream, breaker"
@@ -228,6 +229,12 @@ func (p *parser) breakerSettings(n *yaml.Node, path string, cfg *breaker.Config,
 				return
 			}
 			*hc = p.healthCheck(v, kp)
+		case "candidates":
+			if hc == nil {
+				p.problem(k, kp, "candidates are evaluated against one breaker: set them under breakers:, not in defaults")
+				return
+			}
+			cfg.Candidates = p.candidates(v, kp)
 		case "mode":
 			if s, ok := p.str(v, kp); ok {
 				m, err := breaker.ParseMode(s)
@@ -244,16 +251,9 @@ func (p *parser) breakerSettings(n *yaml.Node, path string, cfg *breaker.Config,
 		case "half_open_requests":
 			p.uint32(v, kp, &cfg.HalfOpenRequests)
 		case "failure_rate":
-			if v.Kind != yaml.ScalarNode || (v.ShortTag() != "!!float" && v.ShortTag() != "!!int") {
-				p.problem(v, kp, "want a number from 0 to 1, not %s", describe(v))
-				return
+			if f, ok := p.rate(v, kp); ok {
+				cfg.FailureRate = f
 			}
-			f, err := strconv.ParseFloat(v.Value, 64)
-			if err != nil {
-				p.problem(v, kp, "want a number from 0 to 1, not %s", describe(v))
-				return
-			}
-			cfg.FailureRate = f
 		case "slow_call":
 			p.duration(v, kp, &cfg.SlowCall)
 		case "timeout":
@@ -264,6 +264,17 @@ func (p *parser) breakerSettings(n *yaml.Node, path string, cfg *breaker.Config,
 			p.unknown(k, path, key, known)
 		}
 	})
+}
+
+// rate reads a number from 0 to 1 (failure_rate).
+func (p *parser) rate(v *yaml.Node, path string) (float64, bool) {
+	if v.Kind == yaml.ScalarNode && (v.ShortTag() == "!!float" || v.ShortTag() == "!!int") {
+		if f, err := strconv.ParseFloat(v.Value, 64); err == nil {
+			return f, true
+		}
+	}
+	p.problem(v, path, "want a number from 0 to 1, not %s", describe(v))
+	return 0, false
 }
 
 // healthCheck reads a breaker's health_check. A zero written in the file

@@ -51,7 +51,7 @@ func (e *UsageError) Error() string { return e.msg }
 func usage(format string, args ...any) error { return &UsageError{fmt.Sprintf(format, args...)} }
 
 // Usage is the ctl subcommand's synopsis.
-const Usage = `status | reset NAME | reset-all | mode NAME enforce|monitor|disabled`
+const Usage = `status | reset NAME | reset-all | mode NAME enforce|monitor|disabled | tune NAME [--promote CANDIDATE]`
 
 // Run runs one ctl command (args: the command and its arguments) and prints
 // its result to w.
@@ -60,7 +60,7 @@ func (c *Client) Run(ctx context.Context, args []string, w io.Writer) error {
 		return usage("ctl: missing command (%s)", Usage)
 	}
 	cmd, rest := args[0], args[1:]
-	want := map[string]int{"status": 0, "reset": 1, "reset-all": 0, "mode": 2}
+	want := map[string]int{"status": 0, "reset": 1, "reset-all": 0, "mode": 2, "tune": 1}
 	n, ok := want[cmd]
 	if !ok {
 		return usage("ctl: unknown command %q (%s)", cmd, Usage)
@@ -71,6 +71,8 @@ func (c *Client) Run(ctx context.Context, args []string, w io.Writer) error {
 	switch cmd {
 	case "status":
 		return c.status(ctx, w)
+	case "tune":
+		return c.Tune(ctx, rest[0], w)
 	case "reset":
 		var out struct {
 			Breaker string `json:"breaker"`

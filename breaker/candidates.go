@@ -1,0 +1,504 @@
+package breaker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Candidate settings: tuning on live traffic.
+//
+// A breaker with candidates runs, next to its own state machine, one shadow
+// per candidate and one for its own setting ("current"). A shadow is a
+// monitor-mode Breaker that belongs to no registry (so it has no metrics of
+// its own, no listeners and no timers): the same state machine code, with
+// other settings. Every call that runs through the breaker, in any mode, is
+// fed to every shadow when it finishes, as the outcome signal the breaker's
+// own state machine gets. A shadow that would have rejected the call counts
+// it as would-reject, with the outcome the call actually had, and, as in
+// monitor mode, does not feed that outcome to its state machine. Nothing
+// blocks: the call has already run.
+//
+// In enforce mode the calls the breaker rejects never run, so the shadows see
+// only the calls that ran. A shadow sees a call when it ends, so calls that
+// overlap in time reach it one after another: in half-open it admits probes
+// one at a time and never rejects a call because probes are still in flight
+// (an enforcing breaker with concurrent calls would).
+
+const (
+	// MaxCandidates bounds the candidates of one breaker: each one is a
+	// state machine fed on every call and a label value.
+	MaxCandidates = 8
+	// CurrentSetting names the breaker's own setting in a TuneReport; no
+	// candidate may take it.
+	CurrentSetting = "current"
+	// CandidateKeys are the settings a candidate may change.
+	CandidateKeys = "failure_threshold, failure_rate, min_throughput, slow_call, timeout, half_open_requests, window"
+)
+
+// ErrNoCandidate is matched (errors.Is) by the error for a candidate a
+// breaker does not have, and for a breaker without candidates.
+var ErrNoCandidate = errors.New("no such candidate")
+
+// Candidate is a setting evaluated in a breaker's shadow: a partial Config
+// over the breaker's own. A nil field keeps the breaker's value; a set one
+// replaces it. FailureRate and SlowCall may be set to 0 (off); the other
+// fields must be positive. A candidate that sets Window gets the default
+// bucket, Window/10.
+//
+// In Go 1.26, new(expr) makes the pointers: Candidate{FailureThreshold: new(uint32(3))}.
+type Candidate struct {
+	FailureThreshold *uint32        `json:"failure_threshold,omitempty"`
+	MinThroughput    *uint32        `json:"min_throughput,omitempty"`
+	FailureRate      *float64       `json:"failure_rate,omitempty"`
+	SlowCall         *time.Duration `json:"slow_call,omitempty"`
+	Timeout          *time.Duration `json:"timeout,omitempty"`
+	HalfOpenRequests *uint32        `json:"half_open_requests,omitempty"`
+	Window           *time.Duration `json:"window,omitempty"`
+}
+
+// apply returns c with the candidate's settings.
+func (cd Candidate) apply(c Config) Config {
+	if cd.FailureThreshold != nil {
+		c.FailureThreshold = *cd.FailureThreshold
+	}
+	if cd.MinThroughput != nil {
+		c.MinThroughput = *cd.MinThroughput
+	}
+	if cd.FailureRate != nil {
+		c.FailureRate = *cd.FailureRate
+	}
+	if cd.SlowCall != nil {
+		c.SlowCall = *cd.SlowCall
+	}
+	if cd.Timeout != nil {
+		c.Timeout = *cd.Timeout
+	}
+	if cd.HalfOpenRequests != nil {
+		c.HalfOpenRequests = *cd.HalfOpenRequests
+	}
+	if cd.Window != nil {
+		c.Window, c.Bucket = *cd.Window, 0
+	}
+	return c
+}
+
+// zeros names the fields set to 0 where 0 would mean "the default".
+func (cd Candidate) zeros() []string {
+	var out []string
+	for _, f := range []struct {
+		name string
+		zero bool
+	}{
+		{"failure_threshold", cd.FailureThreshold != nil && *cd.FailureThreshold == 0},
+		{"min_throughput", cd.MinThroughput != nil && *cd.MinThroughput == 0},
+		{"timeout", cd.Timeout != nil && *cd.Timeout == 0},
+		{"half_open_requests", cd.HalfOpenRequests != nil && *cd.HalfOpenRequests == 0},
+		{"window", cd.Window != nil && *cd.Window == 0},
+	} {
+		if f.zero {
+			out = append(out, f.name)
+		}
+	}
+	return out
+}
+
+func (cd Candidate) empty() bool { return cd == Candidate{} }
+
+// validateCandidates returns the problems of c's candidates, each naming
+// its path (candidates.NAME.field). The settings a candidate makes are
+// checked only when c's own are valid (baseOK), so a problem of the breaker
+// is not reported again for each candidate.
+func (c Config) validateCandidates(baseOK bool) []error {
+	if len(c.Candidates) == 0 {
+		return nil
+	}
+	var errs []error
+	if n := len(c.Candidates); n > MaxCandidates {
+		errs = append(errs, fmt.Errorf("candidates: %d candidates; at most %d per breaker (each one runs on every call)", n, MaxCandidates))
+	}
+	for _, name := range candidateNames(c.Candidates) {
+		cd := c.Candidates[name]
+		path := "candidates." + name
+		if !namePattern.MatchString(name) {
+			errs = append(errs, fmt.Errorf("%s: the name %q must match [A-Za-z0-9_.-]{1,64} (it is a label value)", path, name))
+			continue
+		}
+		if name == CurrentSetting {
+			errs = append(errs, fmt.Errorf("%s: the name %q is reserved for the breaker's own setting", path, name))
+			continue
+		}
+		if cd.empty() {
+			errs = append(errs, fmt.Errorf("%s: sets nothing, so it is the breaker's own setting (set one of %s)", path, CandidateKeys))
+			continue
+		}
+		zeros := cd.zeros()
+		for _, f := range zeros {
+			errs = append(errs, fmt.Errorf("%s.%s: 0 is not a setting here (omit it to keep the breaker's own)", path, f))
+		}
+		if !baseOK || len(zeros) > 0 {
+			continue
+		}
+		m := cd.apply(c)
+		m.Candidates = nil
+		if err := m.Validate(); err != nil {
+			for _, e := range unjoinErr(err) {
+				errs = append(errs, fmt.Errorf("%s.%w", path, e))
+			}
+		}
+	}
+	return errs
+}
+
+func candidateNames(m map[string]Candidate) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func unjoinErr(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// shadowHome is the registry of every shadow: closed, so that a shadow's
+// state changes schedule no timer, and without listeners, so that they go
+// nowhere. Nothing lists it.
+var shadowHome = func() *Registry {
+	r := &Registry{}
+	r.closed.Store(true)
+	return r
+}()
+
+// shadow is one setting evaluated in a breaker's shadow.
+type shadow struct {
+	name  string
+	b     *Breaker // monitor mode, in shadowHome
+	since time.Time
+
+	calls             atomic.Uint64 // calls it saw
+	rejectedFailed    atomic.Uint64 // of its would-rejects, calls that failed when they ran
+	rejectedSucceeded atomic.Uint64 // ... and that succeeded
+
+	// Metric attributes: {name, candidate}, and with {from, to} for each
+	// of canonicalTransitions.
+	attrs           metric.MeasurementOption
+	transitionAttrs [len(canonicalTransitions)]metric.MeasurementOption
+}
+
+// shadowConfig is base with the candidate's settings, as a shadow runs it.
+func shadowConfig(base Config, cd Candidate) Config {
+	c := cd.apply(base)
+	c.Mode = ModeMonitor
+	c.Candidates, c.Classifier, c.OnStateChange = nil, nil, nil
+	return c.withDefaults()
+}
+
+func newShadow(name string, cfg Config) *shadow {
+	s := &shadow{name: name, b: newBreaker(shadowHome, cfg), since: time.Now()}
+	s.attrs = metric.WithAttributeSet(attribute.NewSet(attribute.String(LabelName, cfg.Name), attribute.String(LabelCandidate, name)))
+	for i, t := range canonicalTransitions {
+		s.transitionAttrs[i] = metric.WithAttributeSet(attribute.NewSet(
+			attribute.String(LabelName, cfg.Name), attribute.String(LabelCandidate, name),
+			attribute.String(LabelFrom, t[0].String()), attribute.String(LabelTo, t[1].String())))
+	}
+	return s
+}
+
+// feed passes one finished call, which took d, to the shadow; whether it
+// was slow is the shadow's own slow_call's call.
+func (s *shadow) feed(o Outcome, d time.Duration) {
+	s.calls.Add(1)
+	slow := s.b.cfg.SlowCall > 0 && d > s.b.cfg.SlowCall
+	if s.b.admit(outcomeSignal(o, slow)) {
+		return
+	}
+	switch o {
+	case OutcomeSuccess:
+		s.rejectedSucceeded.Add(1)
+	case OutcomeFailure:
+		s.rejectedFailed.Add(1)
+	}
+}
+
+// outcomeSignal is what the state machine gets for a call's outcome.
+func outcomeSignal(o Outcome, slow bool) error {
+	switch {
+	case o == OutcomeIgnored:
+		return errSignalIgnored
+	case o == OutcomeFailure:
+		return errSignalFailure
+	case slow:
+		return errSignalSlow
+	}
+	return nil
+}
+
+// admit passes a finished call's signal through b's state machine as if the
+// call had run under it, and reports whether the state machine let it run.
+// A call it would have rejected is counted as would-reject and, as in
+// monitor mode, does not feed the state machine.
+func (b *Breaker) admit(sig error) bool {
+	ran := false
+	_, _ = b.gen.Load().cb.Execute(func() (struct{}, error) {
+		ran = true
+		return struct{}{}, sig
+	})
+	if b.pending.Load() {
+		b.deliver()
+	}
+	if !ran {
+		b.wouldReject.Add(1)
+	}
+	return ran
+}
+
+// candidateSet is a breaker's shadows.
+type candidateSet struct {
+	current    atomic.Pointer[shadow] // the breaker's own setting; replaced by Promote
+	candidates []*shadow              // sorted by name
+	byName     map[string]Candidate
+}
+
+// newCandidateSet returns the shadows of cfg (defaults applied), or nil
+// when it has no candidates.
+func newCandidateSet(cfg Config) *candidateSet {
+	if len(cfg.Candidates) == 0 {
+		return nil
+	}
+	cs := &candidateSet{byName: cfg.Candidates}
+	cs.current.Store(newShadow(CurrentSetting, shadowConfig(cfg, Candidate{})))
+	for _, name := range candidateNames(cfg.Candidates) {
+		cs.candidates = append(cs.candidates, newShadow(name, shadowConfig(cfg, cfg.Candidates[name])))
+	}
+	return cs
+}
+
+// feed passes one finished call of the breaker, which took d, to every shadow.
+func (cs *candidateSet) feed(o Outcome, d time.Duration) {
+	cs.current.Load().feed(o, d)
+	for _, s := range cs.candidates {
+		s.feed(o, d)
+	}
+}
+
+func (cs *candidateSet) find(name string) *shadow {
+	for _, s := range cs.candidates {
+		if s.name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// Values of TuneReport.Sees.
+const (
+	// SeesAllCalls: monitor and disabled mode; every call ran, so every
+	// setting saw every call.
+	SeesAllCalls = "all_calls"
+	// SeesCallsThatRan: enforce mode; the calls the breaker rejected did not
+	// run, so no setting saw them.
+	SeesCallsThatRan = "calls_that_ran"
+)
+
+// TuneReport says how a breaker's own setting and each of its candidates
+// would have behaved on the calls the breaker has seen.
+type TuneReport struct {
+	Name string `json:"name"`
+	Mode Mode   `json:"mode"`
+	// Sees is SeesAllCalls or SeesCallsThatRan, from the current mode.
+	Sees string `json:"sees"`
+	// Note says the same for people.
+	Note string `json:"note"`
+	// Rejected counts the calls the breaker itself rejected since it was
+	// registered (enforce mode): they did not run, so no setting saw them.
+	Rejected uint64 `json:"rejected"`
+	// Settings are the breaker's own setting (named CurrentSetting), then
+	// its candidates by name.
+	Settings []SettingReport `json:"settings"`
+}
+
+// SettingReport is how one setting would have behaved, since Since.
+type SettingReport struct {
+	Name     string   `json:"name"`
+	Settings Settings `json:"settings"`
+	// Since is when the setting began to see calls: the breaker's
+	// registration, or for the current setting its last promotion.
+	Since time.Time `json:"since"`
+	// Calls is how many calls it saw.
+	Calls uint64 `json:"calls"`
+	// State is the state it would be in now.
+	State State `json:"state"`
+	// Opened is how many times it would have opened.
+	Opened uint64 `json:"opened"`
+	// OpenSeconds is how long, in total, it would have been open.
+	OpenSeconds float64 `json:"open_seconds"`
+	// WouldReject counts the calls it would have rejected; of those,
+	// WouldRejectFailed failed and WouldRejectSucceeded succeeded when they
+	// ran (the rest were ignored outcomes, e.g. the caller's cancellation).
+	WouldReject          uint64 `json:"would_reject"`
+	WouldRejectFailed    uint64 `json:"would_reject_failed"`
+	WouldRejectSucceeded uint64 `json:"would_reject_succeeded"`
+}
+
+func (s *shadow) report(now time.Time) SettingReport {
+	b := s.b
+	st := b.State() // applies a pending open -> half-open change
+	opened := b.transitions[StateClosed][StateOpen].Load() + b.transitions[StateHalfOpen][StateOpen].Load()
+	// A shadow leaves open only when its timeout ends, so every finished
+	// open period lasted exactly Timeout.
+	timeout := b.cfg.Timeout
+	finished := opened
+	var open time.Duration
+	if st == StateOpen && finished > 0 {
+		finished--
+		open = min(max(now.Sub(time.Unix(0, b.since.Load())), 0), timeout)
+	}
+	open += time.Duration(finished) * timeout
+	return SettingReport{
+		Name: s.name, Settings: settingsOf(&b.cfg), Since: s.since.UTC(), Calls: s.calls.Load(),
+		State: st, Opened: opened, OpenSeconds: open.Seconds(),
+		WouldReject:          b.wouldReject.Load(),
+		WouldRejectFailed:    s.rejectedFailed.Load(),
+		WouldRejectSucceeded: s.rejectedSucceeded.Load(),
+	}
+}
+
+// Tune reports how the breaker's own setting and each of its candidates
+// would have behaved. It fails with ErrNoCandidate for a breaker without
+// candidates.
+func (b *Breaker) Tune() (TuneReport, error) {
+	cs := b.cands
+	if cs == nil {
+		return TuneReport{}, fmt.Errorf("breaker %q: %w: it has no candidates (add candidates to its configuration)", b.cfg.Name, ErrNoCandidate)
+	}
+	now := time.Now()
+	mode := b.Mode()
+	r := TuneReport{Name: b.cfg.Name, Mode: mode, Rejected: b.calls[OutcomeRejected].Load()}
+	if mode == ModeEnforce {
+		r.Sees = SeesCallsThatRan
+		r.Note = "enforce mode: the settings saw only the calls that ran; the calls the breaker rejected did not run, so no setting saw them"
+	} else {
+		r.Sees = SeesAllCalls
+		r.Note = mode.String() + " mode: every call ran, so every setting saw every call"
+	}
+	r.Settings = append(r.Settings, cs.current.Load().report(now))
+	for _, s := range cs.candidates {
+		r.Settings = append(r.Settings, s.report(now))
+	}
+	return r, nil
+}
+
+// Promotion is the result of Breaker.Promote.
+type Promotion struct {
+	Candidate string   `json:"candidate"`
+	From      Settings `json:"from"`
+	To        Settings `json:"to"`
+}
+
+// Promote applies the candidate's settings to the breaker, in this process
+// only: like SetMode, it lasts until the process restarts. The breaker
+// restarts its state machine with them (closed, a fresh window, like Reset;
+// listeners see a change to closed if it was not closed) and cumulative
+// counters keep counting. The current setting's shadow restarts too, with
+// the new settings; the candidates keep theirs. It fails with
+// ErrNoCandidate for a name the breaker has no candidate for.
+func (b *Breaker) Promote(candidate string) (Promotion, error) {
+	cs := b.cands
+	var s *shadow
+	if cs != nil {
+		s = cs.find(candidate)
+	}
+	if s == nil {
+		return Promotion{}, fmt.Errorf("breaker %q: %w %q (candidates: %s)", b.cfg.Name, ErrNoCandidate, candidate, b.candidateList())
+	}
+	b.restartMu.Lock()
+	prev := b.tuned.Load()
+	next := *prev
+	sc := &s.b.cfg
+	next.FailureThreshold, next.MinThroughput, next.FailureRate = sc.FailureThreshold, sc.MinThroughput, sc.FailureRate
+	next.SlowCall, next.Timeout, next.HalfOpenRequests = sc.SlowCall, sc.Timeout, sc.HalfOpenRequests
+	next.Window, next.Bucket = sc.Window, sc.Bucket
+	b.tuned.Store(&next)
+	cs.current.Store(newShadow(CurrentSetting, shadowConfig(next, Candidate{})))
+	b.restartMu.Unlock()
+	b.restart("promoted candidate " + candidate)
+	return Promotion{Candidate: candidate, From: settingsOf(prev), To: settingsOf(&next)}, nil
+}
+
+func (b *Breaker) candidateList() string {
+	if b.cands == nil {
+		return "none"
+	}
+	names := make([]string, len(b.cands.candidates))
+	for i, s := range b.cands.candidates {
+		names[i] = s.name
+	}
+	return strings.Join(names, ", ")
+}
+
+// candidateInstruments are the registry's candidate metrics, read at
+// collection from the shadows.
+type candidateInstruments struct {
+	state       metric.Int64ObservableGauge
+	wouldReject metric.Int64ObservableCounter
+	transitions metric.Int64ObservableCounter
+	reg         metric.Registration
+}
+
+func (ci *candidateInstruments) init(r *Registry) error {
+	m := r.meter()
+	var err error
+	errs := make([]error, 0, 4)
+	ci.state, err = m.Int64ObservableGauge(MetricCandidateState,
+		metric.WithDescription("State a candidate setting of the breaker would be in: 0 closed, 1 half-open, 2 open."))
+	errs = append(errs, err)
+	ci.wouldReject, err = m.Int64ObservableCounter(MetricCandidateWouldReject,
+		metric.WithDescription("Calls a candidate setting of the breaker would have rejected (they ran)."))
+	errs = append(errs, err)
+	ci.transitions, err = m.Int64ObservableCounter(MetricCandidateTransitions,
+		metric.WithDescription("State changes a candidate setting of the breaker would have made."))
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	ci.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		for _, b := range r.list() {
+			if b.cands == nil {
+				continue
+			}
+			for _, s := range b.cands.candidates {
+				ci.observe(o, s)
+			}
+		}
+		return nil
+	}, ci.state, ci.wouldReject, ci.transitions)
+	return err
+}
+
+func (ci *candidateInstruments) observe(o metric.Observer, s *shadow) {
+	o.ObserveInt64(ci.state, int64(s.b.State()), s.attrs)
+	o.ObserveInt64(ci.wouldReject, int64(s.b.wouldReject.Load()), s.attrs)
+	for i, t := range canonicalTransitions {
+		o.ObserveInt64(ci.transitions, int64(s.b.transitions[t[0]][t[1]].Load()), s.transitionAttrs[i])
+	}
+}
+
+func (ci *candidateInstruments) close() error {
+	if ci.reg == nil {
+		return nil
+	}
+	return ci.reg.Unregister()
+}

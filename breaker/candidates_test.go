@@ -1,0 +1,399 @@
+package breaker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/breakerwatch/breakerwatch/breaker"
+	"go.opentelemetry.io/otel/metric/noop"
+	"pgregory.net/rapid"
+)
+
+func TestCandidateValidation(t *testing.T) {
+	many := map[string]breaker.Candidate{}
+	for i := range breaker.MaxCandidates + 1 {
+		many[fmt.Sprintf("c%d", i)] = breaker.Candidate{FailureThreshold: new(uint32(3))}
+	}
+	tests := map[string]struct {
+		cfg  breaker.Config
+		want []string // substrings, one per problem; nil: valid
+	}{
+		"valid": {cfg: breaker.Config{Candidates: map[string]breaker.Candidate{
+			"strict": {FailureThreshold: new(uint32(3))},
+			"rate":   {FailureRate: new(0.5), MinThroughput: new(uint32(20))},
+			"off":    {FailureRate: new(0.0), SlowCall: new(time.Duration(0))},
+			"all": {FailureThreshold: new(uint32(2)), MinThroughput: new(uint32(1)), FailureRate: new(1.0),
+				SlowCall: new(time.Second), Timeout: new(time.Second), HalfOpenRequests: new(uint32(2)), Window: new(10 * time.Second)},
+		}}},
+		"too many": {cfg: breaker.Config{Candidates: many}, want: []string{"candidates: 9 candidates; at most 8"}},
+		"bad name": {cfg: breaker.Config{Candidates: map[string]breaker.Candidate{"a b": {Timeout: new(time.Second)}}},
+			want: []string{`candidates.a b: the name "a b" must match`}},
+		"reserved": {cfg: breaker.Config{Candidates: map[string]breaker.Candidate{"current": {Timeout: new(time.Second)}}},
+			want: []string{`candidates.current: the name "current" is reserved`}},
+		"empty": {cfg: breaker.Config{Candidates: map[string]breaker.Candidate{"x": {}}},
+			want: []string{"candidates.x: sets nothing"}},
+		"zeros": {cfg: breaker.Config{Candidates: map[string]breaker.Candidate{"x": {
+			FailureThreshold: new(uint32(0)), Window: new(time.Duration(0))}}},
+			want: []string{"candidates.x.failure_threshold: 0 is not a setting", "candidates.x.window: 0 is not a setting"}},
+		"bad values": {cfg: breaker.Config{Candidates: map[string]breaker.Candidate{"x": {
+			FailureRate: new(1.5), Timeout: new(-time.Second)}}},
+			want: []string{"candidates.x.failure_rate: 1.5 is outside", "candidates.x.timeout: -1s is negative"}},
+		// The breaker's own bucket with the candidate's window would make
+		// too many buckets; a candidate that sets window gets its own.
+		"window with bucket": {cfg: breaker.Config{Bucket: time.Second, Window: 5 * time.Second,
+			Candidates: map[string]breaker.Candidate{"x": {Window: new(time.Minute)}}}},
+		// A problem of the breaker itself is reported once, not per candidate.
+		"base invalid": {cfg: breaker.Config{FailureRate: 2, Candidates: map[string]breaker.Candidate{"x": {Timeout: new(time.Second)}}},
+			want: []string{"failure_rate: 2 is outside"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			tc.cfg.Name = "b"
+			err := tc.cfg.Validate()
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				reg := newRegistry(t)
+				mustRegister(t, reg, tc.cfg)
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate accepted %+v", tc.cfg)
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if len(lines) != len(tc.want) {
+				t.Fatalf("Validate = %q, want %d problem(s): %q", lines, len(tc.want), tc.want)
+			}
+			for i, w := range tc.want {
+				if !strings.Contains(lines[i], w) {
+					t.Errorf("problem %d = %q, want it to contain %q", i, lines[i], w)
+				}
+			}
+			if _, err := newRegistry(t).Register(tc.cfg); err == nil {
+				t.Error("Register accepted it")
+			}
+		})
+	}
+}
+
+// fataler is what the helpers below need of a *testing.T or *rapid.T.
+type fataler interface {
+	Fatalf(format string, args ...any)
+}
+
+func setting(t fataler, r breaker.TuneReport, name string) breaker.SettingReport {
+	if h, ok := t.(interface{ Helper() }); ok {
+		h.Helper()
+	}
+	for _, s := range r.Settings {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("report has no setting %q: %+v", name, r)
+	return breaker.SettingReport{}
+}
+
+func tune(t fataler, b *breaker.Breaker) breaker.TuneReport {
+	if h, ok := t.(interface{ Helper() }); ok {
+		h.Helper()
+	}
+	r, err := b.Tune()
+	if err != nil {
+		t.Fatalf("Tune: %v", err)
+	}
+	return r
+}
+
+// Bursts of four failures and a success, with a long open timeout: the
+// breaker's own threshold (5) never opens; threshold 3 opens at the third
+// failure and would have rejected everything after, successes included.
+func TestCandidatesCountWhatTheyWouldReject(t *testing.T) {
+	for _, mode := range []breaker.Mode{breaker.ModeMonitor, breaker.ModeDisabled, breaker.ModeEnforce} {
+		t.Run(mode.String(), func(t *testing.T) {
+			b := mustRegister(t, newRegistry(t), breaker.Config{Name: "up", Mode: mode, Timeout: time.Hour,
+				Candidates: map[string]breaker.Candidate{"strict": {FailureThreshold: new(uint32(3))}}})
+			ran := 0
+			for i := range 15 {
+				fn := fail
+				if i%5 == 4 {
+					fn = succeed
+				}
+				_ = b.Execute(context.Background(), func(ctx context.Context) error { ran++; return fn(ctx) })
+			}
+			if ran != 15 {
+				t.Fatalf("%d of 15 calls ran", ran)
+			}
+			r := tune(t, b)
+			wantSees := breaker.SeesAllCalls
+			if mode == breaker.ModeEnforce {
+				wantSees = breaker.SeesCallsThatRan
+			}
+			if r.Name != "up" || r.Mode != mode || r.Sees != wantSees || len(r.Settings) != 2 {
+				t.Fatalf("report %+v", r)
+			}
+			cur, strict := setting(t, r, breaker.CurrentSetting), setting(t, r, "strict")
+			if cur.Opened != 0 || cur.WouldReject != 0 || cur.State != breaker.StateClosed || cur.Calls != 15 || cur.OpenSeconds != 0 {
+				t.Errorf("current = %+v, want never open", cur)
+			}
+			// Opens at call 3; calls 4..15 (12: 9 failures, 3 successes) rejected.
+			if strict.Opened != 1 || strict.State != breaker.StateOpen || strict.WouldReject != 12 ||
+				strict.WouldRejectFailed != 9 || strict.WouldRejectSucceeded != 3 || strict.Calls != 15 {
+				t.Errorf("strict = %+v", strict)
+			}
+			if strict.OpenSeconds <= 0 || strict.OpenSeconds > time.Hour.Seconds() {
+				t.Errorf("strict open for %vs", strict.OpenSeconds)
+			}
+			if strict.Settings.FailureThreshold != 3 || strict.Settings.Timeout != "1h0m0s" || cur.Settings.FailureThreshold != 5 {
+				t.Errorf("settings: current %+v, strict %+v", cur.Settings, strict.Settings)
+			}
+		})
+	}
+}
+
+func TestTuneWithoutCandidates(t *testing.T) {
+	b := mustRegister(t, newRegistry(t), breaker.Config{Name: "plain"})
+	if _, err := b.Tune(); !errors.Is(err, breaker.ErrNoCandidate) {
+		t.Fatalf("Tune = %v, want ErrNoCandidate", err)
+	}
+	if _, err := b.Promote("x"); !errors.Is(err, breaker.ErrNoCandidate) {
+		t.Fatalf("Promote = %v, want ErrNoCandidate", err)
+	}
+}
+
+// A candidate with its own slow_call judges the call's duration itself.
+func TestCandidateSlowCall(t *testing.T) {
+	b := mustRegister(t, newRegistry(t), breaker.Config{Name: "up", Mode: breaker.ModeMonitor, Timeout: time.Hour,
+		Candidates: map[string]breaker.Candidate{"slow": {SlowCall: new(time.Millisecond), FailureThreshold: new(uint32(2))}}})
+	for range 3 {
+		_ = b.Execute(context.Background(), func(context.Context) error { time.Sleep(3 * time.Millisecond); return nil })
+	}
+	r := tune(t, b)
+	if s := setting(t, r, "slow"); s.Opened != 1 || s.WouldReject != 1 || s.WouldRejectSucceeded != 1 {
+		t.Errorf("slow = %+v, want open after 2 slow calls and the third would-rejected", s)
+	}
+	if c := setting(t, r, breaker.CurrentSetting); c.Opened != 0 {
+		t.Errorf("current = %+v", c)
+	}
+}
+
+func TestPromote(t *testing.T) {
+	var changes []breaker.StateChange
+	b := mustRegister(t, newRegistry(t), breaker.Config{Name: "up", Mode: breaker.ModeEnforce, FailureThreshold: 2, Timeout: time.Hour,
+		OnStateChange: func(c breaker.StateChange) { changes = append(changes, c) },
+		Candidates:    map[string]breaker.Candidate{"lax": {FailureThreshold: new(uint32(4)), Timeout: new(time.Minute)}}})
+	for range 2 {
+		_ = b.Execute(context.Background(), fail)
+	}
+	if b.State() != breaker.StateOpen {
+		t.Fatalf("state %v, want open", b.State())
+	}
+	if _, err := b.Promote("nope"); !errors.Is(err, breaker.ErrNoCandidate) || !strings.Contains(err.Error(), "candidates: lax") {
+		t.Fatalf("Promote(nope) = %v", err)
+	}
+	p, err := b.Promote("lax")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.From.FailureThreshold != 2 || p.To.FailureThreshold != 4 || p.To.Timeout != "1m0s" || p.From.Timeout != "1h0m0s" {
+		t.Errorf("promotion %+v", p)
+	}
+	if b.State() != breaker.StateClosed || b.Config().FailureThreshold != 4 || b.Snapshot().Settings.FailureThreshold != 4 {
+		t.Fatalf("after promotion: state %v, config %+v", b.State(), b.Config())
+	}
+	if last := changes[len(changes)-1]; last.To != breaker.StateClosed || last.Reason != "promoted candidate lax" {
+		t.Errorf("last change %+v", last)
+	}
+	// The live breaker now trips on the fourth failure, not the second,
+	// and a reset keeps the promoted settings.
+	b.Reset()
+	for i := range 4 {
+		if got := b.State(); got != breaker.StateClosed {
+			t.Fatalf("open after %d failures", i)
+		}
+		_ = b.Execute(context.Background(), fail)
+	}
+	if b.State() != breaker.StateOpen {
+		t.Fatalf("not open after 4 failures")
+	}
+	r := tune(t, b)
+	cur := setting(t, r, breaker.CurrentSetting)
+	if cur.Settings.FailureThreshold != 4 || cur.Calls != 4 || cur.Opened != 1 {
+		t.Errorf("current after promotion = %+v", cur)
+	}
+}
+
+// The candidate metrics: state, would-reject and transitions per candidate,
+// from 0; the breaker's own setting is not among them.
+func TestCandidateMetrics(t *testing.T) {
+	reg, reader := newMeteredRegistry(t)
+	b := mustRegister(t, reg, breaker.Config{Name: "up", Mode: breaker.ModeMonitor, Timeout: time.Hour,
+		Candidates: map[string]breaker.Candidate{"strict": {FailureThreshold: new(uint32(2))}, "lax": {FailureThreshold: new(uint32(9))}}})
+	mustRegister(t, reg, breaker.Config{Name: "plain"})
+	for range 3 {
+		_ = b.Execute(context.Background(), fail)
+	}
+	var got []string
+	for _, l := range collect(t, reader, false) {
+		if strings.HasPrefix(l, "circuit_breaker_candidate_") {
+			got = append(got, l)
+		}
+	}
+	want := []string{
+		"circuit_breaker_candidate_state{candidate=lax,name=up} 0",
+		"circuit_breaker_candidate_state{candidate=strict,name=up} 2",
+		"circuit_breaker_candidate_transitions_total{candidate=lax,from=closed,name=up,to=open} 0",
+		"circuit_breaker_candidate_transitions_total{candidate=lax,from=half-open,name=up,to=closed} 0",
+		"circuit_breaker_candidate_transitions_total{candidate=lax,from=half-open,name=up,to=open} 0",
+		"circuit_breaker_candidate_transitions_total{candidate=lax,from=open,name=up,to=half-open} 0",
+		"circuit_breaker_candidate_transitions_total{candidate=strict,from=closed,name=up,to=open} 1",
+		"circuit_breaker_candidate_transitions_total{candidate=strict,from=half-open,name=up,to=closed} 0",
+		"circuit_breaker_candidate_transitions_total{candidate=strict,from=half-open,name=up,to=open} 0",
+		"circuit_breaker_candidate_transitions_total{candidate=strict,from=open,name=up,to=half-open} 0",
+		"circuit_breaker_candidate_would_reject_total{candidate=lax,name=up} 0",
+		"circuit_breaker_candidate_would_reject_total{candidate=strict,name=up} 1",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("candidate metrics:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// A candidate's shadow goes through the same states, and would reject the
+// same calls, as a monitor-mode breaker configured with the candidate's
+// settings does on the same calls; the breaker's own setting's shadow does
+// the same as the breaker itself. The calls are instantaneous: a shadow
+// decides at a call's end what a breaker decides at its start (see
+// candidates.go), so calls that last across a state change of the breaker
+// are outside this property. TestCandidateSlowCall covers slow_call.
+func TestCandidateMatchesMonitorBreaker(t *testing.T) {
+	const timeout = 60 * time.Millisecond
+	rapid.Check(t, func(t *rapid.T) {
+		reg, err := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer reg.Close()
+		drawCandidate := func(label string) breaker.Candidate {
+			var c breaker.Candidate
+			if rapid.Bool().Draw(t, label+".set_threshold") {
+				c.FailureThreshold = new(rapid.Uint32Range(1, 4).Draw(t, label+".failure_threshold"))
+			}
+			if rapid.Bool().Draw(t, label+".set_rate") {
+				c.FailureRate = new(rapid.SampledFrom([]float64{0, 0.25, 0.5, 0.75, 1}).Draw(t, label+".failure_rate"))
+				c.MinThroughput = new(rapid.Uint32Range(1, 6).Draw(t, label+".min_throughput"))
+			}
+			if rapid.Bool().Draw(t, label+".set_probes") {
+				c.HalfOpenRequests = new(rapid.Uint32Range(1, 3).Draw(t, label+".half_open_requests"))
+			}
+			if c == (breaker.Candidate{}) {
+				c.FailureThreshold = new(uint32(1))
+			}
+			return c
+		}
+		base := breaker.Config{Name: "live", Mode: breaker.ModeMonitor, Timeout: timeout,
+			FailureThreshold: rapid.Uint32Range(1, 5).Draw(t, "failure_threshold"),
+			Candidates:       map[string]breaker.Candidate{}}
+		n := rapid.IntRange(1, 3).Draw(t, "candidates")
+		for i := range n {
+			base.Candidates[fmt.Sprintf("c%d", i)] = drawCandidate(fmt.Sprintf("c%d", i))
+		}
+		live, err := reg.Register(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// One monitor-mode breaker per candidate, with its settings.
+		refs := map[string]*breaker.Breaker{}
+		for name, c := range base.Candidates {
+			cfg := base
+			cfg.Candidates = nil
+			cfg.Name = "ref_" + name
+			cfg.FailureThreshold = deref(c.FailureThreshold, cfg.FailureThreshold)
+			cfg.FailureRate = deref(c.FailureRate, cfg.FailureRate)
+			cfg.MinThroughput = deref(c.MinThroughput, cfg.MinThroughput)
+			cfg.HalfOpenRequests = deref(c.HalfOpenRequests, cfg.HalfOpenRequests)
+			refs[name] = mustRegisterT(t, reg, cfg)
+		}
+
+		ops := rapid.SliceOfN(rapid.SampledFrom([]string{"ok", "fail", "fail", "ok", "ignored", "wait"}), 1, 30).Draw(t, "ops")
+		waits := 0
+		for i, op := range ops { // bound the run time: at most two waits
+			if op == "wait" {
+				if waits++; waits > 2 {
+					ops[i] = "fail"
+				}
+			}
+		}
+		fnFor := func(op string) func(context.Context) error {
+			switch op {
+			case "fail":
+				return fail
+			case "ignored":
+				return func(context.Context) error { return context.Canceled }
+			}
+			return succeed
+		}
+		var history []string
+		for i, op := range ops {
+			if op == "wait" {
+				time.Sleep(timeout + 10*time.Millisecond)
+			} else {
+				fn := fnFor(op)
+				ctx := context.Background()
+				if op == "ignored" {
+					c, cancel := context.WithCancel(ctx)
+					cancel()
+					ctx = c
+				}
+				// The live breaker first (its shadows see the call as it
+				// ends), then the references.
+				_ = live.Execute(ctx, fn)
+				for _, name := range slices.Sorted(maps.Keys(refs)) {
+					_ = refs[name].Execute(ctx, fn)
+				}
+			}
+			history = append(history, op)
+			check := func(what string, ref *breaker.Breaker, name string) {
+				want := ref.State() // read first: the shadow was fed first
+				got := setting(t, tune(t, live), name)
+				if got.State == breaker.StateHalfOpen && want == breaker.StateOpen {
+					// The shadow's open timeout began a moment before the
+					// reference's: give the reference that moment.
+					time.Sleep(5 * time.Millisecond)
+					want = ref.State()
+				}
+				if got.State != want {
+					t.Fatalf("op %d (%s): %s state %v, reference %v; ops %v", i, op, what, got.State, want, history)
+				}
+				if rw := ref.Snapshot().Counts.WouldReject; got.WouldReject != rw {
+					t.Fatalf("op %d (%s): %s would-reject %d, reference %d; ops %v", i, op, what, got.WouldReject, rw, history)
+				}
+			}
+			for name, ref := range refs {
+				check("candidate "+name, ref, name)
+			}
+			check("current setting", live, breaker.CurrentSetting)
+		}
+	})
+}
+
+func deref[T any](p *T, def T) T {
+	if p != nil {
+		return *p
+	}
+	return def
+}
+
+func mustRegisterT(t *rapid.T, reg *breaker.Registry, cfg breaker.Config) *breaker.Breaker {
+	b, err := reg.Register(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
