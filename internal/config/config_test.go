@@ -376,6 +376,13 @@ routes:
 				`c.yaml:4: routes[0].upstream: "http://localhost" is breakerwatch's own listener (listen :80): a route to itself loops, and would hand its clients the admin API as loopback`,
 			},
 		},
+		"window under the minimum": {
+			yaml: "defaults:\n  window: 1ns\nbreakers:\n  a: {window: 500ms}\n  b: {}\n",
+			want: []string{
+				`c.yaml:2: defaults: window: 1ns is shorter than the minimum 1s`,
+				`c.yaml:4: breakers.a: window: 500ms is shorter than the minimum 1s`,
+			},
+		},
 		"two documents": {
 			yaml: "listen: :8000\n---\nlisten: :9000\n",
 			want: []string{`c.yaml:2: a second YAML document; the file must hold one`},
