@@ -49,6 +49,23 @@ type generation struct {
 	// tripReason is written by ReadyToTrip and read by OnStateChange; both
 	// run under gobreaker's mutex.
 	tripReason string
+	// consecutive counts the failures (slow calls included) since the last
+	// success or state change, however far apart in time: gobreaker's own
+	// ConsecutiveFailures lives in its rolling window and loses a failure
+	// when the failure's bucket rolls off, so a dependency called less
+	// often than failure_threshold times per window would never trip.
+	consecutive atomic.Uint32
+}
+
+// failed counts a failure toward failure_threshold.
+func (g *generation) failed() { g.consecutive.Add(1) }
+
+// succeeded ends a run of failures. It writes only when there was one, so
+// that successes on a healthy breaker do not bounce its cache line.
+func (g *generation) succeeded() {
+	if g.consecutive.Load() != 0 {
+		g.consecutive.Store(0)
+	}
 }
 
 // Breaker is one named, instrumented circuit breaker. Create it with
@@ -136,6 +153,7 @@ func (b *Breaker) settings(g *generation) gobreaker.Settings {
 			if b.gen.Load() != g {
 				return
 			}
+			g.consecutive.Store(0) // each state counts its own run
 			b.onStateChange(g, State(from), State(to), "")
 		},
 	}
@@ -146,8 +164,8 @@ func (b *Breaker) readyToTrip(g *generation, c gobreaker.Counts) bool {
 	if c.Requests < g.cfg.MinThroughput {
 		return false
 	}
-	if c.ConsecutiveFailures >= g.cfg.FailureThreshold {
-		g.tripReason = fmt.Sprintf("%d consecutive failures reached failure_threshold %d", c.ConsecutiveFailures, g.cfg.FailureThreshold)
+	if n := g.consecutive.Load(); n >= g.cfg.FailureThreshold {
+		g.tripReason = fmt.Sprintf("%d consecutive failures reached failure_threshold %d", n, g.cfg.FailureThreshold)
 		return true
 	}
 	if g.cfg.FailureRate > 0 {
@@ -348,6 +366,11 @@ func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) e
 	}()
 	_, sig := g.cb.Execute(func() (struct{}, error) {
 		ran = true
+		defer func() {
+			if !done { // fn panicked: gobreaker counts a failure, and so does the run
+				g.failed()
+			}
+		}()
 		start = time.Now()
 		err = fn(ctx)
 		// time.Since reads only the monotonic clock: cheaper than a
@@ -362,10 +385,13 @@ func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) e
 		case outcome == OutcomeIgnored:
 			return struct{}{}, errSignalIgnored
 		case outcome == OutcomeFailure:
+			g.failed()
 			return struct{}{}, errSignalFailure
 		case slow:
+			g.failed()
 			return struct{}{}, errSignalSlow
 		}
+		g.succeeded()
 		return struct{}{}, nil
 	})
 	if b.pending.Load() {

@@ -496,14 +496,57 @@ func TestWindowStats(t *testing.T) {
 
 func TestWindowRollsOff(t *testing.T) {
 	reg := newRegistry(t)
-	b := mustRegister(t, reg, breaker.Config{Name: "dep", FailureThreshold: 1000, Window: 50 * time.Millisecond})
+	b := mustRegister(t, reg, breaker.Config{Name: "dep", FailureThreshold: 1000, Window: breaker.MinWindow})
 	_ = b.Execute(context.Background(), fail)
 	if w := b.Snapshot().Window; w.Failures != 1 || w.ErrorRate != 1 {
 		t.Fatalf("window = %+v", w)
 	}
-	time.Sleep(70 * time.Millisecond)
+	time.Sleep(breaker.MinWindow + 100*time.Millisecond)
 	if w := b.Snapshot().Window; w.Failures != 0 || w.ErrorRate != 0 || w.P95 != 0 {
 		t.Errorf("window after it passed = %+v, want empty", w)
+	}
+}
+
+// Regression: failure_threshold counted the consecutive failures inside one
+// window (gobreaker's rolling counts forget a failure when its bucket rolls
+// off), so a dependency called every 300ms with a 1s window never opened,
+// however many calls in a row failed. The calls here are at least 300ms
+// apart (a loaded machine only spreads them further): the first failure has
+// left the window before the fifth.
+func TestConsecutiveFailuresOfALowTrafficDependency(t *testing.T) {
+	reg := newRegistry(t)
+	const threshold = 5
+	b := mustRegister(t, reg, breaker.Config{Name: "dep", FailureThreshold: threshold, Window: time.Second, Timeout: time.Minute})
+	for i := range threshold {
+		if i > 0 {
+			time.Sleep(300 * time.Millisecond)
+		}
+		if s := b.State(); s != breaker.StateClosed {
+			t.Fatalf("before failure %d: state %v, want closed", i+1, s)
+		}
+		_ = b.Execute(context.Background(), fail)
+	}
+	if s := b.State(); s != breaker.StateOpen {
+		t.Fatalf("after %d failures in a row, 300ms apart: state %v, want open", threshold, s)
+	}
+	if ch := b.Snapshot(); ch.State != breaker.StateOpen {
+		t.Errorf("snapshot state %v", ch.State)
+	}
+}
+
+// A success ends a run of failures, however the calls are spaced.
+func TestSuccessEndsTheRun(t *testing.T) {
+	reg := newRegistry(t)
+	b := mustRegister(t, reg, breaker.Config{Name: "dep", FailureThreshold: 3})
+	for _, fn := range []func(context.Context) error{fail, fail, succeed, fail, fail} {
+		_ = b.Execute(context.Background(), fn)
+	}
+	if s := b.State(); s != breaker.StateClosed {
+		t.Errorf("fail, fail, succeed, fail, fail with threshold 3: state %v, want closed", s)
+	}
+	_ = b.Execute(context.Background(), fail)
+	if s := b.State(); s != breaker.StateOpen {
+		t.Errorf("third failure in a row: state %v, want open", s)
 	}
 }
 

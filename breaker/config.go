@@ -17,6 +17,10 @@ const (
 	DefaultWindow           = 60 * time.Second
 	// MaxWindowBuckets bounds how many buckets a window holds (memory per breaker).
 	MaxWindowBuckets = 10
+	// MinWindow is the shortest window: rates and percentiles over less
+	// than a second describe a handful of calls and scheduling noise, and a
+	// window of nanoseconds holds no call at all.
+	MinWindow = time.Second
 )
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
@@ -44,10 +48,13 @@ type Config struct {
 	Name string `json:"name"`
 	// Mode is enforce (the zero value), monitor or disabled.
 	Mode Mode `json:"mode"`
-	// FailureThreshold opens the breaker when consecutive failures reach it.
-	// Default 5 (gobreaker's own default trips on the 6th; this trips on the 5th).
+	// FailureThreshold opens the breaker when consecutive failures reach it,
+	// however far apart in time they are (the window does not apply; slow
+	// calls count as failures). Default 5 (gobreaker's own default trips on
+	// the 6th; this trips on the 5th).
 	FailureThreshold uint32 `json:"failure_threshold"`
-	// MinThroughput: no trip before this many calls in the current window. Default 1.
+	// MinThroughput: no trip, by failure_threshold or by failure_rate,
+	// before this many calls in the current window. Default 1.
 	MinThroughput uint32 `json:"min_throughput"`
 	// FailureRate, in (0, 1], also opens the breaker when failures / calls over
 	// the window reach it. 0 turns it off (the default).
@@ -62,7 +69,8 @@ type Config struct {
 	// and how many consecutive successes close it. Default 1.
 	HalfOpenRequests uint32 `json:"half_open_requests"`
 	// Window is the rolling window for trip rates, the error rate and the
-	// latency percentiles. Default 60s.
+	// latency percentiles; consecutive failures are counted across windows.
+	// At least MinWindow. Default 60s.
 	Window time.Duration `json:"window"`
 	// Bucket is the window's granularity: the window rolls one bucket at a
 	// time. Default Window/10 (rounded up); a window holds at most 10 buckets.
@@ -127,6 +135,8 @@ func (c Config) Validate() error {
 	}
 	if c.Window < 0 {
 		errs = append(errs, fmt.Errorf("window: %v is negative", c.Window))
+	} else if c.Window > 0 && c.Window < MinWindow {
+		errs = append(errs, fmt.Errorf("window: %v is shorter than the minimum %v", c.Window, MinWindow))
 	}
 	if c.Bucket < 0 {
 		errs = append(errs, fmt.Errorf("bucket: %v is negative", c.Bucket))

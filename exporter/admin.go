@@ -36,8 +36,11 @@ type AdminOptions struct {
 	// must carry as "Authorization: Bearer <token>", from any client, loopback
 	// included. When empty, only loopback clients may mutate: the request
 	// must come from a loopback address and name a loopback host (localhost,
-	// 127.0.0.1, [::1]) in its Host header, which defeats DNS rebinding. A
-	// proxy on the same host makes every client look local: set a token.
+	// 127.0.0.1, [::1]) in its Host header, which defeats DNS rebinding,
+	// and carry no forwarding header (Forwarded, X-Forwarded-For,
+	// X-Forwarded-Host, X-Real-Ip, Via): a relayed request is not a loopback
+	// client. A proxy on the same host that adds none of these makes every
+	// client look local: set a token.
 	// Reads (GET, HEAD) are always open.
 	Token string
 	// Logger receives one record per mutation attempt (who, what, result).

@@ -43,12 +43,34 @@ func (a authorizer) authorize(r *http.Request) (who string, status int, msg stri
 			"no admin token is configured, so only loopback clients may change breakers; "+
 				"set %s to a secret and send Authorization: Bearer <token>", TokenEnvVar)
 	}
+	if h := forwardedBy(r.Header); h != "" {
+		return "none", http.StatusForbidden, fmt.Sprintf(
+			"no admin token is configured and the request came through a proxy (it carries %s), "+
+				"so it does not count as a loopback client; set %s and send Authorization: Bearer <token>", h, TokenEnvVar)
+	}
 	if !isLoopbackHost(r.Host) {
 		return "none", http.StatusForbidden, fmt.Sprintf(
 			"no admin token is configured and the Host header %q is not a loopback name (localhost, 127.0.0.1, [::1]); "+
 				"use one, or set %s and send Authorization: Bearer <token>", clip(r.Host), TokenEnvVar)
 	}
 	return "loopback", 0, ""
+}
+
+// forwardingHeaders mark a request that a proxy forwarded: breakerwatch's
+// own routes set X-Forwarded-For, and so do nginx, HAProxy and Envoy in
+// their usual configurations.
+var forwardingHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-Ip", "Via"}
+
+// forwardedBy returns the first forwarding header h carries, or "". A
+// loopback peer that forwards someone else's request (the gateway's own
+// route to itself, a proxy on the same host) is not a loopback client.
+func forwardedBy(h http.Header) string {
+	for _, k := range forwardingHeaders {
+		if _, ok := h[k]; ok {
+			return k
+		}
+	}
+	return ""
 }
 
 // bearerToken extracts the token of an "Authorization: Bearer <token>"

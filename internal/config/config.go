@@ -63,6 +63,8 @@ type Config struct {
 	origins map[string]origin
 	// defaults is the file's defaults section, validated on its own.
 	defaults *breaker.Config
+	// file is the name problems are reported under.
+	file string
 }
 
 // Route forwards every request under Prefix to Upstream through a breaker.
@@ -149,6 +151,8 @@ type Problem struct {
 	Line int
 	// Var is the environment variable the problem comes from, if any.
 	Var string
+	// Flag is the command-line flag the problem comes from, if any.
+	Flag string
 	// Path names the setting, e.g. routes[1].upstream.
 	Path string
 	Msg  string
@@ -159,6 +163,8 @@ func (p Problem) String() string {
 	switch {
 	case p.Var != "":
 		b.WriteString("environment variable " + p.Var)
+	case p.Flag != "":
+		b.WriteString("flag " + p.Flag)
 	case p.File != "" && p.Line > 0:
 		fmt.Fprintf(&b, "%s:%d", p.File, p.Line)
 	case p.File != "":
@@ -190,6 +196,7 @@ func (e *Error) Error() string {
 type origin struct {
 	line int
 	env  string
+	flag string
 }
 
 // problems collects Problems for one configuration source.
@@ -199,7 +206,11 @@ type problems struct {
 }
 
 func (ps *problems) at(o origin, path, format string, args ...any) {
-	ps.list = append(ps.list, Problem{File: ps.file, Line: o.line, Var: o.env, Path: path, Msg: fmt.Sprintf(format, args...)})
+	file := ps.file
+	if o.env != "" || o.flag != "" {
+		file = ""
+	}
+	ps.list = append(ps.list, Problem{File: file, Line: o.line, Var: o.env, Flag: o.flag, Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
 func (ps *problems) err() error {
@@ -209,12 +220,23 @@ func (ps *problems) err() error {
 	// File problems by line, then environment problems; stable otherwise.
 	sort.SliceStable(ps.list, func(i, j int) bool {
 		a, b := ps.list[i], ps.list[j]
-		if (a.Var == "") != (b.Var == "") {
-			return a.Var == ""
+		if ak, bk := a.kind(), b.kind(); ak != bk {
+			return ak < bk
 		}
-		return a.Var == "" && a.Line < b.Line
+		return a.Var == "" && a.Flag == "" && a.Line < b.Line
 	})
 	return &Error{Problems: ps.list}
+}
+
+// kind orders problems: the file's, the environment's, then the flags'.
+func (p Problem) kind() int {
+	switch {
+	case p.Var != "":
+		return 1
+	case p.Flag != "":
+		return 2
+	}
+	return 0
 }
 
 func (c *Config) setOrigin(k string, o origin) {

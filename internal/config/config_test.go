@@ -351,6 +351,38 @@ routes: {prefix: /a/}
 				`c.yaml:6: routes: want a list of routes, not a mapping`,
 			},
 		},
+		"routes to the gateway's own listener": {
+			yaml: `listen: 127.0.0.1:8000
+breakers: {a: {}, b: {}}
+routes:
+  - {prefix: /self/, upstream: "http://localhost:8000/", breaker: a}
+  - {prefix: /ip/, upstream: "http://127.0.0.1:8000", breaker: a}
+  - prefix: /chat/
+    upstream: http://127.0.0.1:8001
+    breaker: a
+    fallbacks: [{upstream: "http://[::ffff:127.0.0.1]:8000", breaker: b}]
+  - {prefix: /other-port/, upstream: "http://127.0.0.1:80", breaker: a}
+  - {prefix: /other-host/, upstream: "http://127.0.0.2:8000", breaker: a}
+`,
+			want: []string{
+				`c.yaml:4: routes[0].upstream: "http://localhost:8000/" is breakerwatch's own listener (listen 127.0.0.1:8000): a route to itself loops, and would hand its clients the admin API as loopback`,
+				`c.yaml:5: routes[1].upstream: "http://127.0.0.1:8000" is breakerwatch's own listener (listen 127.0.0.1:8000): a route to itself loops, and would hand its clients the admin API as loopback`,
+				`c.yaml:9: routes[2].fallbacks[0].upstream: "http://[::ffff:127.0.0.1]:8000" is breakerwatch's own listener (listen 127.0.0.1:8000): a route to itself loops, and would hand its clients the admin API as loopback`,
+			},
+		},
+		"route to a listener on every interface": {
+			yaml: "listen: :80\nbreakers: {a: {}}\nroutes:\n  - {prefix: /a/, upstream: 'http://localhost', breaker: a}\n  - {prefix: /b/, upstream: 'https://localhost', breaker: a}\n",
+			want: []string{
+				`c.yaml:4: routes[0].upstream: "http://localhost" is breakerwatch's own listener (listen :80): a route to itself loops, and would hand its clients the admin API as loopback`,
+			},
+		},
+		"window under the minimum": {
+			yaml: "defaults:\n  window: 1ns\nbreakers:\n  a: {window: 500ms}\n  b: {}\n",
+			want: []string{
+				`c.yaml:2: defaults: window: 1ns is shorter than the minimum 1s`,
+				`c.yaml:4: breakers.a: window: 500ms is shorter than the minimum 1s`,
+			},
+		},
 		"two documents": {
 			yaml: "listen: :8000\n---\nlisten: :9000\n",
 			want: []string{`c.yaml:2: a second YAML document; the file must hold one`},
@@ -537,5 +569,27 @@ func TestApplyGoFallbacksAndHealthChecks(t *testing.T) {
 	err = Apply(c, env(EnvHealthCheckInterval, "0.0000001"))
 	if want := `environment variable HEALTH_CHECK_INTERVAL: "0.0000001": under the minimum of 1ms`; err == nil || err.Error() != want {
 		t.Errorf("Apply = %v\nwant %s", err, want)
+	}
+}
+
+// A listen address given on the command line is checked like the file's,
+// and routes to it are refused.
+func TestSetListen(t *testing.T) {
+	c, err := Parse("c.yaml", []byte("breakers: {a: {}}\nroutes:\n  - {prefix: /a/, upstream: 'http://127.0.0.1:9000', breaker: a}\n"), env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetListen("127.0.0.1:9001", "--listen"); err != nil {
+		t.Errorf("SetListen to another port: %v", err)
+	}
+	err = c.SetListen("127.0.0.1:9000", "--listen")
+	want := `c.yaml:3: routes[0].upstream: "http://127.0.0.1:9000" is breakerwatch's own listener (listen 127.0.0.1:9000): a route to itself loops, and would hand its clients the admin API as loopback`
+	if err == nil || err.Error() != want {
+		t.Errorf("SetListen to the route's upstream = %v, want %s", err, want)
+	}
+	err = c.SetListen("9000", "--listen")
+	want = `flag --listen: listen: "9000": want host:port, like 127.0.0.1:8000 or :8000`
+	if err == nil || err.Error() != want {
+		t.Errorf("SetListen(9000) = %v, want %s", err, want)
 	}
 }

@@ -31,7 +31,7 @@ func Load(path string, env Env) (*Config, error) {
 // every problem, each with its line or environment variable.
 func Parse(name string, data []byte, env Env) (*Config, error) {
 	ps := &problems{file: name}
-	c := &Config{}
+	c := &Config{file: name}
 	p := &parser{c: c, ps: ps}
 	p.document(data)
 	c.resolve(env, ps)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"sort"
@@ -53,6 +54,17 @@ func (c *Config) resolve(env Env, ps *problems) {
 	sort.SliceStable(c.Breakers, func(i, j int) bool { return c.Breakers[i].Name < c.Breakers[j].Name })
 	sort.SliceStable(c.HealthChecks, func(i, j int) bool { return c.HealthChecks[i].Breaker < c.HealthChecks[j].Breaker })
 	c.validate(ps)
+}
+
+// SetListen replaces the listen address with one given on the command line
+// (flag names the flag, e.g. --listen) and validates the configuration
+// again: the address itself, and that no route points at it.
+func (c *Config) SetListen(addr, flag string) error {
+	c.Listen = addr
+	c.setOrigin("listen", origin{flag: flag})
+	ps := &problems{file: c.file}
+	c.validate(ps)
+	return ps.err()
 }
 
 func (c *Config) applyEnv(env Env, ps *problems) {
@@ -272,6 +284,11 @@ func (c *Config) checkMember(ps *problems, path string, u *url.URL, name string,
 		ps.at(c.at(up), up, "%q: credentials in the URL are not forwarded; remove them", u.Redacted())
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
 		ps.at(c.at(up), up, "%q: a query or fragment is not allowed", u.Redacted())
+	default:
+		if key, addr := c.ownListener(u); key != "" {
+			ps.at(c.at(up), up, "%q is breakerwatch's own listener (%s %s): a route to itself loops, and would hand its clients the admin API as loopback",
+				u.Redacted(), key, addr)
+		}
 	}
 	switch bp := path + ".breaker"; {
 	case name == "" && hasBreaker:
@@ -371,6 +388,58 @@ func (c *Config) validateHealthChecks(ps *problems, known map[string]bool) {
 			ps.at(o, p, "set without open_on_fail: true (failing probes open nothing unless open_on_fail is set)")
 		}
 	}
+}
+
+// ownListener returns the setting and the address of the gateway's own
+// listener that upstream u points at, or "" if none. Port 0 (an ephemeral
+// port) matches nothing. A listener on every interface (":8000",
+// "0.0.0.0:8000") is matched by loopback names; a name that only DNS maps
+// to this machine is not: the admin API refuses forwarded requests anyway.
+func (c *Config) ownListener(u *url.URL) (key, addr string) {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	for _, l := range c.listeners() {
+		host, lport, err := net.SplitHostPort(l.addr)
+		if err != nil || lport == "0" || lport != port {
+			continue
+		}
+		if sameHost(u.Hostname(), host) {
+			return l.key, l.addr
+		}
+	}
+	return "", ""
+}
+
+// listener is one address the gateway listens on, and its setting.
+type listener struct{ key, addr string }
+
+func (c *Config) listeners() []listener {
+	return []listener{{"listen", c.Listen}}
+}
+
+// sameHost reports whether an upstream host reaches a listener bound to
+// host: the same name or address, loopback for a listener on every
+// interface, or localhost for a loopback address.
+func sameHost(upstream, host string) bool {
+	if strings.EqualFold(upstream, host) {
+		return true
+	}
+	uip, uerr := netip.ParseAddr(upstream)
+	hip, herr := netip.ParseAddr(host)
+	local := strings.EqualFold(upstream, "localhost") || (uerr == nil && (uip.Unmap().IsLoopback() || uip.IsUnspecified()))
+	switch {
+	case host == "" || (herr == nil && hip.IsUnspecified()):
+		return local
+	case uerr == nil && herr == nil:
+		return uip.Unmap() == hip.Unmap()
+	case strings.EqualFold(host, "localhost"):
+		return local
+	case strings.EqualFold(upstream, "localhost"):
+		return herr == nil && (hip.Unmap() == netip.AddrFrom4([4]byte{127, 0, 0, 1}) || hip == netip.IPv6Loopback())
+	}
+	return false
 }
 
 func lineSuffix(o origin) string {

@@ -164,7 +164,7 @@ func (d *Demo) Config() *config.Config {
 		b := p.cfg
 		b.Name = p.name
 		b.Timeout = scale(b.Timeout, d.speed)
-		b.Window = scale(b.Window, d.speed)
+		b.Window = max(scale(b.Window, d.speed), breaker.MinWindow)
 		b.SlowCall = scale(b.SlowCall, d.speed)
 		c.Breakers = append(c.Breakers, b)
 		if p.check {

@@ -97,7 +97,9 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	if o.Listen != "" {
-		cfg.Listen = o.Listen
+		if err := cfg.SetListen(o.Listen, "--listen"); err != nil {
+			return err
+		}
 	}
 
 	// Breakers, metrics, routes, admin API.
@@ -155,6 +157,11 @@ func Run(ctx context.Context, o Options) error {
 			attrs = append(attrs, slog.Any("fallbacks", r.Breakers()[1:]), slog.Int64("max_replay_body", r.MaxReplayBody))
 		}
 		log.LogAttrs(context.Background(), slog.LevelInfo, "route", attrs...)
+	}
+	if cfg.AdminToken == "" && !isLoopback(ln.Addr()) {
+		log.Warn("listening beyond loopback with no admin token: breaker mutations are refused to remote clients "+
+			"but accepted from any local process; set "+config.EnvAdminToken+" to require a token",
+			slog.String("listen", ln.Addr().String()))
 	}
 	banner(o.Stdout, base, cfg, dm != nil)
 	if hc != nil {
@@ -273,6 +280,12 @@ func withDeadline(h http.Handler) http.Handler {
 		_ = rc.SetWriteDeadline(deadline)
 		h.ServeHTTP(w, r)
 	})
+}
+
+// isLoopback reports whether a listener accepts loopback connections only.
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
 }
 
 // baseURL is the URL clients on this machine use: an unspecified listen

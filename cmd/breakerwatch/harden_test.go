@@ -1,0 +1,119 @@
+package main
+
+import (
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/breakerwatch/breakerwatch/internal/testutil"
+)
+
+// forwarder relays TCP connections to a target set after it starts: an
+// upstream that is, unknown to the configuration, the gateway itself (a
+// DNS name, a port forward, a sidecar).
+type forwarder struct {
+	ln     net.Listener
+	target atomic.Pointer[string]
+	wg     sync.WaitGroup
+}
+
+func newForwarder(t *testing.T) *forwarder {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &forwarder{ln: ln}
+	f.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			f.wg.Go(func() { f.relay(c) })
+		}
+	})
+	t.Cleanup(func() { ln.Close(); f.wg.Wait() })
+	return f
+}
+
+func (f *forwarder) relay(c net.Conn) {
+	defer c.Close()
+	to := f.target.Load()
+	if to == nil {
+		return
+	}
+	u, err := net.Dial("tcp", *to)
+	if err != nil {
+		return
+	}
+	defer u.Close()
+	done := make(chan struct{})
+	go func() { _, _ = io.Copy(u, c); u.(*net.TCPConn).CloseWrite(); close(done) }()
+	_, _ = io.Copy(c, u)
+	c.(*net.TCPConn).CloseWrite()
+	<-done
+}
+
+// A route whose upstream leads back to the gateway (here through a TCP
+// relay the configuration cannot see through) does not hand its clients
+// the admin API as loopback: the request arrives from loopback, but it was
+// forwarded, so without a token the mutation is refused as for a remote
+// client. A loopback client that asks directly is still admitted.
+func TestSelfRouteIsNotLoopback(t *testing.T) {
+	fw := newForwarder(t)
+	cfg := writeConfig(t, "breakers: {self: {mode: disabled}}\nroutes:\n  - {prefix: /self/, upstream: 'http://"+fw.ln.Addr().String()+"', breaker: self}\n")
+	p := serve(t, nil, "--config", cfg)
+	target := strings.TrimPrefix(p.base, "http://")
+	fw.target.Store(&target)
+
+	if r := do(t, "POST", p.base+"/self/api/circuit-breaker/reset-all"); r.status != 403 || !strings.Contains(r.body, "came through a proxy") {
+		t.Errorf("reset-all through the self-route: %d %s, want 403 (forwarded, not loopback)", r.status, r.body)
+	}
+	if r := do(t, "POST", p.base+"/api/circuit-breaker/reset-all"); r.status != 200 {
+		t.Errorf("reset-all from loopback directly: %d %s, want 200", r.status, r.body)
+	}
+}
+
+// A self-route that the configuration shows is refused by validate and by
+// serve, which starts nothing.
+func TestSelfRouteRefused(t *testing.T) {
+	cfg := writeConfig(t, "listen: 127.0.0.1:8000\nbreakers: {a: {}}\nroutes:\n  - {prefix: /self/, upstream: 'http://localhost:8000', breaker: a}\n")
+	want := `:4: routes[0].upstream: "http://localhost:8000" is breakerwatch's own listener (listen 127.0.0.1:8000)`
+	code, _, errOut := runCmd(t, nil, "validate", "--config", cfg)
+	if code == 0 || !strings.Contains(errOut, want) {
+		t.Errorf("validate: exit %d, stderr %s; want %s", code, errOut, want)
+	}
+	// --listen moves the listener onto the route's upstream. The address is
+	// held by the test, so a serve that missed the loop could not listen
+	// either, and would exit 1, not 2.
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	addr := held.Addr().String()
+	cfg = writeConfig(t, "breakers: {a: {}}\nroutes:\n  - {prefix: /self/, upstream: 'http://"+addr+"', breaker: a}\n")
+	code, out, errOut := runCmd(t, nil, "serve", "--config", cfg, "--listen", addr)
+	if code != 2 || out != "" || !strings.Contains(errOut, `routes[0].upstream: "http://`+addr+`" is breakerwatch's own listener (listen `+addr+`)`) {
+		t.Errorf("serve --listen onto a route's upstream: exit %d, stdout %q, stderr %s; want 2 and nothing started", code, out, errOut)
+	}
+}
+
+// Listening beyond loopback without an admin token is warned about.
+func TestWarnExposedWithoutToken(t *testing.T) {
+	cfg := writeConfig(t, "breakers: {a: {}}\n")
+	p := start(t, nil, "serve", "--config", cfg, "--listen", "0.0.0.0:0")
+	testutil.WaitFor(t, "serving", 60*time.Second, func() bool { return strings.Contains(p.stdout.String(), "serving on") })
+	if !strings.Contains(p.stderr.String(), "no admin token") {
+		t.Errorf("no warning about the missing admin token:\n%s", p.stderr)
+	}
+	q := serve(t, nil, "--config", cfg) // loopback: no warning
+	if strings.Contains(q.stderr.String(), "no admin token") {
+		t.Errorf("warning on a loopback listener:\n%s", q.stderr)
+	}
+}
