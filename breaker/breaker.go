@@ -46,6 +46,14 @@ type generation struct {
 	// tripReason is written by ReadyToTrip and read by OnStateChange; both
 	// run under gobreaker's mutex.
 	tripReason string
+	// until, in unix nanoseconds, is the end of an open period decided
+	// outside (Breaker.Apply); 0 when the open period is the state
+	// machine's own. A change the state machine makes itself clears it.
+	until atomic.Int64
+	// The current run of failures the state machine counted (see
+	// Breaker.Evidence): its length and when it began, in unix nanoseconds.
+	streak      atomic.Uint32
+	streakStart atomic.Int64
 }
 
 // Breaker is one named, instrumented circuit breaker. Create it with
@@ -59,6 +67,11 @@ type Breaker struct {
 	gen   atomic.Pointer[generation]
 	state atomic.Int32 // last state the state machine reported
 	since atomic.Int64 // unix nanoseconds of the last state change
+	// lastSuccess, in unix nanoseconds, is the last success the state
+	// machine counted (Evidence).
+	lastSuccess atomic.Int64
+	// modeSource says where the current mode comes from (ModeSource).
+	modeSource atomic.Pointer[string]
 
 	// Cumulative counts, read by metric collection.
 	calls       [numOutcomes]atomic.Uint64
@@ -121,6 +134,7 @@ func (b *Breaker) settings(g *generation) gobreaker.Settings {
 			if b.gen.Load() != g {
 				return
 			}
+			g.until.Store(0)
 			b.onStateChange(g, State(from), State(to), "")
 		},
 	}
@@ -179,7 +193,7 @@ func (b *Breaker) onStateChange(g *generation, from, to State, reason string) {
 		// gobreaker moves open -> half-open lazily, on the next call. Look
 		// at the state when the timeout ends so the change shows (in the
 		// gauge and to listeners) even with no traffic.
-		b.timer = time.AfterFunc(b.cfg.Timeout+time.Millisecond, b.refresh)
+		b.timer = time.AfterFunc(max(b.openUntil().Sub(now), 0)+time.Millisecond, b.refresh)
 	}
 	b.evMu.Unlock()
 	b.pending.Store(true)
@@ -240,12 +254,21 @@ func (b *Breaker) State() State {
 
 // SetMode switches the breaker's mode. Counters are kept. Leaving disabled
 // mode starts the state machine afresh (closed), since it did not run.
+// ModeSource becomes ModeSourceRuntime.
 func (b *Breaker) SetMode(m Mode) error {
+	return b.SetModeFrom(m, ModeSourceRuntime)
+}
+
+// SetModeFrom is SetMode recording where the mode comes from (ModeSource),
+// e.g. ModeSourceConfig to go back to the configured mode, or a fleet
+// override's author and time.
+func (b *Breaker) SetModeFrom(m Mode, source string) error {
 	switch m {
 	case ModeEnforce, ModeMonitor, ModeDisabled:
 	default:
 		return fmt.Errorf("mode: unknown mode %d", int(m))
 	}
+	b.modeSource.Store(&source)
 	old := Mode(b.mode.Swap(int32(m)))
 	if old == ModeDisabled && m != ModeDisabled {
 		b.restart("mode changed from disabled")
@@ -344,10 +367,13 @@ func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) e
 		case outcome == OutcomeIgnored:
 			return struct{}{}, errSignalIgnored
 		case outcome == OutcomeFailure:
+			g.failed(end)
 			return struct{}{}, errSignalFailure
 		case slow:
+			g.failed(end)
 			return struct{}{}, errSignalSlow
 		}
+		b.succeeded(g, end)
 		return struct{}{}, nil
 	})
 	if b.pending.Load() {
@@ -380,10 +406,29 @@ func (b *Breaker) rejection(sig error, now time.Time) error {
 	return e
 }
 
-// openUntil is when the open timeout that began at the last state change
-// ends: meaningful while the breaker is open.
+// openUntil is when the open period ends: the one Apply set, or the open
+// timeout that began at the last state change. Meaningful while the breaker
+// is open.
 func (b *Breaker) openUntil() time.Time {
+	if u := b.gen.Load().until.Load(); u != 0 {
+		return time.Unix(0, u)
+	}
 	return time.Unix(0, b.since.Load()).Add(b.cfg.Timeout)
+}
+
+// failed records a failure the state machine counts in g's streak.
+func (g *generation) failed(now time.Time) {
+	if g.streak.Add(1) == 1 {
+		g.streakStart.Store(now.UnixNano())
+	}
+}
+
+// succeeded records a success the state machine counts: it ends g's streak.
+func (b *Breaker) succeeded(g *generation, now time.Time) {
+	b.lastSuccess.Store(now.UnixNano())
+	if g.streak.Load() != 0 {
+		g.streak.Store(0)
+	}
 }
 
 // passThrough runs fn outside the state machine and measures it.

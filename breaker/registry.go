@@ -208,8 +208,10 @@ type Transition struct {
 
 // Snapshot is a point-in-time view of one breaker.
 type Snapshot struct {
-	Name        string       `json:"name"`
-	Mode        Mode         `json:"mode"`
+	Name string `json:"name"`
+	Mode Mode   `json:"mode"`
+	// ModeSource says where Mode comes from (Breaker.ModeSource).
+	ModeSource  string       `json:"mode_source"`
 	State       State        `json:"state"`
 	Since       time.Time    `json:"since"`
 	Settings    Settings     `json:"settings"`
@@ -224,10 +226,11 @@ func (b *Breaker) Snapshot() Snapshot {
 	st := b.State()
 	c := b.cfg
 	s := Snapshot{
-		Name:  c.Name,
-		Mode:  b.Mode(),
-		State: st,
-		Since: time.Unix(0, b.since.Load()).UTC(),
+		Name:       c.Name,
+		Mode:       b.Mode(),
+		ModeSource: b.ModeSource(),
+		State:      st,
+		Since:      time.Unix(0, b.since.Load()).UTC(),
 		Settings: Settings{
 			FailureThreshold: c.FailureThreshold, MinThroughput: c.MinThroughput,
 			FailureRate: c.FailureRate, SlowCall: c.SlowCall.String(), Timeout: c.Timeout.String(),
