@@ -49,23 +49,19 @@ type generation struct {
 	// tripReason is written by ReadyToTrip and read by OnStateChange; both
 	// run under gobreaker's mutex.
 	tripReason string
-	// consecutive counts the failures (slow calls included) since the last
+	// until, in unix nanoseconds, is the end of an open period decided
+	// outside (Breaker.Apply); 0 when the open period is the state
+	// machine's own. A change the state machine makes itself clears it.
+	until atomic.Int64
+	// streak counts the failures (slow calls included) since the last
 	// success or state change, however far apart in time: gobreaker's own
 	// ConsecutiveFailures lives in its rolling window and loses a failure
 	// when the failure's bucket rolls off, so a dependency called less
 	// often than failure_threshold times per window would never trip.
-	consecutive atomic.Uint32
-}
-
-// failed counts a failure toward failure_threshold.
-func (g *generation) failed() { g.consecutive.Add(1) }
-
-// succeeded ends a run of failures. It writes only when there was one, so
-// that successes on a healthy breaker do not bounce its cache line.
-func (g *generation) succeeded() {
-	if g.consecutive.Load() != 0 {
-		g.consecutive.Store(0)
-	}
+	// streakStart, in unix nanoseconds, is when its first failure finished
+	// (see Breaker.Evidence).
+	streak      atomic.Uint32
+	streakStart atomic.Int64
 }
 
 // Breaker is one named, instrumented circuit breaker. Create it with
@@ -88,6 +84,11 @@ type Breaker struct {
 	gen   atomic.Pointer[generation]
 	state atomic.Int32 // last state the state machine reported
 	since atomic.Int64 // unix nanoseconds of the last state change
+	// lastSuccess, in unix nanoseconds, is the last success the state
+	// machine counted (Evidence).
+	lastSuccess atomic.Int64
+	// modeSource says where the current mode comes from (ModeSource).
+	modeSource atomic.Pointer[string]
 
 	// Cumulative counts, read by metric collection.
 	calls       [numOutcomes]atomic.Uint64
@@ -153,7 +154,8 @@ func (b *Breaker) settings(g *generation) gobreaker.Settings {
 			if b.gen.Load() != g {
 				return
 			}
-			g.consecutive.Store(0) // each state counts its own run
+			g.streak.Store(0) // each state counts its own run
+			g.until.Store(0)
 			b.onStateChange(g, State(from), State(to), "")
 		},
 	}
@@ -164,7 +166,7 @@ func (b *Breaker) readyToTrip(g *generation, c gobreaker.Counts) bool {
 	if c.Requests < g.cfg.MinThroughput {
 		return false
 	}
-	if n := g.consecutive.Load(); n >= g.cfg.FailureThreshold {
+	if n := g.streak.Load(); n >= g.cfg.FailureThreshold {
 		g.tripReason = fmt.Sprintf("%d consecutive failures reached failure_threshold %d", n, g.cfg.FailureThreshold)
 		return true
 	}
@@ -212,7 +214,7 @@ func (b *Breaker) onStateChange(g *generation, from, to State, reason string) {
 		// gobreaker moves open -> half-open lazily, on the next call. Look
 		// at the state when the timeout ends so the change shows (in the
 		// gauge and to listeners) even with no traffic.
-		b.timer = time.AfterFunc(g.cfg.Timeout+time.Millisecond, b.refresh)
+		b.timer = time.AfterFunc(max(b.openUntil().Sub(now), 0)+time.Millisecond, b.refresh)
 	}
 	b.evMu.Unlock()
 	b.pending.Store(true)
@@ -274,12 +276,21 @@ func (b *Breaker) State() State {
 
 // SetMode switches the breaker's mode. Counters are kept. Leaving disabled
 // mode starts the state machine afresh (closed), since it did not run.
+// ModeSource becomes ModeSourceRuntime.
 func (b *Breaker) SetMode(m Mode) error {
+	return b.SetModeFrom(m, ModeSourceRuntime)
+}
+
+// SetModeFrom is SetMode recording where the mode comes from (ModeSource),
+// e.g. ModeSourceConfig to go back to the configured mode, or a fleet
+// override's author and time.
+func (b *Breaker) SetModeFrom(m Mode, source string) error {
 	switch m {
 	case ModeEnforce, ModeMonitor, ModeDisabled:
 	default:
 		return fmt.Errorf("mode: unknown mode %d", int(m))
 	}
+	b.modeSource.Store(&source)
 	old := Mode(b.mode.Swap(int32(m)))
 	if old == ModeDisabled && m != ModeDisabled {
 		b.restart("mode changed from disabled")
@@ -368,7 +379,7 @@ func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) e
 		ran = true
 		defer func() {
 			if !done { // fn panicked: gobreaker counts a failure, and so does the run
-				g.failed()
+				g.failed(time.Now())
 			}
 		}()
 		start = time.Now()
@@ -381,18 +392,9 @@ func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) e
 		outcome = b.classify(ctx, err)
 		slow := g.cfg.SlowCall > 0 && d > g.cfg.SlowCall
 		b.record(g, end, outcome, d, slow)
-		switch {
-		case outcome == OutcomeIgnored:
-			return struct{}{}, errSignalIgnored
-		case outcome == OutcomeFailure:
-			g.failed()
-			return struct{}{}, errSignalFailure
-		case slow:
-			g.failed()
-			return struct{}{}, errSignalSlow
-		}
-		g.succeeded()
-		return struct{}{}, nil
+		sig := outcomeSignal(outcome, slow)
+		b.counted(g, sig, end)
+		return struct{}{}, sig
 	})
 	if b.pending.Load() {
 		b.deliver()
@@ -424,10 +426,41 @@ func (b *Breaker) rejection(sig error, now time.Time) error {
 	return e
 }
 
-// openUntil is when the open timeout that began at the last state change
-// ends: meaningful while the breaker is open.
+// openUntil is when the open period ends: the one Apply set, or the open
+// timeout that began at the last state change. Meaningful while the breaker
+// is open.
 func (b *Breaker) openUntil() time.Time {
+	if u := b.gen.Load().until.Load(); u != 0 {
+		return time.Unix(0, u)
+	}
 	return time.Unix(0, b.since.Load()).Add(b.gen.Load().cfg.Timeout)
+}
+
+// counted records in g's streak the signal the state machine gets for a
+// call that finished at now: a failure or slow call extends the streak, a
+// success ends it, an ignored call leaves it.
+func (b *Breaker) counted(g *generation, sig error, now time.Time) {
+	switch sig {
+	case nil:
+		b.succeeded(g, now)
+	case errSignalFailure, errSignalSlow:
+		g.failed(now)
+	}
+}
+
+// failed records a failure the state machine counts in g's streak.
+func (g *generation) failed(now time.Time) {
+	if g.streak.Add(1) == 1 {
+		g.streakStart.Store(now.UnixNano())
+	}
+}
+
+// succeeded records a success the state machine counts: it ends g's streak.
+func (b *Breaker) succeeded(g *generation, now time.Time) {
+	b.lastSuccess.Store(now.UnixNano())
+	if g.streak.Load() != 0 {
+		g.streak.Store(0)
+	}
 }
 
 // passThrough runs fn outside the state machine and measures it.

@@ -252,8 +252,10 @@ func outcomeSignal(o Outcome, slow bool) error {
 // monitor mode, does not feed the state machine.
 func (b *Breaker) admit(sig error) bool {
 	ran := false
-	_, _ = b.gen.Load().cb.Execute(func() (struct{}, error) {
+	g := b.gen.Load()
+	_, _ = g.cb.Execute(func() (struct{}, error) {
 		ran = true
+		b.counted(g, sig, time.Now())
 		return struct{}{}, sig
 	})
 	if b.pending.Load() {

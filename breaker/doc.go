@@ -50,4 +50,16 @@
 //
 // State-change listeners (Config.OnStateChange, WithStateListener) are called
 // after the change, outside gobreaker's lock, in order per breaker.
+//
+// # Decisions made elsewhere
+//
+// Package fleet pools the evidence of several replicas. It uses three hooks,
+// all meant for a background loop (external.go): Breaker.Evidence returns
+// what the state machine counts now (requests, successes, failures, the
+// current run of consecutive failures and when it began, the last success);
+// Breaker.Apply puts the breaker in a state decided elsewhere (open until a
+// given time, half-open, closed) keeping its window; Breaker.SetModeFrom
+// switches the mode recording its source, which Breaker.ModeSource and the
+// snapshot's mode_source report. The call path only keeps the run of
+// failures and the last success in atomics.
 package breaker

@@ -37,7 +37,7 @@ func (b *Breaker) ForceOpen(reason string) bool {
 	if reason == "" {
 		reason = "forced open"
 	}
-	return b.force(StateOpen, reason, func(s State) bool { return s != StateOpen })
+	return b.force(StateOpen, reason, time.Time{}, func(s State) bool { return s != StateOpen })
 }
 
 // ForceHalfOpen moves an open breaker to half-open now, before its open
@@ -50,10 +50,13 @@ func (b *Breaker) ForceHalfOpen(reason string) bool {
 	if reason == "" {
 		reason = "forced half-open"
 	}
-	return b.force(StateHalfOpen, reason, func(s State) bool { return s == StateOpen })
+	return b.force(StateHalfOpen, reason, time.Time{}, func(s State) bool { return s == StateOpen })
 }
 
-func (b *Breaker) force(to State, reason string, allowed func(State) bool) bool {
+// force swaps in a generation that starts in state to, open until until
+// (zero: for the configured timeout), if allowed says so for the current
+// state.
+func (b *Breaker) force(to State, reason string, until time.Time, allowed func(State) bool) bool {
 	if Mode(b.mode.Load()) == ModeDisabled {
 		return false
 	}
@@ -62,7 +65,7 @@ func (b *Breaker) force(to State, reason string, allowed func(State) bool) bool 
 		b.deliver()
 		return false
 	}
-	ng, err := b.forcedGeneration(time.Now(), old.win, to)
+	ng, err := b.forcedGeneration(time.Now(), old.win, to, until)
 	if err != nil {
 		return false // only on a gobreaker that no longer loads shared state
 	}
@@ -82,11 +85,17 @@ func (b *Breaker) force(to State, reason string, allowed func(State) bool) bool 
 }
 
 // forcedGeneration returns a generation whose state machine starts in state
-// (open or half-open) and which shares win with the generation it replaces.
-func (b *Breaker) forcedGeneration(now time.Time, win *window, state State) (*generation, error) {
+// (closed, open or half-open; open until until, or for the configured
+// timeout when until is zero) and which shares win with the generation it
+// replaces.
+func (b *Breaker) forcedGeneration(now time.Time, win *window, state State, until time.Time) (*generation, error) {
 	g := &generation{win: win, cfg: b.tuned.Load()}
 	cfg := g.cfg
 	settings := b.settings(g)
+	if state == StateClosed {
+		g.cb = gobreaker.NewCircuitBreaker[struct{}](settings)
+		return g, nil
+	}
 	store := &stateStore{}
 	dcb, err := gobreaker.NewDistributedCircuitBreaker[struct{}](store, settings)
 	if err != nil {
@@ -101,6 +110,10 @@ func (b *Breaker) forcedGeneration(now time.Time, win *window, state State) (*ge
 	switch state {
 	case StateOpen:
 		st.Expiry = now.Add(cfg.Timeout)
+		if !until.IsZero() {
+			st.Expiry = until
+			g.until.Store(until.UnixNano())
+		}
 	default:
 		st.Expiry = time.Time{}
 	}

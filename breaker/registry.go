@@ -213,8 +213,10 @@ type Transition struct {
 
 // Snapshot is a point-in-time view of one breaker.
 type Snapshot struct {
-	Name        string       `json:"name"`
-	Mode        Mode         `json:"mode"`
+	Name string `json:"name"`
+	Mode Mode   `json:"mode"`
+	// ModeSource says where Mode comes from (Breaker.ModeSource).
+	ModeSource  string       `json:"mode_source"`
 	State       State        `json:"state"`
 	Since       time.Time    `json:"since"`
 	Settings    Settings     `json:"settings"`
@@ -238,11 +240,12 @@ func (b *Breaker) Snapshot() Snapshot {
 	st := b.State()
 	c := b.gen.Load().cfg
 	s := Snapshot{
-		Name:     c.Name,
-		Mode:     b.Mode(),
-		State:    st,
-		Since:    time.Unix(0, b.since.Load()).UTC(),
-		Settings: settingsOf(c),
+		Name:       c.Name,
+		Mode:       b.Mode(),
+		ModeSource: b.ModeSource(),
+		State:      st,
+		Since:      time.Unix(0, b.since.Load()).UTC(),
+		Settings:   settingsOf(c),
 		Counts: Counts{
 			Success: b.calls[OutcomeSuccess].Load(), Failure: b.calls[OutcomeFailure].Load(),
 			Rejected: b.calls[OutcomeRejected].Load(), Ignored: b.calls[OutcomeIgnored].Load(),

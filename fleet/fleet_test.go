@@ -1,0 +1,378 @@
+package fleet_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/breakerwatch/breakerwatch/breaker"
+	"github.com/breakerwatch/breakerwatch/fleet"
+	"github.com/breakerwatch/breakerwatch/internal/redistest"
+	"github.com/breakerwatch/breakerwatch/internal/testutil"
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/metric/noop"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+var errDown = errors.New("upstream down")
+
+func fail(context.Context) error    { return errDown }
+func succeed(context.Context) error { return nil }
+
+// replica is one simulated gateway process: a registry and its fleet.
+type replica struct {
+	name  string
+	reg   *breaker.Registry
+	fleet *fleet.Fleet
+	b     *breaker.Breaker
+}
+
+const interval = 20 * time.Millisecond
+
+func startReplica(t *testing.T, srv *redistest.Server, name, prefix string, cfg breaker.Config) *replica {
+	t.Helper()
+	f, err := fleet.New(fleet.Options{
+		URL: srv.URL(), KeyPrefix: prefix, Instance: name, PublishInterval: interval, Heartbeat: 100 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()), breaker.WithStateListener(f.OnStateChange))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := reg.Register(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Start(context.Background(), reg); err != nil {
+		t.Fatal(err)
+	}
+	r := &replica{name: name, reg: reg, fleet: f, b: b}
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *replica) stop() {
+	_ = r.fleet.Close()
+	_ = r.reg.Close()
+}
+
+func startFleet(t *testing.T, srv *redistest.Server, cfg breaker.Config) []*replica {
+	t.Helper()
+	prefix := fmt.Sprintf("test-%s:", t.Name())
+	rs := make([]*replica, 3)
+	for i := range rs {
+		rs[i] = startReplica(t, srv, fmt.Sprintf("r%d", i+1), prefix, cfg)
+	}
+	// Every replica sees the three members before the test starts.
+	for _, r := range rs {
+		testutil.WaitFor(t, r.name+" sees 3 members", 10*time.Second, func() bool { return len(r.fleet.Status().Members) == 3 })
+	}
+	return rs
+}
+
+// waitSynced waits until every replica has published evidence at least
+// twice after now, so decisions based on the current counts are made.
+func waitSynced(t *testing.T, rs []*replica) {
+	t.Helper()
+	time.Sleep(6 * interval) // lower bound only; the assertions after it wait on conditions
+}
+
+func TestPooledConsecutiveFailuresOpenEveryReplica(t *testing.T) {
+	srv := redistest.Start(t)
+	cfg := breaker.Config{Name: "llm", FailureThreshold: 5, Timeout: time.Minute}
+	rs := startFleet(t, srv, cfg)
+	ctx := context.Background()
+	for _, r := range rs {
+		_ = r.b.Execute(ctx, succeed)
+	}
+	// Five failures spread round-robin: no replica has more than two.
+	for i := range 5 {
+		_ = rs[i%3].b.Execute(ctx, fail)
+		time.Sleep(2 * interval)
+	}
+	for _, r := range rs {
+		testutil.WaitFor(t, r.name+" open", 10*time.Second, func() bool { return r.b.State() == breaker.StateOpen })
+	}
+	until := rs[0].b.Evidence().OpenUntil
+	for _, r := range rs {
+		e := r.b.Evidence()
+		if e.State != breaker.StateOpen {
+			t.Errorf("%s: %v", r.name, e.State)
+		}
+		if d := e.OpenUntil.Sub(until); d < -time.Minute || d > 2*time.Second {
+			t.Errorf("%s open until %v, first replica %v", r.name, e.OpenUntil, until)
+		}
+		err := r.b.Execute(ctx, func(context.Context) error { t.Errorf("%s ran a call while the fleet is open", r.name); return nil })
+		if !errors.Is(err, breaker.ErrOpen) {
+			t.Errorf("%s: %v, want ErrOpen", r.name, err)
+		}
+	}
+	// Every replica reports the fleet decision and the three open replicas.
+	testutil.WaitFor(t, "status shows 3 open replicas", 10*time.Second, func() bool {
+		st := rs[1].fleet.Status()
+		return len(st.Breakers) == 1 && st.Breakers[0].FleetOpen && len(st.Breakers[0].OpenReplicas) == 3
+	})
+	for _, rep := range rs[1].fleet.Status().Breakers[0].Replicas {
+		if rep.Decision != fleet.DecisionFleet {
+			t.Errorf("replica %+v: want decision fleet", rep)
+		}
+	}
+}
+
+func TestNoPoisoning(t *testing.T) {
+	srv := redistest.Start(t)
+	cfg := breaker.Config{Name: "api", FailureThreshold: 5, Timeout: time.Minute}
+	rs := startFleet(t, srv, cfg)
+	ctx := context.Background()
+	// r3's own path is broken; r1 and r2 keep succeeding in between.
+	for range 4 {
+		_ = rs[2].b.Execute(ctx, fail)
+		time.Sleep(interval)
+		_ = rs[0].b.Execute(ctx, succeed)
+		_ = rs[1].b.Execute(ctx, succeed)
+		time.Sleep(interval)
+	}
+	// One transient failure on r1: with r3's four that makes five
+	// failures in the fleet, but r3's were contradicted by r1's and r2's
+	// successes, so they do not count toward the fleet's run.
+	_ = rs[0].b.Execute(ctx, fail)
+	waitSynced(t, rs)
+	waitSynced(t, rs)
+	for _, r := range rs {
+		if s := r.b.State(); s != breaker.StateClosed {
+			t.Fatalf("%s: %v after r3's contradicted failures and one of r1's, want closed", r.name, s)
+		}
+	}
+	_ = rs[2].b.Execute(ctx, fail)
+	if s := rs[2].b.State(); s != breaker.StateOpen {
+		t.Fatalf("r3 after 5 failures of its own: %v, want open (local evidence)", s)
+	}
+	testutil.WaitFor(t, "r1 sees r3 open", 10*time.Second, func() bool {
+		st := rs[0].fleet.Status()
+		return len(st.Breakers) == 1 && len(st.Breakers[0].OpenReplicas) == 1
+	})
+	waitSynced(t, rs)
+	for _, r := range rs[:2] {
+		if s := r.b.State(); s != breaker.StateClosed {
+			t.Errorf("%s: %v, want closed: r3 alone must not open the fleet", r.name, s)
+		}
+	}
+	st := rs[0].fleet.Status().Breakers[0]
+	if st.FleetOpen || len(st.OpenReplicas) != 1 || st.OpenReplicas[0] != "r3" {
+		t.Errorf("status %+v, want only r3 open, no fleet decision", st)
+	}
+	for _, rep := range st.Replicas {
+		if rep.Instance == "r3" && rep.Decision != fleet.DecisionLocal {
+			t.Errorf("r3 decision %q, want local", rep.Decision)
+		}
+	}
+}
+
+func TestOneProbePerFleet(t *testing.T) {
+	srv := redistest.Start(t)
+	const timeout = 400 * time.Millisecond
+	cfg := breaker.Config{Name: "api", FailureThreshold: 3, Timeout: timeout, HalfOpenRequests: 1}
+	rs := startFleet(t, srv, cfg)
+	ctx := context.Background()
+	for i := range 3 {
+		_ = rs[i].b.Execute(ctx, fail)
+		time.Sleep(2 * interval)
+	}
+	for _, r := range rs {
+		testutil.WaitFor(t, r.name+" open", 10*time.Second, func() bool { return r.b.State() == breaker.StateOpen })
+	}
+	// After the open period, call every replica again and again: only one
+	// probe reaches the upstream (which still fails), then the fleet opens
+	// again with a new open-until.
+	until := rs[0].b.Evidence().OpenUntil
+	time.Sleep(time.Until(until))
+	var probes atomic.Int32
+	probe := func(context.Context) error { probes.Add(1); return errDown }
+	deadline := time.Now().Add(timeout / 2)
+	for time.Now().Before(deadline) {
+		for _, r := range rs {
+			_ = r.b.Execute(ctx, probe)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := probes.Load(); n != 1 {
+		t.Fatalf("%d probes reached the upstream during one half-open cycle, want 1 for the fleet", n)
+	}
+	// The failed probe re-opened the fleet: every replica has a later open-until.
+	for _, r := range rs {
+		testutil.WaitFor(t, r.name+" reopened", 10*time.Second, func() bool {
+			e := r.b.Evidence()
+			return e.State == breaker.StateOpen && e.OpenUntil.After(until.Add(timeout/2))
+		})
+	}
+	// Next cycle: the probe succeeds and closes every replica.
+	probes.Store(0)
+	ok := func(context.Context) error { probes.Add(1); return nil }
+	testutil.WaitFor(t, "the fleet closes after a successful probe", 20*time.Second, func() bool {
+		for _, r := range rs {
+			_ = r.b.Execute(ctx, ok)
+		}
+		time.Sleep(5 * time.Millisecond)
+		for _, r := range rs {
+			if r.b.State() != breaker.StateClosed {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestModeOverrideSurvivesRestart(t *testing.T) {
+	srv := redistest.Start(t)
+	cfg := breaker.Config{Name: "api", Mode: breaker.ModeMonitor}
+	rs := startFleet(t, srv, cfg)
+	ctx := context.Background()
+	if err := rs[0].fleet.SetMode(ctx, "api", breaker.ModeEnforce, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for _, r := range rs {
+		testutil.WaitFor(t, r.name+" enforce", 5*time.Second, func() bool { return r.b.Mode() == breaker.ModeEnforce })
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("override took %v to reach every replica, want within 1s", d)
+	}
+	if src := rs[2].b.ModeSource(); src == breaker.ModeSourceConfig || src == "" {
+		t.Errorf("source %q, want the override's", src)
+	}
+	// A new process starts with the override applied before it serves.
+	prefix := fmt.Sprintf("test-%s:", t.Name())
+	fresh := startReplica(t, srv, "r4", prefix, cfg)
+	if m := fresh.b.Mode(); m != breaker.ModeEnforce {
+		t.Errorf("restarted replica: %v, want the override enforce", m)
+	}
+	if err := rs[1].fleet.ClearMode(ctx, "api", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range append(rs, fresh) {
+		testutil.WaitFor(t, r.name+" back to monitor", 5*time.Second, func() bool {
+			return r.b.Mode() == breaker.ModeMonitor && r.b.ModeSource() == breaker.ModeSourceConfig
+		})
+	}
+	if err := rs[0].fleet.SetMode(ctx, "nope", breaker.ModeEnforce, "x"); !errors.Is(err, breaker.ErrNotFound) {
+		t.Errorf("unknown breaker: %v", err)
+	}
+}
+
+func TestResetReachesEveryReplica(t *testing.T) {
+	srv := redistest.Start(t)
+	cfg := breaker.Config{Name: "api", FailureThreshold: 3, Timeout: time.Minute}
+	rs := startFleet(t, srv, cfg)
+	ctx := context.Background()
+	for i := range 3 {
+		_ = rs[i].b.Execute(ctx, fail)
+		time.Sleep(2 * interval)
+	}
+	for _, r := range rs {
+		testutil.WaitFor(t, r.name+" open", 10*time.Second, func() bool { return r.b.State() == breaker.StateOpen })
+	}
+	if err := rs[1].fleet.Reset(ctx, "api", "carol"); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		testutil.WaitFor(t, r.name+" closed", 5*time.Second, func() bool { return r.b.State() == breaker.StateClosed })
+	}
+	waitSynced(t, rs)
+	for _, r := range rs {
+		if s := r.b.State(); s != breaker.StateClosed {
+			t.Errorf("%s reopened after the reset: %v", r.name, s)
+		}
+	}
+}
+
+func TestRedisDownDecidesLocallyAndResyncs(t *testing.T) {
+	srv := redistest.Start(t)
+	cfg := breaker.Config{Name: "api", FailureThreshold: 3, Timeout: time.Minute}
+	rs := startFleet(t, srv, cfg)
+	ctx := context.Background()
+	srv.Stop()
+	for _, r := range rs {
+		testutil.WaitFor(t, r.name+" disconnected", 10*time.Second, func() bool { return !r.fleet.Connected() })
+	}
+	// Calls neither fail nor wait because of Redis.
+	start := time.Now()
+	for range 100 {
+		if err := rs[0].b.Execute(ctx, succeed); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("100 calls took %v with Redis down", d)
+	}
+	// Local breaking still works.
+	for range 3 {
+		_ = rs[1].b.Execute(ctx, fail)
+	}
+	if s := rs[1].b.State(); s != breaker.StateOpen {
+		t.Errorf("local trip with Redis down: %v", s)
+	}
+	if st := rs[0].fleet.Status(); st.Connected {
+		t.Error("status says connected")
+	}
+	srv.Restart()
+	for _, r := range rs {
+		testutil.WaitFor(t, r.name+" reconnected", 15*time.Second, func() bool {
+			return r.fleet.Connected() && len(r.fleet.Status().Members) == 3
+		})
+	}
+	// Pooled decisions resume.
+	_ = rs[1].b.Apply(breaker.StateClosed, time.Time{}, "test")
+	for _, r := range rs {
+		_ = r.b.Execute(ctx, succeed)
+	}
+	for i := range 3 {
+		_ = rs[i].b.Execute(ctx, fail)
+		time.Sleep(2 * interval)
+	}
+	for _, r := range rs {
+		testutil.WaitFor(t, r.name+" open by the fleet", 10*time.Second, func() bool { return r.b.State() == breaker.StateOpen })
+	}
+}
+
+func TestGarbageIsIgnored(t *testing.T) {
+	srv := redistest.Start(t)
+	cfg := breaker.Config{Name: "api", FailureThreshold: 3, Timeout: time.Minute, Mode: breaker.ModeMonitor}
+	rs := startFleet(t, srv, cfg)
+	prefix := fmt.Sprintf("test-%s:", t.Name())
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	ctx := context.Background()
+	now := time.Now().UnixMilli()
+	for k, v := range map[string]string{
+		"open:api":  `{"v":1,"epoch":"x"}`,
+		"mode:api":  `{"v":1,"mode":"sideways","by":"eve","at":"2026-01-01T00:00:00Z"}`,
+		"reset:api": `not json`,
+	} {
+		if err := rdb.Set(ctx, prefix+k, v, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A fake replica claiming many failures: garbled counts, then a stale record.
+	rdb.ZAdd(ctx, prefix+"members", redis.Z{Score: float64(now + 60_000), Member: "evil"})
+	rdb.HSet(ctx, prefix+"ev:api", "evil", fmt.Sprintf(`{"v":1,"at":%d,"mode":"enforce","state":"closed","req":1,"ok":0,"fail":1,"consec":99}`, now+60_000))
+	rdb.HSet(ctx, prefix+"ev:api", "ghost", fmt.Sprintf(`{"v":1,"at":%d,"mode":"enforce","state":"closed","req":99,"ok":0,"fail":99,"consec":99}`, now-60_000))
+	waitSynced(t, rs)
+	waitSynced(t, rs)
+	for _, r := range rs {
+		if r.b.State() != breaker.StateClosed || r.b.Mode() != breaker.ModeMonitor {
+			t.Errorf("%s: %v %v: garbage was trusted", r.name, r.b.State(), r.b.Mode())
+		}
+	}
+}
