@@ -33,8 +33,8 @@ type liveRow struct {
 // without a check (or before its first result), else "healthy" or
 // "failing".
 type rowHealth struct {
-	Status    string    `json:"status"`
-	Error     string    `json:"error,omitempty"`
+	Status    string `json:"status"`
+	Error     string `json:"error,omitempty"`
 	CheckedAt string `json:"checked_at,omitempty"` // RFC 3339
 }
 
