@@ -3,6 +3,7 @@ package exporter
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"net/http"
 	"sync"
 	"time"
@@ -101,7 +102,7 @@ func (h *hub) rowsNow() []liveRow {
 	for i, s := range snaps {
 		r := liveRow{
 			Name: s.Name, State: s.State, Mode: s.Mode, Since: s.Since,
-			ErrorRate: s.Window.ErrorRate, P50: s.Window.P50, P95: s.Window.P95, P99: s.Window.P99,
+			ErrorRate: round(s.Window.ErrorRate, 1e4), P50: round(s.Window.P50, 100), P95: round(s.Window.P95, 100), P99: round(s.Window.P99, 100),
 			WindowCalls: s.Window.Successes + s.Window.Failures, Window: s.Settings.Window,
 			CallsPerSec: -1, Rejected: s.Counts.Rejected, WouldReject: s.Counts.WouldReject,
 			Health: rowHealth{Status: "none"},
@@ -119,6 +120,9 @@ func (h *hub) rowsNow() []liveRow {
 	}
 	return rows
 }
+
+// round rounds v to 1/per: rows change only by what the page shows.
+func round(v, per float64) float64 { return math.Round(v*per) / per }
 
 // subscribe adds a client and returns it with the snapshot message to send
 // first; later messages are relative to that snapshot.
@@ -317,6 +321,8 @@ func (a *admin) events(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case <-c.gone:
+			return
+		case <-h.live.closed:
 			return
 		case m := <-c.ch:
 			if !write(m) {

@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -96,5 +97,34 @@ func TestEventsClientGoesAway(t *testing.T) {
 	testutil.WaitFor(t, "the client to be subscribed", 10*time.Second, func() bool { c, _ := a.hub.running(); return c == 1 })
 	cancel()
 	resp.Body.Close()
+	testutil.WaitFor(t, "the hub to stop", 10*time.Second, func() bool { c, loop := a.hub.running(); return c == 0 && !loop })
+}
+
+// Close ends the open streams (a server's Shutdown waits for them) and the
+// hub's goroutine with them.
+func TestLiveCloseEndsStreams(t *testing.T) {
+	reg, live, a := hubFixture(t, LiveOptions{})
+	if _, err := reg.Register(breaker.Config{Name: "db"}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a)
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL + AdminPathPrefix + "events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	testutil.WaitFor(t, "the client to be subscribed", 10*time.Second, func() bool { c, _ := a.hub.running(); return c == 1 })
+	live.Close()
+	done := make(chan error, 1)
+	go func() { _, err := io.ReadAll(resp.Body); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("reading to the end: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream did not end within 10s of Close")
+	}
 	testutil.WaitFor(t, "the hub to stop", 10*time.Second, func() bool { c, loop := a.hub.running(); return c == 0 && !loop })
 }

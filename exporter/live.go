@@ -118,6 +118,9 @@ type Live struct {
 	n         int     // samples held
 	sampleSeq uint64
 	series    map[string]*series
+
+	closeOnce sync.Once
+	closed    chan struct{} // closed by Close
 }
 
 type history struct {
@@ -163,7 +166,16 @@ func NewLive(opts LiveOptions) *Live {
 		hist:   map[string]*history{},
 		at:     make([]int64, opts.Samples),
 		series: map[string]*series{},
+		closed: make(chan struct{}),
 	}
+}
+
+// Close ends every events stream and Run. A server's Shutdown waits for
+// open connections to go idle, which an events stream never does: call
+// Close first, e.g. with http.Server.RegisterOnShutdown(live.Close).
+// History and series stay readable.
+func (l *Live) Close() {
+	l.closeOnce.Do(func() { close(l.closed) })
 }
 
 // Options returns the options with defaults applied.
@@ -263,7 +275,8 @@ type namedEntry struct {
 	HistoryEntry
 }
 
-// Run samples reg every SampleInterval until ctx is done.
+// Run samples reg every SampleInterval until ctx is done or Close is
+// called.
 func (l *Live) Run(ctx context.Context, reg *breaker.Registry) {
 	t := time.NewTicker(l.opts.SampleInterval)
 	defer t.Stop()
@@ -271,6 +284,8 @@ func (l *Live) Run(ctx context.Context, reg *breaker.Registry) {
 	for {
 		select {
 		case <-ctx.Done():
+			return
+		case <-l.closed:
 			return
 		case now := <-t.C:
 			l.Sample(reg, now)
