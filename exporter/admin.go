@@ -52,6 +52,9 @@ type AdminOptions struct {
 	// must be safe for concurrent use and should return quickly (report the
 	// latest results rather than run checks).
 	Health func() []HealthResult
+	// Live, if set, adds the status page's endpoints: /history, /series
+	// and the /events stream (see live.go). Without it they answer 404.
+	Live *Live
 }
 
 // HealthResult is the latest result of one health check.
@@ -109,6 +112,9 @@ func (h *HealthResult) UnmarshalJSON(b []byte) error {
 //	GET  /api/circuit-breaker/metrics       per breaker: state, mode, counts, window stats, transitions
 //	GET  /api/circuit-breaker/health        200 healthy, or 503 degraded listing what is open or failing
 //	GET  /api/circuit-breaker/status        every breaker's state, mode, since and settings
+//	GET  /api/circuit-breaker/history       recent transitions with reasons (needs Live)
+//	GET  /api/circuit-breaker/series        recent error rate, p95 and calls/s (needs Live)
+//	GET  /api/circuit-breaker/events        server-sent events for the status page (needs Live)
 //	POST /api/circuit-breaker/reset/{name}  back to closed with a fresh window
 //	POST /api/circuit-breaker/reset-all     every breaker
 //	POST /api/circuit-breaker/mode/{name}   body {"mode": "enforce"|"monitor"|"disabled"}
@@ -124,13 +130,18 @@ func NewAdmin(reg *breaker.Registry, opts AdminOptions) http.Handler {
 	if reg == nil {
 		panic("exporter: NewAdmin needs a breaker registry")
 	}
-	return &admin{
+	a := &admin{
 		reg:    reg,
 		auth:   newAuthorizer(opts.Token),
 		logger: opts.Logger,
 		health: opts.Health,
 		csrf:   http.NewCrossOriginProtection(),
+		live:   opts.Live,
 	}
+	if a.live != nil {
+		a.hub = newHub(a, a.live)
+	}
+	return a
 }
 
 type admin struct {
@@ -139,6 +150,8 @@ type admin struct {
 	logger *slog.Logger
 	health func() []HealthResult
 	csrf   *http.CrossOriginProtection
+	live   *Live // nil: no live endpoints
+	hub    *hub
 }
 
 func (a *admin) log() *slog.Logger {
@@ -161,6 +174,8 @@ func (a *admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.read(w, r, a.healthz)
 	case rest == "status":
 		a.read(w, r, a.status)
+	case rest == "history" || rest == "series" || rest == "events":
+		a.serveLive(w, r, rest)
 	case rest == "reset-all":
 		a.mutate(w, r, "reset-all", "", a.resetAll)
 	case strings.HasPrefix(rest, "reset/"):
@@ -459,6 +474,9 @@ func (a *admin) setMode(r *http.Request, name string) (int, any, []slog.Attr) {
 			return unknownBreaker(name)
 		}
 		return http.StatusBadRequest, errorBody{Error: err.Error()}, nil
+	}
+	if a.live != nil && prev != mode {
+		a.live.recordMode(name, prev, mode, modeReason(r, a.auth), b.Snapshot().Window.ErrorRate)
 	}
 	return http.StatusOK, modeBody{Action: "mode", Breaker: name, Mode: mode, PreviousMode: prev, State: b.State()},
 		[]slog.Attr{slog.String("from_mode", prev.String()), slog.String("to_mode", mode.String())}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"regexp"
@@ -132,6 +133,38 @@ func realResponses(t *testing.T) map[string]func() (int, []byte) {
 			big := `{"mode":"` + strings.Repeat(" ", 2000) + `monitor"}`
 			return adminOf(fixture(t), exporter.AdminOptions{})("POST", prefix+"mode/openai_api", big, local)
 		},
+		"GET /api/circuit-breaker/history 200": func() (int, []byte) {
+			reg, _, h := liveFixture(t, exporter.LiveOptions{}, exporter.AdminOptions{Logger: slog.New(slog.DiscardHandler)})
+			run(register(t, reg, breaker.Config{Name: "openai_api", FailureThreshold: 2}), 2, fail)
+			direct(h, "POST", prefix+"reset/openai_api", "", local, "localhost")
+			rec := direct(h, "GET", prefix+"history", "", remote, "localhost")
+			return rec.Code, rec.Body.Bytes()
+		},
+		"GET /api/circuit-breaker/series 200": func() (int, []byte) {
+			reg, live, h := liveFixture(t, exporter.LiveOptions{}, exporter.AdminOptions{})
+			b := register(t, reg, breaker.Config{Name: "openai_api", FailureThreshold: 100})
+			now := time.Now()
+			live.Sample(reg, now.Add(-2*time.Second))
+			run(b, 3, succeed)
+			run(b, 1, fail)
+			live.Sample(reg, now)
+			rec := direct(h, "GET", prefix+"series?name=openai_api", "", remote, "localhost")
+			return rec.Code, rec.Body.Bytes()
+		},
+		"GET /api/circuit-breaker/events snapshot 200": func() (int, []byte) {
+			return streamEvent(t, "snapshot", failing, nil)
+		},
+		"GET /api/circuit-breaker/events update 200": func() (int, []byte) {
+			return streamEvent(t, "update", failing, func(reg *breaker.Registry, _ *exporter.Live) {
+				b, _ := reg.Get("openai_api")
+				run(b, 2, fail)
+			})
+		},
+		"GET /api/circuit-breaker/events sample 200": func() (int, []byte) {
+			return streamEvent(t, "sample", failing, func(reg *breaker.Registry, live *exporter.Live) {
+				live.Sample(reg, time.Now())
+			})
+		},
 		"rejection 503": func() (int, []byte) {
 			b, _ := fixture(t).Get("openai_api")
 			var rej *breaker.RejectedError
@@ -195,4 +228,32 @@ func TestAPIDocExamples(t *testing.T) {
 			t.Errorf("%q is not documented in docs/api.md", key)
 		}
 	}
+}
+
+// streamEvent opens the events stream of an admin API with an openai_api
+// breaker (and health check), calls act once the snapshot has come, and
+// returns the data of the first event of that name.
+func streamEvent(t *testing.T, name string, health func() []exporter.HealthResult, act func(*breaker.Registry, *exporter.Live)) (int, []byte) {
+	reg, live, h := liveFixture(t, exporter.LiveOptions{Coalesce: 10 * time.Millisecond,
+		Routes: []exporter.Route{{Prefix: "/chat/", Breakers: []string{"openai_api", "anthropic_api"}}}},
+		exporter.AdminOptions{Health: health})
+	register(t, reg, breaker.Config{Name: "openai_api", FailureThreshold: 2})
+	register(t, reg, breaker.Config{Name: "anthropic_api"})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+prefix+"events", nil)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	evs := sseReader(t, resp)
+	ev := next(t, evs, "snapshot", 10*time.Second)
+	if act != nil {
+		act(reg, live)
+		ev = next(t, evs, name, 10*time.Second)
+	}
+	return resp.StatusCode, []byte(ev.data)
 }

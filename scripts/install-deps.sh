@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the programs breakerwatch's tests run for real: promtool and
-# Prometheus, Alertmanager and amtool, and docker-compose (only to validate the
-# compose file; no engine is needed). Debian packages; root or sudo required.
+# Prometheus, Alertmanager and amtool, docker-compose (only to validate the
+# compose file; no engine is needed) and Chromium (the status page's browser
+# tests drive it headless). Debian packages; root or sudo required.
 # Does nothing when everything is already installed.
 set -euo pipefail
 
@@ -11,6 +12,7 @@ command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -18,6 +18,7 @@ import (
 
 	"github.com/breakerwatch/breakerwatch/breaker"
 	"github.com/breakerwatch/breakerwatch/exporter"
+	"github.com/breakerwatch/breakerwatch/exporter/ui"
 	"github.com/breakerwatch/breakerwatch/internal/config"
 	"github.com/breakerwatch/breakerwatch/internal/demo"
 	"github.com/breakerwatch/breakerwatch/internal/gateway"
@@ -107,7 +108,11 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	reg, err := metrics.NewRegistry(breaker.WithStateListener(stateLogger(log)))
+	// live keeps the status page's history and series; Close ends its
+	// event streams, which would otherwise hold Shutdown up.
+	live := exporter.NewLive(exporter.LiveOptions{Routes: liveRoutes(cfg)})
+	defer live.Close()
+	reg, err := metrics.NewRegistry(breaker.WithStateListener(stateLogger(log)), breaker.WithStateListener(live.Record))
 	if err != nil {
 		return err
 	}
@@ -120,7 +125,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 		_ = reg.Close()
 	}
-	mux, gw, hc, err := handler(cfg, metrics, reg, log)
+	mux, gw, hc, err := handler(cfg, metrics, reg, live, log)
 	if err != nil {
 		release()
 		return err
@@ -138,6 +143,13 @@ func Run(ctx context.Context, o Options) error {
 		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	srv.RegisterOnShutdown(live.Close)
+	sampling := make(chan struct{})
+	go func() {
+		defer close(sampling)
+		live.Run(ctx, reg)
+	}()
+	defer func() { live.Close(); <-sampling }()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
@@ -210,7 +222,7 @@ func Run(ctx context.Context, o Options) error {
 // handler registers the breakers, builds the health checker (nil without
 // health checks; not started) and serves, on one mux, the routes, /metrics,
 // the admin API and an index at /.
-func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registry, log *slog.Logger) (*http.ServeMux, *gateway.Gateway, *breaker.HealthChecker, error) {
+func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registry, live *exporter.Live, log *slog.Logger) (*http.ServeMux, *gateway.Gateway, *breaker.HealthChecker, error) {
 	for _, bc := range cfg.Breakers {
 		if _, err := reg.Register(bc); err != nil {
 			return nil, nil, nil, err
@@ -220,7 +232,7 @@ func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registr
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	admin := exporter.AdminOptions{Token: cfg.AdminToken, Logger: log}
+	admin := exporter.AdminOptions{Token: cfg.AdminToken, Logger: log, Live: live}
 	var hc *breaker.HealthChecker
 	if len(cfg.HealthChecks) > 0 {
 		hc, err = reg.NewHealthChecker(breaker.HealthOptions{Interval: cfg.HealthCheckInterval, Logger: log}, cfg.HealthChecks...)
@@ -234,7 +246,19 @@ func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registr
 	mux.Handle(exporter.MetricsPath, withDeadline(metrics.Handler()))
 	mux.Handle(exporter.AdminPathPrefix, withDeadline(exporter.NewAdmin(reg, admin)))
 	mux.Handle("GET /{$}", index(cfg, reg))
+	page := ui.Handler()
+	mux.Handle("GET "+ui.Path, page)
+	mux.Handle("GET "+strings.TrimSuffix(ui.Path, "/"), page) // redirects to ui.Path
 	return mux, gw, hc, nil
+}
+
+// liveRoutes lists the routes and their fallback chains for the status page.
+func liveRoutes(cfg *config.Config) []exporter.Route {
+	out := make([]exporter.Route, 0, len(cfg.Routes))
+	for _, r := range cfg.Routes {
+		out = append(out, exporter.Route{Prefix: r.Prefix, Breakers: r.Breakers()})
+	}
+	return out
 }
 
 // healthResults adapts the checker's latest results to the admin API. A
@@ -315,6 +339,7 @@ func banner(w io.Writer, base string, cfg *config.Config, isDemo bool) {
 	}
 	b.WriteString("\nOpen:\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "  %s%s\tlive status page: every breaker, its state, trend and transitions\n", base, ui.Path)
 	fmt.Fprintf(tw, "  %s/api/circuit-breaker/status\tbreaker states and settings (JSON)\n", base)
 	fmt.Fprintf(tw, "  %s/api/circuit-breaker/metrics\tcounts, error rates, latencies (JSON)\n", base)
 	fmt.Fprintf(tw, "  %s/api/circuit-breaker/health\t200 healthy, 503 while an enforced breaker is open or a health check fails\n", base)

@@ -1,0 +1,399 @@
+package main
+
+// Browser tests of the status page (/ui/): headless Chromium, driven through
+// the DevTools protocol by chromedp, against the real binary (built by
+// TestMain) in front of upstreams on loopback that the tests break and heal.
+// Every test fails on any console error or uncaught exception in the page.
+// Screenshots go to the directory uiArtifacts prints.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromiumFlags are the flags the tests start Chromium with (plus headless,
+// a window size and a fresh user-data-dir per test).
+var chromiumFlags = []string{
+	"no-sandbox", "disable-gpu", "disable-quic", "no-first-run", "disable-background-networking",
+	"disable-component-update", "disable-sync",
+}
+
+var (
+	artifactsOnce sync.Once
+	artifactsDir  string
+)
+
+// uiArtifacts is where the screenshots and measurements go:
+// $BREAKERWATCH_UI_ARTIFACTS, or breakerwatch-ui under the temp directory.
+// It is printed once.
+func uiArtifacts(t *testing.T) string {
+	artifactsOnce.Do(func() {
+		artifactsDir = os.Getenv("BREAKERWATCH_UI_ARTIFACTS")
+		if artifactsDir == "" {
+			artifactsDir = filepath.Join(os.TempDir(), "breakerwatch-ui")
+		}
+		if err := os.MkdirAll(artifactsDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(os.Stderr, "status page tests: screenshots and measurements in %s\n", artifactsDir)
+	})
+	return artifactsDir
+}
+
+// page is a browser tab and what its console received.
+type page struct {
+	t   *testing.T
+	ctx context.Context
+
+	mu       sync.Mutex
+	messages []string // console errors and exceptions
+	allowed  []string // substrings of expected network errors
+}
+
+// openBrowser starts Chromium and returns a tab; it fails the test if
+// Chromium is missing in CI (skips elsewhere).
+func openBrowser(t *testing.T) *page {
+	t.Helper()
+	exe, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("chromium is not installed (scripts/install-deps.sh installs it): %v", err)
+		}
+		t.Skipf("chromium is not installed; run scripts/install-deps.sh")
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe), chromedp.Headless, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
+	}
+	for _, f := range chromiumFlags {
+		opts = append(opts, chromedp.Flag(f, true))
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	p := &page{t: t, ctx: ctx}
+	// Start the browser now, so that its start-up is not counted in the
+	// first navigation.
+	if err := chromedp.Do(ctx); err != nil {
+		cancelTab()
+		cancelAlloc()
+		t.Fatalf("starting chromium: %v", err)
+	}
+	msgs := chromedp.Console(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.IsException() {
+				p.mu.Lock()
+				p.messages = append(p.messages, fmt.Sprintf("%s %s (%s:%d)", m.Type, m.Text, m.URL, m.Line+1))
+				p.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		// Before the server stops (cleanups run last-in first-out): a
+		// stopped server makes the page's stream fail, which is expected.
+		p.checkConsole()
+		cancelTab()
+		cancelAlloc()
+		<-done
+	})
+	return p
+}
+
+// allow accepts console errors containing s (a network error the test
+// provokes on purpose, such as a refused reset).
+func (p *page) allow(s string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.allowed = append(p.allowed, s)
+}
+
+func (p *page) checkConsole() {
+	p.t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+next:
+	for _, m := range p.messages {
+		for _, a := range p.allowed {
+			if strings.Contains(m, a) {
+				continue next
+			}
+		}
+		p.t.Errorf("console: %s", m)
+	}
+}
+
+func (p *page) do(actions ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 60*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// eval evaluates a JavaScript expression in the page.
+func eval[T any](p *page, expr string, opts ...chromedp.EvaluateOption) T {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, opts...))
+	if err != nil {
+		p.t.Fatalf("evaluating %s: %v", expr, err)
+	}
+	return v
+}
+
+// waitJS waits until expr is true in the page and returns how long it took.
+func (p *page) waitJS(what, expr string, within time.Duration) time.Duration {
+	p.t.Helper()
+	start := time.Now()
+	for !eval[bool](p, expr) {
+		if time.Since(start) > within {
+			p.checkConsole()
+			p.t.Fatalf("timed out after %v waiting for %s (%s); page: %s", within, what, expr,
+				eval[string](p, `JSON.stringify({conn: document.getElementById('conn').textContent, perf: window.breakerwatch})`))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func (p *page) screenshot(name string) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+	defer cancel()
+	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		p.t.Fatalf("screenshot: %v", err)
+	}
+	path := filepath.Join(uiArtifacts(p.t), name+".png")
+	if err := os.WriteFile(path, buf, 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Logf("screenshot %s", path)
+}
+
+// setInput sets the value of a form control and fires its input event, as
+// a choice in a select does.
+func (p *page) setInput(sel, value string) {
+	p.t.Helper()
+	if !eval[bool](p, fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) return false; e.value = %q; e.dispatchEvent(new Event('input', {bubbles: true})); return e.value === %q; })()`, sel, value, value)) {
+		p.t.Fatalf("could not set %s to %q", sel, value)
+	}
+}
+
+// row is a CSS selector of a breaker's row.
+func row(name string) string { return `tr[data-name="` + name + `"]` }
+
+// stateIs is a JavaScript test of the state a row shows.
+func stateIs(name, state string) string {
+	return fmt.Sprintf(`document.querySelector('%s .state')?.textContent === %q`, row(name), state)
+}
+
+// confirm clicks the dialog's confirm button, waits for the server's answer
+// on the page and returns it.
+func (p *page) confirm() string {
+	p.t.Helper()
+	p.do(chromedp.WaitVisible(`#confirm-ok`), chromedp.Click(`#confirm-ok`))
+	p.waitJS("the server's answer", `!document.getElementById('answer').hidden && document.getElementById('answer').textContent.startsWith('POST')`, 10*time.Second)
+	ans := eval[string](p, `(() => { const a = document.getElementById('answer'); const s = a.textContent; a.hidden = true; a.textContent = ''; return s; })()`)
+	return ans
+}
+
+// uiConfig: up (route /up/, falls back to spare), spare, and watch (monitor
+// mode, no route). The open timeout is long so an open breaker stays open
+// until the test resets it.
+func uiConfig(t *testing.T, up, spare string) string {
+	return writeConfig(t, `
+defaults:
+  mode: enforce
+  timeout: 5m
+breakers:
+  up: {failure_threshold: 3}
+  spare: {}
+  watch: {mode: monitor}
+routes:
+  - prefix: /up/
+    upstream: `+up+`
+    breaker: up
+    fallbacks: [{upstream: "`+spare+`", breaker: spare}]
+  - prefix: /spare/
+    upstream: `+spare+`
+    breaker: spare
+`)
+}
+
+// The page lists every breaker with its routes; breaking the upstream turns
+// its row open within two seconds without a reload; the timeline shows the
+// transition and its reason; a reset from the page closes it; a mode change
+// from the page shows in the row and the timeline; the filters work.
+func TestUIFollowsBreakers(t *testing.T) {
+	up, spare := newUpstream(t), newUpstream(t)
+	p := serve(t, nil, "--config", uiConfig(t, up.URL, spare.URL), "--log-format", "json")
+	if !strings.Contains(p.stdout.String(), "Open:\n  "+p.base+"/ui/ ") {
+		t.Errorf("the banner does not list the page first:\n%s", p.stdout)
+	}
+	b := openBrowser(t)
+	b.do(chromedp.Navigate(p.base + "/ui/"))
+	b.waitJS("three rows", `document.querySelectorAll('#rows tr').length === 3`, 20*time.Second)
+	names := eval[[]string](b, `[...document.querySelectorAll('#rows tr')].map(r => r.dataset.name)`)
+	if strings.Join(names, ",") != "spare,up,watch" {
+		t.Errorf("rows %v", names)
+	}
+	for name, want := range map[string]string{
+		"up":    "/up/ → falls back to spare",
+		"spare": "fallback 1 of /up/; /spare/",
+	} {
+		if got := eval[string](b, `document.querySelector('`+row(name)+` .routes').textContent`); got != want {
+			t.Errorf("%s routes %q, want %q", name, got, want)
+		}
+	}
+	b.waitJS("the stream to be live", `document.getElementById('conn').textContent === 'live'`, 10*time.Second)
+	eval[bool](b, `window.notReloaded = true`)
+	b.screenshot("follows-1-closed")
+
+	// Break the upstream: the third failure opens the breaker.
+	up.set(503)
+	for range 3 {
+		get(t, p.base+"/up/x")
+	}
+	opened := time.Now()
+	b.waitJS("up to show open", stateIs("up", "open"), 10*time.Second)
+	took := time.Since(opened)
+	t.Logf("open on the page %v after the request that opened it", took)
+	if took > 2*time.Second {
+		t.Errorf("the page showed up open %v after it opened; want within 2s", took)
+	}
+	if !eval[bool](b, `window.notReloaded === true`) {
+		t.Error("the page reloaded")
+	}
+	if got := eval[string](b, `document.getElementById('summary').textContent`); got != "3 breakers: 1 open, 0 half-open, 2 closed" {
+		t.Errorf("summary %q", got)
+	}
+	// The state is text and colour.
+	if cls := eval[string](b, `document.querySelector('`+row("up")+` .state').className`); cls != "state open" {
+		t.Errorf("state class %q", cls)
+	}
+
+	// The timeline, opened from the keyboard.
+	b.do(chromedp.Focus(row("up") + ` .timeline summary`))
+	eval[bool](b, `(document.activeElement.click(), true)`)
+	b.waitJS("the timeline to show the trip", `document.querySelector('`+row("up")+` .timeline ol').textContent.includes('closed → open: 3 consecutive failures reached failure_threshold 3')`, 10*time.Second)
+	b.waitJS("the change to be announced", `document.getElementById('announce').textContent.includes('up: closed to open, 3 consecutive failures')`, 5*time.Second)
+	b.screenshot("follows-2-open-timeline")
+
+	// Filters: state, mode, name.
+	visible := func() string {
+		return strings.Join(eval[[]string](b, `[...document.querySelectorAll('#rows tr')].filter(r => !r.hidden).map(r => r.dataset.name)`), ",")
+	}
+	b.setInput(`#f-state`, "open")
+	if v := visible(); v != "up" {
+		t.Errorf("state=open shows %q", v)
+	}
+	b.setInput(`#f-state`, "")
+	b.setInput(`#f-mode`, "monitor")
+	if v := visible(); v != "watch" {
+		t.Errorf("mode=monitor shows %q", v)
+	}
+	b.setInput(`#f-mode`, "")
+	b.do(chromedp.SendKeys(`#f-name`, "SPA")) // typed: the input events are the browser's
+	if v := visible(); v != "spare" {
+		t.Errorf("name=SPA shows %q", v)
+	}
+	b.setInput(`#f-name`, "")
+
+	// Reset from the page: confirmation, no token asked (none configured).
+	up.set(200)
+	b.do(chromedp.Click(row("up") + ` button.reset`))
+	b.do(chromedp.WaitVisible(`#confirm`))
+	if eval[bool](b, `!document.getElementById('token-row').hidden`) {
+		t.Error("the dialog asks for a token although none is configured")
+	}
+	if ans := b.confirm(); !strings.Contains(ans, "→ 200 OK") || !strings.Contains(ans, `"action":"reset"`) {
+		t.Errorf("reset answer %q", ans)
+	}
+	if os.Getenv("UIDEBUG") != "" {
+		for range 5 {
+			t.Log(eval[string](b, `JSON.stringify({t: performance.now(), perf: window.breakerwatch, st: document.querySelector('tr[data-name="up"] .state').textContent})`))
+			time.Sleep(time.Second)
+		}
+	}
+	b.waitJS("up to show closed", stateIs("up", "closed"), 5*time.Second)
+	b.waitJS("the timeline to show the reset", `document.querySelector('`+row("up")+` .timeline ol').textContent.includes('open → closed: reset')`, 5*time.Second)
+	b.screenshot("follows-3-reset")
+
+	// Cancelling does nothing.
+	b.do(chromedp.Click(row("spare")+` button.reset`), chromedp.WaitVisible(`#confirm`), chromedp.Click(`#confirm-cancel`), chromedp.WaitNotVisible(`#confirm`))
+
+	// Mode change from the page.
+	b.setInput(row("spare")+` .mode-sel`, "monitor")
+	b.do(chromedp.Click(row("spare") + ` button.set-mode`))
+	if ans := b.confirm(); !strings.Contains(ans, "→ 200 OK") || !strings.Contains(ans, `"previous_mode":"enforce"`) {
+		t.Errorf("mode answer %q", ans)
+	}
+	b.waitJS("spare to show monitor", `document.querySelector('`+row("spare")+` .mode').textContent === 'monitor'`, 5*time.Second)
+	b.do(chromedp.Click(row("spare") + ` .timeline summary`))
+	b.waitJS("the timeline to show the mode change", `document.querySelector('`+row("spare")+` .timeline ol').textContent.includes('mode enforce → monitor: set through the admin API')`, 5*time.Second)
+	if !eval[bool](b, `window.notReloaded === true`) {
+		t.Error("the page reloaded")
+	}
+}
+
+// With an admin token, the page asks for it; a wrong one is refused (the
+// page shows the server's 401 and the breaker stays open), a request
+// without one is refused, and the right one resets the breaker.
+func TestUITokenRequired(t *testing.T) {
+	up, spare := newUpstream(t), newUpstream(t)
+	p := serve(t, []string{"BREAKERWATCH_ADMIN_TOKEN=s3cret-token"}, "--config", uiConfig(t, up.URL, spare.URL), "--log-format", "json")
+	b := openBrowser(t)
+	// The refusals below are logged by Chromium as failed loads.
+	b.allow("/api/circuit-breaker/reset/up - Failed to load resource: the server responded with a status of 401")
+	b.allow("Failed to load resource: the server responded with a status of 401 (Unauthorized) (" + p.base + "/api/circuit-breaker/reset/up")
+	b.do(chromedp.Navigate(p.base + "/ui/"))
+	b.waitJS("the stream to be live", `document.getElementById('conn').textContent === 'live'`, 20*time.Second)
+	up.set(503)
+	for range 3 {
+		get(t, p.base+"/up/x")
+	}
+	b.waitJS("up to show open", stateIs("up", "open"), 10*time.Second)
+
+	// Without the token, from the page's origin: refused.
+	if status := eval[float64](b, `fetch('../api/circuit-breaker/reset/up', {method: 'POST'}).then(r => r.status)`, chromedp.EvalAwaitPromise); status != 401 {
+		t.Errorf("a reset without the token from the page: %v, want 401", status)
+	}
+	b.do(chromedp.Click(row("up")+` button.reset`), chromedp.WaitVisible(`#token`))
+	b.do(chromedp.SendKeys(`#token`, "wrong"))
+	if ans := b.confirm(); !strings.Contains(ans, "→ 401 Unauthorized") || !strings.Contains(ans, "invalid admin token") {
+		t.Errorf("wrong token: answer %q", ans)
+	}
+	if !eval[bool](b, stateIs("up", "open")) {
+		t.Error("up is not open any more after a refused reset")
+	}
+	b.do(chromedp.Click(row("up")+` button.reset`), chromedp.WaitVisible(`#token`))
+	if v := eval[string](b, `document.getElementById('token').value`); v != "" {
+		t.Errorf("the refused token is still filled in: %q", v)
+	}
+	b.do(chromedp.SendKeys(`#token`, "s3cret-token"))
+	b.screenshot("token-1-asks")
+	if ans := b.confirm(); !strings.Contains(ans, "→ 200 OK") {
+		t.Errorf("right token: answer %q", ans)
+	}
+	b.waitJS("up to show closed", stateIs("up", "closed"), 5*time.Second)
+	// The token stays in the page's memory only.
+	if n := eval[float64](b, `localStorage.length + sessionStorage.length + document.cookie.length`); n != 0 {
+		t.Errorf("the page stored something (%v)", n)
+	}
+}
