@@ -3,30 +3,13 @@ package bench
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 
 	"github.com/breakerwatch/breakerwatch/breaker"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
-// lateProducer forwards to a registry's Producer. A reader takes its
-// producers when it is built, before the MeterProvider and so before the
-// registry that the producer serves exist.
-type lateProducer struct {
-	reg atomic.Pointer[breaker.Registry]
-}
-
-func (p *lateProducer) Produce(ctx context.Context) ([]metricdata.ScopeMetrics, error) {
-	r := p.reg.Load()
-	if r == nil {
-		return nil, nil
-	}
-	return r.Producer().Produce(ctx)
-}
-
 // ManualPipeline is a breakerwatch registry on a real SDK MeterProvider read
-// by a ManualReader that also reads the registry's producer.
+// by a plain ManualReader.
 type ManualPipeline struct {
 	Registry *breaker.Registry
 	Reader   *sdkmetric.ManualReader
@@ -35,14 +18,12 @@ type ManualPipeline struct {
 
 // NewManualPipeline builds the pipeline.
 func NewManualPipeline() (*ManualPipeline, error) {
-	lp := &lateProducer{}
-	rd := sdkmetric.NewManualReader(sdkmetric.WithProducer(lp))
+	rd := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(rd))
 	reg, err := breaker.NewRegistry(breaker.WithMeterProvider(mp))
 	if err != nil {
 		return nil, errors.Join(err, mp.Shutdown(context.Background()))
 	}
-	lp.reg.Store(reg)
 	return &ManualPipeline{Registry: reg, Reader: rd, Provider: mp}, nil
 }
 
