@@ -2,7 +2,11 @@ package bench
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/breakerwatch/breakerwatch/breaker"
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +41,28 @@ var contenders = []contender{
 	{"breakerwatch-enforce", breakerwatch(breaker.ModeEnforce)},
 	{"breakerwatch-monitor", breakerwatch(breaker.ModeMonitor)},
 	{"breakerwatch-disabled", breakerwatch(breaker.ModeDisabled)},
+	{"breakerwatch-enforce+otlp", breakerwatchOTLP},
+}
+
+// breakerwatchOTLP is an enforcing breaker whose provider pushes OTLP/HTTP
+// every 100ms (to a loopback server that accepts and discards): collections
+// run during the benchmark, as they do in a service.
+func breakerwatchOTLP(tb testing.TB) Executor {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	tb.Cleanup(srv.Close)
+	p, err := NewOTLPPipeline(srv.URL+"/v1/metrics", 100*time.Millisecond)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = p.Close() })
+	br, err := p.Registry.Register(breaker.Config{Name: "bench"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return br
 }
 
 func breakerwatch(mode breaker.Mode) func(testing.TB) Executor {

@@ -11,6 +11,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Signals from a call to the gobreaker state machine. The call's own error
@@ -372,7 +373,7 @@ func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) e
 	defer func() {
 		if ran && !done { // fn panicked
 			now := time.Now()
-			b.record(g, now, OutcomeFailure, now.Sub(start), false)
+			b.record(ctx, g, now, OutcomeFailure, now.Sub(start), false)
 		}
 	}()
 	_, sig := g.cb.Execute(func() (struct{}, error) {
@@ -391,7 +392,7 @@ func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) e
 		done = true
 		outcome = b.classify(ctx, err)
 		slow := g.cfg.SlowCall > 0 && d > g.cfg.SlowCall
-		b.record(g, end, outcome, d, slow)
+		b.record(ctx, g, end, outcome, d, slow)
 		sig := outcomeSignal(outcome, slow)
 		b.counted(g, sig, end)
 		return struct{}{}, sig
@@ -471,24 +472,28 @@ func (b *Breaker) passThrough(ctx context.Context, fn func(context.Context) erro
 	defer func() {
 		if !done {
 			now := time.Now()
-			b.record(g, now, OutcomeFailure, now.Sub(start), false)
+			b.record(ctx, g, now, OutcomeFailure, now.Sub(start), false)
 		}
 	}()
 	err := fn(ctx)
 	d := time.Since(start)
 	end := start.Add(d)
 	done = true
-	b.record(g, end, b.classify(ctx, err), d, g.cfg.SlowCall > 0 && d > g.cfg.SlowCall)
+	b.record(ctx, g, end, b.classify(ctx, err), d, g.cfg.SlowCall > 0 && d > g.cfg.SlowCall)
 	return err
 }
 
-// record adds a call that ran to the counters and the window.
-func (b *Breaker) record(g *generation, now time.Time, o Outcome, d time.Duration, slow bool) {
+// record adds a call that ran to the counters and the window. A call whose
+// ctx carries a sampled span also leaves an exemplar.
+func (b *Breaker) record(ctx context.Context, g *generation, now time.Time, o Outcome, d time.Duration, slow bool) {
 	b.calls[o].Add(1)
 	if slow {
 		b.slow.Add(1)
 	}
-	b.durations[o].observe(d)
+	i := b.durations[o].observe(d)
+	if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {
+		b.durations[o].keepExemplar(i, d, sc)
+	}
 	g.win.record(now, o, d, slow)
 	if b.cands != nil {
 		b.cands.feed(o, d)
@@ -540,6 +545,11 @@ func (b *Breaker) try(ctx context.Context, timeout time.Duration, fn func(contex
 type durationHistogram struct {
 	counts [len(durationBoundsNanos) + 1]atomic.Uint64
 	sum    atomic.Int64 // nanoseconds
+	// exemplars is allocated by the first call with a sampled span.
+	exemplars atomic.Pointer[exemplarSlots]
+	// replayed is what collection has already recorded on the MeterProvider
+	// (otel_duration.go); guarded by the registry's instruments.replayMu.
+	replayed durationSnapshot
 }
 
 var durationBoundsNanos = func() [13]int64 {
@@ -553,21 +563,23 @@ var durationBoundsNanos = func() [13]int64 {
 	return b
 }()
 
-func (h *durationHistogram) observe(d time.Duration) {
+// observe adds d and returns the index of its bucket.
+func (h *durationHistogram) observe(d time.Duration) int {
 	i := 0
 	for i < len(durationBoundsNanos) && int64(d) > durationBoundsNanos[i] {
 		i++
 	}
 	h.counts[i].Add(1)
 	h.sum.Add(int64(d))
+	return i
 }
 
 // attrSets are the breaker's attribute sets, built once. Only the state
 // changes a breaker can make have one (see reachableTransitions).
 type attrSets struct {
 	name metric.MeasurementOption
-	// outcomes are the (name, outcome) sets: calls uses them, and the
-	// call-duration histogram's data points (Registry.Producer) carry them.
+	// outcomes are the (name, outcome) sets of calls and of the
+	// call-duration histogram.
 	outcomes    [numOutcomes]attribute.Set
 	calls       [numOutcomes]metric.MeasurementOption
 	transitions [3][3]metric.MeasurementOption

@@ -30,10 +30,16 @@
 //
 // # Metrics
 //
-// The names, label keys and label values are constants in names.go. The call
-// path only performs atomic adds on the breaker's own state; observable
-// instruments read it at collection, and Registry.Producer serves the
-// call-duration histogram. The state gauge reads the state machine at
+// The names, label keys and label values are constants in names.go. Every
+// series reaches every reader of the MeterProvider given to NewRegistry (a
+// Prometheus exporter, a periodic reader with an OTLP exporter, a
+// ManualReader): nothing else needs wiring. The call path only performs
+// atomic adds on the breaker's own state; observable instruments read it at
+// collection, and the call-duration histogram, for which OTel has no
+// observable instrument, is recorded at collection from the breaker's own
+// buckets (so its min and max are bucket edges). A call whose context
+// carries a sampled span leaves an exemplar (trace and span id, duration) on
+// that histogram. The state gauge reads the state machine at
 // collection, so gobreaker's lazy open -> half-open change shows when the
 // timeout passes even without traffic; a timer also applies it and tells the
 // listeners.

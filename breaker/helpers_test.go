@@ -24,11 +24,11 @@ func newRegistry(t testing.TB, opts ...breaker.Option) *breaker.Registry {
 }
 
 // newMeteredRegistry returns a registry on a real SDK MeterProvider and the
-// in-memory reader that collects it (with the registry's histogram producer).
+// in-memory reader that collects it: a plain reader, with nothing of
+// breakerwatch's, as a user's own provider has.
 func newMeteredRegistry(t testing.TB, opts ...breaker.Option) (*breaker.Registry, *sdkmetric.ManualReader) {
 	t.Helper()
-	var reg *breaker.Registry
-	reader := sdkmetric.NewManualReader(sdkmetric.WithProducer(lateProducer{&reg}))
+	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	t.Cleanup(func() {
 		if err := mp.Shutdown(context.Background()); err != nil {
@@ -40,7 +40,6 @@ func newMeteredRegistry(t testing.TB, opts ...breaker.Option) (*breaker.Registry
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg = r
 	t.Cleanup(func() {
 		if err := r.Close(); err != nil {
 			t.Errorf("registry close: %v", err)

@@ -3,13 +3,11 @@ package breaker
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/sdk/instrumentation"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
 // Version is breakerwatch's version, the instrumentation scope's version.
@@ -17,7 +15,8 @@ var Version = "dev"
 
 // The call path only writes atomics into the breaker; these instruments are
 // observable and read them when a reader collects. The call-duration
-// histogram has no observable form in OTel: Registry.Producer serves it.
+// histogram has no observable form in OTel: it is a synchronous histogram
+// that the same callback records into (otel_duration.go).
 type instruments struct {
 	state       metric.Int64ObservableGauge
 	errorRate   metric.Float64ObservableGauge
@@ -28,7 +27,12 @@ type instruments struct {
 	wouldReject metric.Int64ObservableCounter
 	slow        metric.Int64ObservableCounter
 	transitions metric.Int64ObservableCounter
+	duration    metric.Float64Histogram
 	reg         metric.Registration
+
+	// replayMu makes each call's duration recorded once when readers
+	// collect concurrently.
+	replayMu sync.Mutex
 }
 
 // meter is the registry's meter: the breakers' instruments and those of
@@ -40,7 +44,7 @@ func (r *Registry) meter() metric.Meter {
 func newInstruments(r *Registry) (*instruments, error) {
 	m := r.meter()
 	var (
-		ins  instruments
+		ins  = &instruments{}
 		err  error
 		errs []error
 	)
@@ -71,20 +75,28 @@ func newInstruments(r *Registry) (*instruments, error) {
 	ins.transitions, err = m.Int64ObservableCounter(MetricTransitions,
 		metric.WithDescription("Circuit breaker state changes."))
 	errs = append(errs, err)
+	ins.duration, err = newDurationHistogram(m)
+	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	ins.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		now := time.Now()
-		for _, b := range r.list() {
-			b.observe(&ins, o, now)
+		list := r.list()
+		ins.replayMu.Lock()
+		for _, b := range list {
+			ins.replayDurations(b)
+		}
+		ins.replayMu.Unlock()
+		for _, b := range list {
+			b.observe(ins, o, now)
 		}
 		return nil
 	}, ins.state, ins.errorRate, ins.p50, ins.p95, ins.p99, ins.calls, ins.wouldReject, ins.slow, ins.transitions)
 	if err != nil {
 		return nil, err
 	}
-	return &ins, nil
+	return ins, nil
 }
 
 func (ins *instruments) close() error { return ins.reg.Unregister() }
@@ -169,55 +181,5 @@ func newAttrSets(name string) attrSets {
 	return a
 }
 
-// Producer returns a metric producer for the call-duration histogram
-// (circuit_breaker_call_duration_seconds), which OTel has no observable
-// instrument for. Register it on the reader that reads the registry's
-// MeterProvider, e.g. sdkmetric.NewManualReader(sdkmetric.WithProducer(r.Producer()))
-// or the Prometheus exporter's WithProducer option.
-func (r *Registry) Producer() sdkmetric.Producer { return producer{r} }
-
-type producer struct{ r *Registry }
-
+// histogramOutcomes are the outcomes of calls that ran.
 var histogramOutcomes = [...]Outcome{OutcomeSuccess, OutcomeFailure, OutcomeIgnored}
-
-func (p producer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
-	list := p.r.list()
-	if len(list) == 0 || p.r.closed.Load() {
-		return nil, nil
-	}
-	now := time.Now()
-	bounds := append([]float64(nil), DurationBuckets...)
-	dps := make([]metricdata.HistogramDataPoint[float64], 0, len(list)*len(histogramOutcomes))
-	for _, b := range list {
-		for _, oc := range histogramOutcomes {
-			h := &b.durations[oc]
-			counts := make([]uint64, len(h.counts))
-			var total uint64
-			for i := range h.counts {
-				counts[i] = h.counts[i].Load()
-				total += counts[i]
-			}
-			dps = append(dps, metricdata.HistogramDataPoint[float64]{
-				Attributes:   b.attrs.outcomes[oc],
-				StartTime:    b.created,
-				Time:         now,
-				Count:        total,
-				Bounds:       bounds,
-				BucketCounts: counts,
-				Sum:          time.Duration(h.sum.Load()).Seconds(),
-			})
-		}
-	}
-	return []metricdata.ScopeMetrics{{
-		Scope: instrumentation.Scope{Name: ScopeName, Version: Version},
-		Metrics: []metricdata.Metrics{{
-			Name:        MetricCallDuration,
-			Description: "Duration of calls through the breaker that ran, by outcome.",
-			Unit:        UnitSeconds,
-			Data: metricdata.Histogram[float64]{
-				Temporality: metricdata.CumulativeTemporality,
-				DataPoints:  dps,
-			},
-		}},
-	}}, nil
-}

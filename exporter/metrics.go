@@ -2,22 +2,17 @@ package exporter
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/otlptranslator"
-	"go.opentelemetry.io/otel/attribute"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/sdk/instrumentation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/breakerwatch/breakerwatch/breaker"
 )
@@ -34,15 +29,13 @@ import (
 // version, which would change the exposition on every dependency bump, and
 // Prometheus' own target labels already identify the process. Synchronous
 // histograms recorded on the MeterProvider use breaker.DurationBuckets (in
-// seconds) instead of OTel's millisecond-oriented defaults; the breakers' own
-// call-duration histogram comes from their registry's Producer with those
-// buckets.
+// seconds) instead of OTel's millisecond-oriented defaults (the breakers'
+// call-duration histogram carries those buckets itself).
 //
 // A Metrics is safe for concurrent use.
 type Metrics struct {
 	registry *prometheus.Registry
 	provider *sdkmetric.MeterProvider
-	producer *registryProducer
 	handler  http.Handler
 }
 
@@ -56,7 +49,6 @@ func NewMetrics() (*Metrics, error) {
 	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
 		return nil, fmt.Errorf("exporter: registering the process collector: %w", err)
 	}
-	prod := &registryProducer{}
 	exp, err := otelprom.New(
 		otelprom.WithRegisterer(reg),
 		// Pinned, not left to the exporter's default (which depends on
@@ -69,7 +61,6 @@ func NewMetrics() (*Metrics, error) {
 		otelprom.WithTranslationStrategy(otlptranslator.UnderscoreEscapingWithSuffixes),
 		otelprom.WithoutScopeInfo(),
 		otelprom.WithoutTargetInfo(),
-		otelprom.WithProducer(prod),
 		otelprom.WithAggregationSelector(aggregationSelector),
 	)
 	if err != nil {
@@ -88,7 +79,6 @@ func NewMetrics() (*Metrics, error) {
 	return &Metrics{
 		registry: reg,
 		provider: mp,
-		producer: prod,
 		handler:  promhttp.InstrumentMetricHandler(reg, h),
 	}, nil
 }
@@ -116,12 +106,7 @@ func (m *Metrics) MeterProvider() metric.MeterProvider { return m.provider }
 // breakers with the same name would report the same series.
 func (m *Metrics) NewRegistry(opts ...breaker.Option) (*breaker.Registry, error) {
 	all := append(append([]breaker.Option(nil), opts...), breaker.WithMeterProvider(m.provider))
-	reg, err := breaker.NewRegistry(all...)
-	if err != nil {
-		return nil, err
-	}
-	m.producer.add(reg.Producer())
-	return reg, nil
+	return breaker.NewRegistry(all...)
 }
 
 // Handler serves the private registry in the Prometheus exposition format
@@ -138,82 +123,3 @@ func (m *Metrics) Gatherer() prometheus.Gatherer { return m.registry }
 // process and promhttp series. Registries made by NewRegistry are not
 // closed: their breakers keep working.
 func (m *Metrics) Shutdown(ctx context.Context) error { return m.provider.Shutdown(ctx) }
-
-// registryProducer is the producer given to the exporter at construction. It
-// delegates to the producers of every registry created since, merging their
-// output so that each metric appears once per scope.
-type registryProducer struct {
-	mu        sync.RWMutex
-	producers []sdkmetric.Producer
-}
-
-func (p *registryProducer) add(pr sdkmetric.Producer) {
-	p.mu.Lock()
-	p.producers = append(p.producers, pr)
-	p.mu.Unlock()
-}
-
-type scopeKey struct {
-	name, version, schemaURL string
-	attrs                    attribute.Distinct
-}
-
-func keyOf(s instrumentation.Scope) scopeKey {
-	return scopeKey{s.Name, s.Version, s.SchemaURL, s.Attributes.Equivalent()}
-}
-
-// Produce implements sdkmetric.Producer.
-func (p *registryProducer) Produce(ctx context.Context) ([]metricdata.ScopeMetrics, error) {
-	p.mu.RLock()
-	prods := p.producers
-	p.mu.RUnlock()
-	var (
-		out  []metricdata.ScopeMetrics
-		errs []error
-	)
-	for _, pr := range prods {
-		sms, err := pr.Produce(ctx)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		out = mergeScopeMetrics(out, sms)
-	}
-	return out, errors.Join(errs...)
-}
-
-// mergeScopeMetrics appends add to dst, joining equal scopes and, inside a
-// scope, the data points of float64 histograms with the same name.
-func mergeScopeMetrics(dst, add []metricdata.ScopeMetrics) []metricdata.ScopeMetrics {
-next:
-	for _, sm := range add {
-		for i := range dst {
-			if keyOf(dst[i].Scope) != keyOf(sm.Scope) {
-				continue
-			}
-			for _, mt := range sm.Metrics {
-				dst[i].Metrics = mergeMetric(dst[i].Metrics, mt)
-			}
-			continue next
-		}
-		dst = append(dst, metricdata.ScopeMetrics{Scope: sm.Scope, Metrics: append([]metricdata.Metrics(nil), sm.Metrics...)})
-	}
-	return dst
-}
-
-func mergeMetric(dst []metricdata.Metrics, mt metricdata.Metrics) []metricdata.Metrics {
-	h, ok := mt.Data.(metricdata.Histogram[float64])
-	if !ok {
-		return append(dst, mt)
-	}
-	for i := range dst {
-		if dst[i].Name != mt.Name || dst[i].Unit != mt.Unit {
-			continue
-		}
-		if dh, ok := dst[i].Data.(metricdata.Histogram[float64]); ok && dh.Temporality == h.Temporality {
-			dh.DataPoints = append(dh.DataPoints, h.DataPoints...)
-			dst[i].Data = dh
-			return dst
-		}
-	}
-	return append(dst, mt)
-}
