@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,5 +82,38 @@ func TestPrometheusConfig(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "alerts/rules.yml") {
 		t.Errorf("prometheus.yml loads no alerts/rules.yml:\n%s", out)
+	}
+}
+
+// The dashboard schema check types the dashboard with the @grafana/schema of
+// the Grafana version the stack runs.
+func TestSchemaCheckMatchesGrafana(t *testing.T) {
+	root := repoRoot(t)
+	raw, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Services map[string]struct {
+			Image string `yaml:"image"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(raw, &compose); err != nil {
+		t.Fatal(err)
+	}
+	image := compose.Services["grafana"].Image
+	grafana := image[strings.LastIndex(image, ":")+1:]
+	pkg, err := os.ReadFile(filepath.Join(root, "dashboards", "schemacheck", "package.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct {
+		DevDependencies map[string]string `json:"devDependencies"`
+	}
+	if err := json.Unmarshal(pkg, &p); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.DevDependencies["@grafana/schema"]; got != grafana {
+		t.Errorf("dashboards/schemacheck pins @grafana/schema %q, the stack runs %s: keep them equal", got, image)
 	}
 }
