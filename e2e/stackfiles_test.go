@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -115,5 +116,52 @@ func TestSchemaCheckMatchesGrafana(t *testing.T) {
 	}
 	if got := p.DevDependencies["@grafana/schema"]; got != grafana {
 		t.Errorf("dashboards/schemacheck pins @grafana/schema %q, the stack runs %s: keep them equal", got, image)
+	}
+}
+
+// The stack runs Prometheus 3 and a pinned current Alertmanager, without the
+// obsolete version key, and starts each service once its dependencies are
+// healthy.
+func TestComposeStack(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Version  *string `yaml:"version"`
+		Services map[string]struct {
+			Image     string                       `yaml:"image"`
+			DependsOn map[string]map[string]string `yaml:"depends_on"`
+			Volumes   []string                     `yaml:"volumes"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(raw, &compose); err != nil {
+		t.Fatalf("docker-compose.yml (depends_on must be the long form, with conditions): %v", err)
+	}
+	if compose.Version != nil {
+		t.Errorf("obsolete version key %q", *compose.Version)
+	}
+	for _, tc := range []struct{ service, prefix string }{
+		{"prometheus", "prom/prometheus:v3."},
+		{"alertmanager", "prom/alertmanager:v0.28."},
+	} {
+		if img := compose.Services[tc.service].Image; !strings.HasPrefix(img, tc.prefix) {
+			t.Errorf("%s runs %s, want %s*", tc.service, img, tc.prefix)
+		}
+	}
+	wantDeps := map[string][]string{"prometheus": {"alertmanager", "breakerwatch"}, "grafana": {"prometheus"}}
+	for svc, deps := range wantDeps {
+		got := compose.Services[svc].DependsOn
+		if len(got) != len(deps) {
+			t.Errorf("%s depends on %v, want %v", svc, got, deps)
+		}
+		for _, d := range deps {
+			if got[d]["condition"] != "service_healthy" {
+				t.Errorf("%s depends on %s with %v, want condition: service_healthy", svc, d, got[d])
+			}
+		}
+	}
+	if !slices.Contains(compose.Services["alertmanager"].Volumes, "./alerts/secrets:/etc/alertmanager/secrets:ro") {
+		t.Errorf("alertmanager does not mount alerts/secrets read-only: %v", compose.Services["alertmanager"].Volumes)
 	}
 }
