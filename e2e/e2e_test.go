@@ -19,6 +19,7 @@ import (
 
 	"github.com/breakerwatch/breakerwatch/alerts"
 	"github.com/breakerwatch/breakerwatch/dashboards"
+	"github.com/breakerwatch/breakerwatch/deploy/kubernetes"
 	"github.com/breakerwatch/breakerwatch/mixin"
 	"go.yaml.in/yaml/v3"
 )
@@ -209,9 +210,23 @@ scrape_configs:
 	// receiver the shipped routing names for it (the pager: nothing shields
 	// its callers from the failures).
 	shadowErr := hook.waitAlert(ctx, t, "firing", mixin.AlertHighErrorRate, "e2e_shadow")
-	checkAlert(t, shadowErr, "/page", mixin.SeverityCritical, "e2e_shadow")
+	want := "/" + routedReceiver(t, root, shadowErr.alert.Labels)
+	t.Logf("HighErrorRate of monitor-mode e2e_shadow delivered to %s; the routing names %s", shadowErr.path, want)
+	checkAlert(t, shadowErr, want, mixin.SeverityCritical, "e2e_shadow")
 	if m := shadowErr.alert.Labels["mode"]; m != "monitor" {
 		t.Errorf("HighErrorRate for e2e_shadow: mode label %q, want monitor", m)
+	}
+
+	// While e2e_api is open, the path the Kubernetes manifests probe for
+	// liveness still answers 200: an open breaker is no reason to restart
+	// the gateway.
+	if resp, err := http.Get("http://" + bwAddr + kubernetes.LivenessPath); err != nil {
+		t.Errorf("liveness probe: %v", err)
+	} else {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("liveness probe %s: %s while a breaker is open, want 200", kubernetes.LivenessPath, resp.Status)
+		}
 	}
 
 	// While e2e_api fails, /svc/'s traffic is served by its fallback.
@@ -259,6 +274,24 @@ scrape_configs:
 			t.Errorf("monitor-mode breaker's %s went to %s, want only /info", d.alert.Labels["alertname"], d.path)
 		}
 	}
+}
+
+// routedReceiver asks amtool which receiver of the shipped Alertmanager
+// config the alert with labels routes to, and returns its short name
+// (breakerwatch-page -> page), the path of the test's webhook.
+func routedReceiver(t *testing.T, root string, labels map[string]string) string {
+	t.Helper()
+	args := []string{"config", "routes", "test", "--config.file=" + filepath.Join(root, "alerts", "alertmanager.yml")}
+	for k, v := range labels {
+		args = append(args, k+"="+v)
+	}
+	out, err := exec.Command(requireBinary(t, "amtool"), args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("amtool %v: %v\n%s", args, err, out)
+	}
+	lines := strings.Fields(strings.TrimSpace(string(out)))
+	name := lines[len(lines)-1]
+	return name[strings.LastIndex(name, "-")+1:]
 }
 
 func checkAlert(t *testing.T, d delivered, path, severity, name string) {
