@@ -12,6 +12,38 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// composeFile is the part of docker-compose.yml the tests read.
+type composeFile struct {
+	Version  *string `yaml:"version"`
+	Services map[string]struct {
+		Image string `yaml:"image"`
+		Build *struct {
+			Context    string `yaml:"context"`
+			Dockerfile string `yaml:"dockerfile"`
+		} `yaml:"build"`
+		Volumes     []string `yaml:"volumes"`
+		Healthcheck *struct {
+			Test []string `yaml:"test"`
+		} `yaml:"healthcheck"`
+		DependsOn map[string]map[string]string `yaml:"depends_on"`
+	} `yaml:"services"`
+}
+
+// readCompose reads docker-compose.yml (depends_on in its long form, with
+// conditions: the short list does not decode).
+func readCompose(t *testing.T) composeFile {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c composeFile
+	if err := yaml.Unmarshal(raw, &c); err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	return c
+}
+
 // The compose file validates with docker-compose (no engine needed for
 // `config`), and every file or directory it mounts or builds from exists.
 func TestComposeFile(t *testing.T) {
@@ -23,26 +55,7 @@ func TestComposeFile(t *testing.T) {
 		t.Fatalf("docker-compose config: %v\n%s", err, out)
 	}
 
-	raw, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var compose struct {
-		Services map[string]struct {
-			Image string `yaml:"image"`
-			Build *struct {
-				Context    string `yaml:"context"`
-				Dockerfile string `yaml:"dockerfile"`
-			} `yaml:"build"`
-			Volumes     []string `yaml:"volumes"`
-			Healthcheck *struct {
-				Test []string `yaml:"test"`
-			} `yaml:"healthcheck"`
-		} `yaml:"services"`
-	}
-	if err := yaml.Unmarshal(raw, &compose); err != nil {
-		t.Fatal(err)
-	}
+	compose := readCompose(t)
 	for _, want := range []string{"breakerwatch", "prometheus", "alertmanager", "grafana"} {
 		if _, ok := compose.Services[want]; !ok {
 			t.Errorf("service %s is missing", want)
@@ -90,18 +103,7 @@ func TestPrometheusConfig(t *testing.T) {
 // the Grafana version the stack runs.
 func TestSchemaCheckMatchesGrafana(t *testing.T) {
 	root := repoRoot(t)
-	raw, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var compose struct {
-		Services map[string]struct {
-			Image string `yaml:"image"`
-		} `yaml:"services"`
-	}
-	if err := yaml.Unmarshal(raw, &compose); err != nil {
-		t.Fatal(err)
-	}
+	compose := readCompose(t)
 	image := compose.Services["grafana"].Image
 	grafana := image[strings.LastIndex(image, ":")+1:]
 	pkg, err := os.ReadFile(filepath.Join(root, "dashboards", "schemacheck", "package.json"))
@@ -123,21 +125,7 @@ func TestSchemaCheckMatchesGrafana(t *testing.T) {
 // obsolete version key, and starts each service once its dependencies are
 // healthy.
 func TestComposeStack(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "docker-compose.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var compose struct {
-		Version  *string `yaml:"version"`
-		Services map[string]struct {
-			Image     string                       `yaml:"image"`
-			DependsOn map[string]map[string]string `yaml:"depends_on"`
-			Volumes   []string                     `yaml:"volumes"`
-		} `yaml:"services"`
-	}
-	if err := yaml.Unmarshal(raw, &compose); err != nil {
-		t.Fatalf("docker-compose.yml (depends_on must be the long form, with conditions): %v", err)
-	}
+	compose := readCompose(t)
 	if compose.Version != nil {
 		t.Errorf("obsolete version key %q", *compose.Version)
 	}
