@@ -7,13 +7,16 @@ import (
 	"fmt"
 	"github.com/breakerwatch/breakerwatch/internal/testutil"
 	"github.com/breakerwatch/breakerwatch/mixin"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -128,6 +131,14 @@ func TestAlertmanagerConfigMatchesRules(t *testing.T) {
 			t.Errorf("%s: no route for %s", r.Alert, m)
 		}
 	}
+	// Secrets come from files, never inline.
+	for _, inline := range []string{"api_url:", "routing_key:", "service_key:", "url:"} {
+		for _, line := range strings.Split(string(raw), "\n") {
+			if f := strings.TrimLeft(strings.TrimSpace(line), "- "); strings.HasPrefix(f, inline) {
+				t.Errorf("inline secret %q: read it from a file (%sfile)", line, strings.TrimSuffix(inline, ":")+"_")
+			}
+		}
+	}
 	if len(c.InhibitRules) == 0 {
 		t.Fatal("no inhibit rules")
 	}
@@ -146,37 +157,7 @@ func TestAlertmanagerConfigMatchesRules(t *testing.T) {
 // success rate, not another breaker's, and not its error rate; a down target
 // mutes the absence of its job's breaker metrics.
 func TestAlertmanagerInhibition(t *testing.T) {
-	bin := testutil.RequireTool(t, "prometheus-alertmanager")
-	root := testutil.RepoRoot(t)
-	addr := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin,
-		"--config.file="+filepath.Join(root, alertmanagerPath),
-		"--storage.path="+t.TempDir(),
-		"--web.listen-address="+addr,
-		"--cluster.listen-address=", // no gossip: a single instance
-		"--log.level=warn")
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("alertmanager log:\n%s", logs.String())
-		}
-	})
-	base := "http://" + addr
-	waitFor(t, 20*time.Second, func() bool {
-		resp, err := http.Get(base + "/-/ready")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	base := startAlertmanager(t, filepath.Join(testutil.RepoRoot(t), alertmanagerPath))
 
 	type alert struct {
 		Labels   map[string]string `json:"labels"`
@@ -269,5 +250,179 @@ func waitFor(t *testing.T, timeout time.Duration, cond func() bool, describe ...
 			t.Fatalf("after %v: %s", timeout, msg)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// startAlertmanager runs a real Alertmanager with config until the test ends
+// and returns its base URL once it is ready.
+func startAlertmanager(t *testing.T, config string) string {
+	t.Helper()
+	bin := testutil.RequireTool(t, "prometheus-alertmanager")
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin,
+		"--config.file="+config,
+		"--storage.path="+t.TempDir(),
+		"--web.listen-address="+addr,
+		"--cluster.listen-address=", // no gossip: a single instance
+		"--log.level=warn")
+	var logs testutil.SyncBuffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("alertmanager log:\n%s", logs.String())
+		}
+	})
+	base := "http://" + addr
+	waitFor(t, 20*time.Second, func() bool {
+		resp, err := http.Get(base + "/-/ready")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return base
+}
+
+// postAlerts posts firing alerts to Alertmanager's API.
+func postAlerts(t *testing.T, base string, labels ...map[string]string) {
+	t.Helper()
+	type alert struct {
+		Labels      map[string]string `json:"labels"`
+		Annotations map[string]string `json:"annotations"`
+		StartsAt    time.Time         `json:"startsAt"`
+	}
+	var alerts []alert
+	for _, l := range labels {
+		alerts = append(alerts, alert{Labels: l, StartsAt: time.Now().UTC(), Annotations: map[string]string{
+			"summary":       l["alertname"] + " for " + l["name"],
+			"description":   "test alert",
+			"runbook_url":   "https://runbook.example/#" + strings.ToLower(l["alertname"]),
+			"dashboard_url": "https://grafana.example/d/x",
+		}})
+	}
+	body, _ := json.Marshal(alerts)
+	resp, err := http.Post(base+"/api/v2/alerts", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST alerts: %s", resp.Status)
+	}
+}
+
+// recorder is a fake PagerDuty or Slack endpoint that keeps what it got.
+type recorder struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	got  []map[string]any
+	code int
+}
+
+func newRecorder(t *testing.T, code int) *recorder {
+	r := &recorder{code: code}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var body map[string]any
+		if err := json.NewDecoder(req.Body).Decode(&body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.mu.Lock()
+		r.got = append(r.got, body)
+		r.mu.Unlock()
+		w.WriteHeader(r.code)
+		io.WriteString(w, `{"status":"success","ok":true}`)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *recorder) bodies() []map[string]any {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.got)
+}
+
+// TestAlertmanagerNativeReceivers runs the shipped receivers, PagerDuty and
+// Slack, on a real Alertmanager, with their secrets in files (the routing
+// key, the webhook URL) and their endpoints faked: critical reaches
+// PagerDuty with the key from its file, warning and info reach Slack's
+// channels through the URL from its file.
+func TestAlertmanagerNativeReceivers(t *testing.T) {
+	pd := newRecorder(t, http.StatusAccepted)
+	slack := newRecorder(t, http.StatusOK)
+	dir := t.TempDir()
+	secrets := filepath.Join(dir, "secrets")
+	if err := os.Mkdir(secrets, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]string{"pagerduty-routing-key": "test-routing-key", "slack-webhook-url": slack.srv.URL + "/services/T0/B0/x"} {
+		if err := os.WriteFile(filepath.Join(secrets, name), []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), alertmanagerPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The secrets' directory here; PagerDuty's API endpoint faked; no waits.
+	cfg := strings.ReplaceAll(string(raw), "/etc/alertmanager/secrets/", secrets+"/")
+	var m map[string]any
+	if err := yaml.Unmarshal([]byte(cfg), &m); err != nil {
+		t.Fatal(err)
+	}
+	route := m["route"].(map[string]any)
+	route["group_wait"], route["group_interval"] = "0s", "1s"
+	for _, r := range m["receivers"].([]any) {
+		pcs, _ := r.(map[string]any)["pagerduty_configs"].([]any)
+		for _, pc := range pcs {
+			pc.(map[string]any)["url"] = pd.srv.URL + "/v2/enqueue"
+		}
+	}
+	out, err := yaml.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(dir, "alertmanager.yml")
+	if err := os.WriteFile(config, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := startAlertmanager(t, config)
+	mk := func(alertname, severity, name, mode string) map[string]string {
+		return map[string]string{"alertname": alertname, "severity": severity, "job": "breakerwatch", "name": name, "mode": mode}
+	}
+	postAlerts(t, base,
+		mk(mixin.AlertHighErrorRate, mixin.SeverityCritical, "claude_api", "monitor"),
+		mk(mixin.AlertOpen, mixin.SeverityWarning, "openai_api", "enforce"),
+		mk(mixin.AlertWouldOpen, mixin.SeverityInfo, "claude_api", "monitor"))
+
+	waitFor(t, 30*time.Second, func() bool { return len(pd.bodies()) >= 1 && len(slack.bodies()) >= 2 },
+		func() string { return fmt.Sprintf("PagerDuty got %v, Slack got %v", pd.bodies(), slack.bodies()) })
+	ev := pd.bodies()[0]
+	payload, _ := ev["payload"].(map[string]any)
+	if ev["routing_key"] != "test-routing-key" || ev["event_action"] != "trigger" || payload["severity"] != "critical" ||
+		!strings.Contains(fmt.Sprint(payload["summary"]), mixin.AlertHighErrorRate) {
+		t.Errorf("PagerDuty event: %v", ev)
+	}
+	channels := map[string]string{}
+	for _, b := range slack.bodies() {
+		var text string
+		if atts, ok := b["attachments"].([]any); ok && len(atts) > 0 {
+			a := atts[0].(map[string]any)
+			text = fmt.Sprint(a["title"], " ", a["text"])
+		}
+		channels[fmt.Sprint(b["channel"])] = text
+	}
+	for channel, want := range map[string]string{"#breakerwatch": mixin.AlertOpen, "#breakerwatch-info": mixin.AlertWouldOpen} {
+		if !strings.Contains(channels[channel], want) || !strings.Contains(channels[channel], "https://runbook.example/") {
+			t.Errorf("Slack %s: %q, want %s with its runbook link", channel, channels[channel], want)
+		}
 	}
 }

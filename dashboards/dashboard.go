@@ -80,7 +80,32 @@ func buildDashboard(p mixin.Params) (dashboard.Dashboard, error) {
 		}
 		y += 1 + sectionHeight
 	}
-	return b.Build()
+	d, err := b.Build()
+	if err != nil {
+		return d, err
+	}
+	clearUnsupported(&d)
+	return d, nil
+}
+
+// clearUnsupported removes what the SDK sets by default but Grafana's schema
+// of the version the stack pins does not have (dashboards/schemacheck checks
+// it): the placement of annotations and links ("inControlsMenu", which newer
+// Grafana versions read as "hide it in a menu"), and the auto-interval
+// settings on variables that are not interval variables.
+func clearUnsupported(d *dashboard.Dashboard) {
+	for i := range d.Annotations.List {
+		d.Annotations.List[i].Placement = nil
+	}
+	for i := range d.Links {
+		d.Links[i].Placement = nil
+	}
+	for i := range d.Templating.List {
+		v := &d.Templating.List[i]
+		if v.Type != dashboard.VariableTypeInterval {
+			v.Auto, v.AutoMin, v.AutoCount = nil, nil, nil
+		}
+	}
 }
 
 // alertsFiring selects Prometheus' ALERTS series of this package's alerts

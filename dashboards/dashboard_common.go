@@ -123,6 +123,8 @@ func statPanel(id uint32, title, description string, pos dashboard.GridPos, step
 		Decimals(0).
 		Thresholds(thresholds(steps...)).
 		ColorMode(common.BigValueColorModeBackground).
+		// The SDK leaves it "", which Grafana's schema rejects.
+		Orientation(common.VizOrientationAuto).
 		GraphMode(common.BigValueGraphModeNone).
 		ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"}))
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/breakerwatch/breakerwatch/alerts"
 	"github.com/breakerwatch/breakerwatch/dashboards"
+	"github.com/breakerwatch/breakerwatch/deploy/kubernetes"
 	"github.com/breakerwatch/breakerwatch/mixin"
 	"go.yaml.in/yaml/v3"
 )
@@ -209,9 +210,23 @@ scrape_configs:
 	// receiver the shipped routing names for it (the pager: nothing shields
 	// its callers from the failures).
 	shadowErr := hook.waitAlert(ctx, t, "firing", mixin.AlertHighErrorRate, "e2e_shadow")
-	checkAlert(t, shadowErr, "/page", mixin.SeverityCritical, "e2e_shadow")
+	want := "/" + routedReceiver(t, root, shadowErr.alert.Labels)
+	t.Logf("HighErrorRate of monitor-mode e2e_shadow delivered to %s; the routing names %s", shadowErr.path, want)
+	checkAlert(t, shadowErr, want, mixin.SeverityCritical, "e2e_shadow")
 	if m := shadowErr.alert.Labels["mode"]; m != "monitor" {
 		t.Errorf("HighErrorRate for e2e_shadow: mode label %q, want monitor", m)
+	}
+
+	// While e2e_api is open, the path the Kubernetes manifests probe for
+	// liveness still answers 200: an open breaker is no reason to restart
+	// the gateway.
+	if resp, err := http.Get("http://" + bwAddr + kubernetes.LivenessPath); err != nil {
+		t.Errorf("liveness probe: %v", err)
+	} else {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("liveness probe %s: %s while a breaker is open, want 200", kubernetes.LivenessPath, resp.Status)
+		}
 	}
 
 	// While e2e_api fails, /svc/'s traffic is served by its fallback.
@@ -261,6 +276,24 @@ scrape_configs:
 	}
 }
 
+// routedReceiver asks amtool which receiver of the shipped Alertmanager
+// config the alert with labels routes to, and returns its short name
+// (breakerwatch-page -> page), the path of the test's webhook.
+func routedReceiver(t *testing.T, root string, labels map[string]string) string {
+	t.Helper()
+	args := []string{"config", "routes", "test", "--config.file=" + filepath.Join(root, "alerts", "alertmanager.yml")}
+	for k, v := range labels {
+		args = append(args, k+"="+v)
+	}
+	out, err := exec.Command(requireBinary(t, "amtool"), args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("amtool %v: %v\n%s", args, err, out)
+	}
+	lines := strings.Fields(strings.TrimSpace(string(out)))
+	name := lines[len(lines)-1]
+	return name[strings.LastIndex(name, "-")+1:]
+}
+
 func checkAlert(t *testing.T, d delivered, path, severity, name string) {
 	t.Helper()
 	a := d.alert
@@ -283,8 +316,8 @@ func checkAlert(t *testing.T, d delivered, path, severity, name string) {
 	}
 }
 
-// alertmanagerConfig returns the shipped config with every receiver's
-// webhook pointed at base/<receiver suffix> and the group waits shortened.
+// alertmanagerConfig returns the shipped config with every receiver replaced
+// by a webhook to base/<receiver suffix>, and the group waits shortened.
 func alertmanagerConfig(t *testing.T, path, base string) string {
 	t.Helper()
 	raw, err := os.ReadFile(path)
@@ -302,9 +335,18 @@ func alertmanagerConfig(t *testing.T, path, base string) string {
 		rec := r.(map[string]any)
 		name := rec["name"].(string)
 		short := name[strings.LastIndex(name, "-")+1:] // breakerwatch-page -> page
-		for _, w := range rec["webhook_configs"].([]any) {
-			w.(map[string]any)["url"] = base + "/" + short
+		// The shipped receivers are PagerDuty and Slack (their delivery is
+		// TestAlertmanagerNativeReceivers'): here each becomes a webhook, so
+		// that the test sees which receiver the routing chose.
+		if len(rec) < 2 {
+			t.Fatalf("receiver %s has no integration", name)
 		}
+		for k := range rec {
+			if k != "name" {
+				delete(rec, k)
+			}
+		}
+		rec["webhook_configs"] = []any{map[string]any{"url": base + "/" + short, "send_resolved": true}}
 	}
 	out, err := yaml.Marshal(cfg)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/breakerwatch/breakerwatch/alerts"
 	"github.com/breakerwatch/breakerwatch/breaker"
 	"github.com/breakerwatch/breakerwatch/dashboards"
+	"github.com/breakerwatch/breakerwatch/deploy/kubernetes"
 	"github.com/breakerwatch/breakerwatch/internal/config"
 	"github.com/breakerwatch/breakerwatch/internal/ctl"
 	"github.com/breakerwatch/breakerwatch/internal/serve"
@@ -39,8 +40,9 @@ Usage:
         Check a configuration: exit 0, or 1 listing every problem.
   breakerwatch generate [--root DIR] [--selector MATCHERS] [--group-by LABELS]
                         [--grafana-url URL] [--runbook-url URL]
-        Write the Grafana dashboard and the Prometheus rules under DIR, for
-        the targets the selector matches (default job="breakerwatch").
+        Write the Grafana dashboard, the Prometheus rules and the Kubernetes
+        manifests under DIR, for the targets the selector matches (default
+        job="breakerwatch").
   breakerwatch version
         Print the version.
 
@@ -291,7 +293,7 @@ func runValidate(args []string, stdout, stderr io.Writer, env config.Env) error 
 
 func runGenerate(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("generate", "[--root DIR] [--selector MATCHERS] [--group-by LABELS] [--grafana-url URL] [--runbook-url URL]", stderr)
-	root := fs.String("root", ".", "repository root `dir` to write "+dashboards.DashboardPath+" and "+alerts.RulesPath+" under")
+	root := fs.String("root", ".", "repository root `dir` to write "+dashboards.DashboardPath+", "+alerts.RulesPath+" and "+kubernetes.Dir+"/ under")
 	selector := fs.String("selector", mixin.DefaultSelector,
 		"PromQL label `matchers`, without braces, selecting the scrape targets of the services that use breakerwatch, e.g. 'job=~\"api|worker\"'")
 	groupBy := fs.String("group-by", "", "comma-separated extra `labels` every aggregation keeps besides job and name, e.g. cluster,namespace")
@@ -315,12 +317,12 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 		}
 		return usageErr("generate: " + err.Error())
 	}
-	for _, write := range []func(string, mixin.Params) error{dashboards.WriteFile, alerts.WriteFile} {
+	for _, write := range []func(string, mixin.Params) error{dashboards.WriteFile, alerts.WriteFile, kubernetes.WriteFiles} {
 		if err := write(*root, p); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(stdout, "wrote %s and %s under %s\n", dashboards.DashboardPath, alerts.RulesPath, *root)
+	fmt.Fprintf(stdout, "wrote %s, %s and %s/ under %s\n", dashboards.DashboardPath, alerts.RulesPath, kubernetes.Dir, *root)
 	return nil
 }
 

@@ -95,12 +95,12 @@ func TestGenerate(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, p := range []string{"dashboards/circuit-breakers.json", "alerts/rules.yml"} {
+	for _, p := range []string{"dashboards/circuit-breakers.json", "alerts/rules.yml", "deploy/kubernetes/monitoring/prometheusrule.yaml"} {
 		if fi, err := os.Stat(filepath.Join(root, p)); err != nil || fi.Size() == 0 {
 			t.Errorf("%s: %v", p, err)
 		}
 	}
-	if !strings.Contains(out, "wrote dashboards/circuit-breakers.json and alerts/rules.yml under "+root) {
+	if !strings.Contains(out, "wrote dashboards/circuit-breakers.json, alerts/rules.yml and deploy/kubernetes/ under "+root) {
 		t.Errorf("stdout %q", out)
 	}
 }
