@@ -106,7 +106,7 @@ func newBreaker(r *Registry, cfg Config) *Breaker {
 	b.attrs = newAttrSets(cfg.Name)
 	b.tuned.Store(&b.cfg)
 	b.gen.Store(b.newGeneration(now))
-	b.cands = newCandidateSet(cfg)
+	b.cands = newCandidateSet(&b.cfg)
 	return b
 }
 

@@ -269,21 +269,43 @@ func (b *Breaker) admit(sig error) bool {
 type candidateSet struct {
 	current    atomic.Pointer[shadow] // the breaker's own setting; replaced by Promote
 	candidates []*shadow              // sorted by name
-	byName     map[string]Candidate
 }
 
 // newCandidateSet returns the shadows of cfg (defaults applied), or nil
-// when it has no candidates.
-func newCandidateSet(cfg Config) *candidateSet {
+// when it has no candidates. It gives cfg a copy of its candidates, so that
+// the caller's map and values stay the caller's.
+func newCandidateSet(cfg *Config) *candidateSet {
 	if len(cfg.Candidates) == 0 {
 		return nil
 	}
-	cs := &candidateSet{byName: cfg.Candidates}
-	cs.current.Store(newShadow(CurrentSetting, shadowConfig(cfg, Candidate{})))
-	for _, name := range candidateNames(cfg.Candidates) {
-		cs.candidates = append(cs.candidates, newShadow(name, shadowConfig(cfg, cfg.Candidates[name])))
+	own := make(map[string]Candidate, len(cfg.Candidates))
+	for name, cd := range cfg.Candidates {
+		own[name] = cd.clone()
+	}
+	cfg.Candidates = own
+	cs := &candidateSet{}
+	cs.current.Store(newShadow(CurrentSetting, shadowConfig(*cfg, Candidate{})))
+	for _, name := range candidateNames(own) {
+		cs.candidates = append(cs.candidates, newShadow(name, shadowConfig(*cfg, own[name])))
 	}
 	return cs
+}
+
+// clone returns cd with fields that point to copies of its values.
+func (cd Candidate) clone() Candidate {
+	return Candidate{
+		FailureThreshold: clonePtr(cd.FailureThreshold), MinThroughput: clonePtr(cd.MinThroughput),
+		FailureRate: clonePtr(cd.FailureRate), SlowCall: clonePtr(cd.SlowCall), Timeout: clonePtr(cd.Timeout),
+		HalfOpenRequests: clonePtr(cd.HalfOpenRequests), Window: clonePtr(cd.Window),
+	}
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
 }
 
 // feed passes one finished call of the breaker, which took d, to every shadow.

@@ -397,3 +397,19 @@ func mustRegisterT(t *rapid.T, reg *breaker.Registry, cfg breaker.Config) *break
 	}
 	return b
 }
+
+// The breaker keeps its own copy of the candidates: changing the caller's
+// map or values afterwards changes nothing.
+func TestCandidatesAreCopied(t *testing.T) {
+	threshold := uint32(3)
+	cands := map[string]breaker.Candidate{"strict": {FailureThreshold: &threshold}}
+	b := mustRegister(t, newRegistry(t), breaker.Config{Name: "up", Mode: breaker.ModeMonitor, Candidates: cands})
+	threshold = 7
+	cands["other"] = breaker.Candidate{Timeout: new(time.Second)}
+	if got := b.Config().Candidates; len(got) != 1 || *got["strict"].FailureThreshold != 3 {
+		t.Errorf("Config().Candidates = %v", got)
+	}
+	if s := setting(t, tune(t, b), "strict"); s.Settings.FailureThreshold != 3 {
+		t.Errorf("strict settings %+v", s.Settings)
+	}
+}
