@@ -349,7 +349,7 @@ func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) e
 	_, sig := g.cb.Execute(func() (struct{}, error) {
 		ran = true
 		start = time.Now()
-		err = fn(ctx)
+		err = b.call(ctx, fn)
 		// time.Since reads only the monotonic clock: cheaper than a
 		// second time.Now on the call path.
 		d := time.Since(start)
@@ -415,7 +415,7 @@ func (b *Breaker) passThrough(ctx context.Context, fn func(context.Context) erro
 			b.record(g, now, OutcomeFailure, now.Sub(start), false)
 		}
 	}()
-	err := fn(ctx)
+	err := b.call(ctx, fn)
 	d := time.Since(start)
 	end := start.Add(d)
 	done = true
@@ -431,9 +431,6 @@ func (b *Breaker) record(g *generation, now time.Time, o Outcome, d time.Duratio
 	}
 	b.durations[o].observe(d)
 	g.win.record(now, o, d, slow)
-	if b.cands != nil {
-		b.cands.feed(o, d)
-	}
 }
 
 // Typed runs calls that return a T through a breaker.

@@ -43,8 +43,9 @@
 // Config.Candidates names other settings to evaluate on the breaker's live
 // calls before enforcing any of them. Each candidate, and the breaker's own
 // setting, runs the breaker's state machine in its shadow: every call that
-// ran is fed to it when it ends; it blocks nothing and counts what it would
-// have rejected and how those calls ended. Breaker.Tune reports it,
+// runs goes through it too, admitted or not when it starts, its outcome
+// learnt when it ends; it blocks nothing and counts what it would have
+// rejected and how those calls ended. Breaker.Tune reports it,
 // Breaker.Promote applies a candidate's settings at run time, and the
 // circuit_breaker_candidate_* series chart it. In enforce mode the calls the
 // breaker rejects never run, so the candidates see only the calls that ran.
