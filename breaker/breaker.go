@@ -125,7 +125,7 @@ func newBreaker(r *Registry, cfg Config) *Breaker {
 	b.attrs = newAttrSets(cfg.Name)
 	b.tuned.Store(&b.cfg)
 	b.gen.Store(b.newGeneration(now))
-	b.cands = newCandidateSet(cfg)
+	b.cands = newCandidateSet(&b.cfg)
 	return b
 }
 
@@ -384,7 +384,7 @@ func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) e
 			}
 		}()
 		start = time.Now()
-		err = fn(ctx)
+		err = b.call(ctx, fn)
 		// time.Since reads only the monotonic clock: cheaper than a
 		// second time.Now on the call path.
 		d := time.Since(start)
@@ -437,6 +437,19 @@ func (b *Breaker) openUntil() time.Time {
 	return time.Unix(0, b.since.Load()).Add(b.gen.Load().cfg.Timeout)
 }
 
+// outcomeSignal is what the state machine gets for a call's outcome.
+func outcomeSignal(o Outcome, slow bool) error {
+	switch {
+	case o == OutcomeIgnored:
+		return errSignalIgnored
+	case o == OutcomeFailure:
+		return errSignalFailure
+	case slow:
+		return errSignalSlow
+	}
+	return nil
+}
+
 // counted records in g's streak the signal the state machine gets for a
 // call that finished at now: a failure or slow call extends the streak, a
 // success ends it, an ignored call leaves it.
@@ -475,7 +488,7 @@ func (b *Breaker) passThrough(ctx context.Context, fn func(context.Context) erro
 			b.record(ctx, g, now, OutcomeFailure, now.Sub(start), false)
 		}
 	}()
-	err := fn(ctx)
+	err := b.call(ctx, fn)
 	d := time.Since(start)
 	end := start.Add(d)
 	done = true
@@ -495,9 +508,6 @@ func (b *Breaker) record(ctx context.Context, g *generation, now time.Time, o Ou
 		b.durations[o].keepExemplar(i, d, sc)
 	}
 	g.win.record(now, o, d, slow)
-	if b.cands != nil {
-		b.cands.feed(o, d)
-	}
 }
 
 // Typed runs calls that return a T through a breaker.

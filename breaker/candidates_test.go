@@ -268,10 +268,10 @@ func TestCandidateMetrics(t *testing.T) {
 // A candidate's shadow goes through the same states, and would reject the
 // same calls, as a monitor-mode breaker configured with the candidate's
 // settings does on the same calls; the breaker's own setting's shadow does
-// the same as the breaker itself. The calls are instantaneous: a shadow
-// decides at a call's end what a breaker decides at its start (see
-// candidates.go), so calls that last across a state change of the breaker
-// are outside this property. TestCandidateSlowCall covers slow_call.
+// the same as the breaker itself. The calls are instantaneous, so that the
+// breaker's call and the references' calls, made one after the other, fall
+// on the same side of every open timeout; TestCandidateSlowCall covers
+// slow_call and TestCandidateDecidesAtCallStart calls that overlap.
 func TestCandidateMatchesMonitorBreaker(t *testing.T) {
 	const timeout = 60 * time.Millisecond
 	rapid.Check(t, func(t *rapid.T) {
@@ -351,8 +351,8 @@ func TestCandidateMatchesMonitorBreaker(t *testing.T) {
 					cancel()
 					ctx = c
 				}
-				// The live breaker first (its shadows see the call as it
-				// ends), then the references.
+				// The live breaker first (its shadows see the call inside
+				// its own), then the references.
 				_ = live.Execute(ctx, fn)
 				for _, name := range slices.Sorted(maps.Keys(refs)) {
 					_ = refs[name].Execute(ctx, fn)
@@ -396,4 +396,74 @@ func mustRegisterT(t *rapid.T, reg *breaker.Registry, cfg breaker.Config) *break
 		t.Fatal(err)
 	}
 	return b
+}
+
+// The breaker keeps its own copy of the candidates: changing the caller's
+// map or values afterwards changes nothing.
+func TestCandidatesAreCopied(t *testing.T) {
+	threshold := uint32(3)
+	cands := map[string]breaker.Candidate{"strict": {FailureThreshold: &threshold}}
+	b := mustRegister(t, newRegistry(t), breaker.Config{Name: "up", Mode: breaker.ModeMonitor, Candidates: cands})
+	threshold = 7
+	cands["other"] = breaker.Candidate{Timeout: new(time.Second)}
+	if got := b.Config().Candidates; len(got) != 1 || *got["strict"].FailureThreshold != 3 {
+		t.Errorf("Config().Candidates = %v", got)
+	}
+	if s := setting(t, tune(t, b), "strict"); s.Settings.FailureThreshold != 3 {
+		t.Errorf("strict settings %+v", s.Settings)
+	}
+}
+
+// A candidate decides when a call starts, as an enforcing breaker would: a
+// call already running when the candidate opens is not one it would have
+// rejected (its outcome is ignored, as gobreaker ignores the results of an
+// older generation), and with half_open_requests 1 a second call that
+// starts while the probe is still running is one it would have rejected.
+func TestCandidateDecidesAtCallStart(t *testing.T) {
+	b := mustRegister(t, newRegistry(t), breaker.Config{Name: "up", Mode: breaker.ModeMonitor, Timeout: time.Hour,
+		Candidates: map[string]breaker.Candidate{
+			"strict":  {FailureThreshold: new(uint32(2))},
+			"probing": {FailureThreshold: new(uint32(1)), Timeout: new(time.Millisecond)},
+		}})
+	// hold runs a call through b that succeeds once released, and returns
+	// when the call has started.
+	hold := func() (release func(), done <-chan struct{}) {
+		started, rel, fin := make(chan struct{}), make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(fin)
+			_ = b.Execute(context.Background(), func(context.Context) error {
+				close(started)
+				<-rel
+				return nil
+			})
+		}()
+		<-started
+		return func() { close(rel) }, fin
+	}
+
+	release, done := hold() // in flight while strict opens
+	_ = b.Execute(context.Background(), fail)
+	_ = b.Execute(context.Background(), fail)
+	release()
+	<-done
+	r := tune(t, b)
+	if s := setting(t, r, "strict"); s.Opened != 1 || s.State != breaker.StateOpen || s.WouldReject != 0 || s.Calls != 3 {
+		t.Errorf("strict = %+v, want open with nothing it would have rejected: the held call started before it opened", s)
+	}
+
+	// probing opened at the first failure; after its 1ms timeout the next
+	// call is its one half-open probe, and a call that starts while the
+	// probe runs is rejected (ErrTooManyRequests).
+	// Whatever it did with the second failure above (rejected it, or took
+	// it as a probe and opened again), it is half-open after the sleep.
+	before := setting(t, tune(t, b), "probing")
+	time.Sleep(5 * time.Millisecond)
+	release, done = hold() // the probe
+	_ = b.Execute(context.Background(), succeed)
+	release()
+	<-done
+	after := setting(t, tune(t, b), "probing")
+	if after.WouldReject-before.WouldReject != 1 || after.WouldRejectSucceeded-before.WouldRejectSucceeded != 1 || after.State != breaker.StateClosed {
+		t.Errorf("probing before %+v, after %+v: want the call beside the probe rejected, and closed after the probe", before, after)
+	}
 }

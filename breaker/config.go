@@ -77,9 +77,9 @@ type Config struct {
 	Bucket time.Duration `json:"bucket"`
 	// Candidates are other settings evaluated in the breaker's shadow, by
 	// name (a label value, like Name; "current" is reserved): each runs the
-	// breaker's state machine on the breaker's outcomes without blocking
+	// breaker's state machine on the breaker's calls without blocking
 	// anything (see Candidate and Breaker.Tune). At most MaxCandidates.
-	// Optional.
+	// With candidates, Classifier is called twice per call. Optional.
 	Candidates map[string]Candidate `json:"candidates,omitempty"`
 	// Classifier overrides the default outcome classification. Optional.
 	Classifier Classifier `json:"-"`

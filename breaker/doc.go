@@ -44,6 +44,19 @@
 // timeout passes even without traffic; a timer also applies it and tells the
 // listeners.
 //
+// # Candidates
+//
+// Config.Candidates names other settings to evaluate on the breaker's live
+// calls before enforcing any of them. Each candidate, and the breaker's own
+// setting, runs the breaker's state machine in its shadow: every call that
+// runs goes through it too, admitted or not when it starts, its outcome
+// learnt when it ends; it blocks nothing and counts what it would have
+// rejected and how those calls ended. Breaker.Tune reports it,
+// Breaker.Promote applies a candidate's settings at run time, and the
+// circuit_breaker_candidate_* series chart it. In enforce mode the calls the
+// breaker rejects never run, so the candidates see only the calls that ran.
+// Breakers without candidates pay one nil check per call.
+//
 // # Fallbacks, health checks, deferred retries
 //
 // Registry.NewChain builds an ordered chain of breakers (primary, then

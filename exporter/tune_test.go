@@ -157,7 +157,8 @@ func TestTuneErrorsAndAuthorisation(t *testing.T) {
 	}
 }
 
-// The candidate series reach the Prometheus exposition under their names.
+// The candidate series reach the Prometheus exposition under their names,
+// and pass promtool's lint.
 func TestCandidateExposition(t *testing.T) {
 	m := newMetrics(t)
 	reg := newRegistry(t, m)
@@ -174,4 +175,5 @@ func TestCandidateExposition(t *testing.T) {
 			t.Errorf("/metrics has no %s", want)
 		}
 	}
+	promtool(t, rec.Body.Bytes())
 }
