@@ -52,17 +52,30 @@ type generation struct {
 	// when the failure's bucket rolls off, so a dependency called less
 	// often than failure_threshold times per window would never trip.
 	consecutive atomic.Uint32
+	// slowRun counts the slow calls among them, for the trip's reason.
+	slowRun atomic.Uint32
 }
 
 // failed counts a failure toward failure_threshold.
 func (g *generation) failed() { g.consecutive.Add(1) }
 
+// failedSlow counts a slow call toward failure_threshold.
+func (g *generation) failedSlow() {
+	g.slowRun.Add(1)
+	g.consecutive.Add(1)
+}
+
 // succeeded ends a run of failures. It writes only when there was one, so
 // that successes on a healthy breaker do not bounce its cache line.
 func (g *generation) succeeded() {
 	if g.consecutive.Load() != 0 {
-		g.consecutive.Store(0)
+		g.restartRun()
 	}
+}
+
+func (g *generation) restartRun() {
+	g.consecutive.Store(0)
+	g.slowRun.Store(0)
 }
 
 // Breaker is one named, instrumented circuit breaker. Create it with
@@ -138,7 +151,7 @@ func (b *Breaker) settings(g *generation) gobreaker.Settings {
 			if b.gen.Load() != g {
 				return
 			}
-			g.consecutive.Store(0) // each state counts its own run
+			g.restartRun() // each state counts its own run
 			b.onStateChange(g, State(from), State(to), "")
 		},
 	}
@@ -150,7 +163,15 @@ func (b *Breaker) readyToTrip(g *generation, c gobreaker.Counts) bool {
 		return false
 	}
 	if n := g.consecutive.Load(); n >= b.cfg.FailureThreshold {
-		g.tripReason = fmt.Sprintf("%d consecutive failures reached failure_threshold %d", n, b.cfg.FailureThreshold)
+		switch slow := g.slowRun.Load(); {
+		case slow == 0:
+			g.tripReason = fmt.Sprintf("%d consecutive failures reached failure_threshold %d", n, b.cfg.FailureThreshold)
+		case slow >= n:
+			g.tripReason = fmt.Sprintf("%d consecutive slow calls (over slow_call %v) reached failure_threshold %d", n, b.cfg.SlowCall, b.cfg.FailureThreshold)
+		default:
+			g.tripReason = fmt.Sprintf("%d consecutive failures and slow calls (%d slow, over slow_call %v) reached failure_threshold %d",
+				n, slow, b.cfg.SlowCall, b.cfg.FailureThreshold)
+		}
 		return true
 	}
 	if b.cfg.FailureRate > 0 {
@@ -158,7 +179,11 @@ func (b *Breaker) readyToTrip(g *generation, c gobreaker.Counts) bool {
 		if ran > 0 {
 			rate := float64(c.TotalFailures) / float64(ran)
 			if rate >= b.cfg.FailureRate {
-				g.tripReason = fmt.Sprintf("failure rate %.3g over %d calls reached failure_rate %g", rate, ran, b.cfg.FailureRate)
+				what := "failure rate"
+				if b.cfg.SlowCall > 0 {
+					what = "failure rate (slow calls count as failures)"
+				}
+				g.tripReason = fmt.Sprintf("%s %.3g over %d calls reached failure_rate %g", what, rate, ran, b.cfg.FailureRate)
 				return true
 			}
 		}
@@ -370,7 +395,7 @@ func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) e
 			g.failed()
 			return struct{}{}, errSignalFailure
 		case slow:
-			g.failed()
+			g.failedSlow()
 			return struct{}{}, errSignalSlow
 		}
 		g.succeeded()

@@ -3,9 +3,12 @@ package main
 import (
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -115,5 +118,33 @@ func TestWarnExposedWithoutToken(t *testing.T) {
 	q := serve(t, nil, "--config", cfg) // loopback: no warning
 	if strings.Contains(q.stderr.String(), "no admin token") {
 		t.Errorf("warning on a loopback listener:\n%s", q.stderr)
+	}
+}
+
+// validate stops on the first SIGTERM even while its file does not come
+// (a FIFO nobody writes to stands for a hung network mount).
+func TestValidateStopsOnFirstSignal(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "config.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skip("no FIFOs here:", err)
+	}
+	p := start(t, nil, "validate", "--config", fifo)
+	// Opening the write end succeeds once validate has the read end open:
+	// from then on it waits for data that never comes.
+	var w *os.File
+	testutil.WaitFor(t, "validate opens the file", 60*time.Second, func() bool {
+		f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+		w = f
+		return err == nil
+	})
+	defer w.Close()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("validate still running 20s after SIGTERM")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(p.stderr.String(), "validate: interrupted while reading") {
+		t.Errorf("exit %d, stderr %q; want 1 and the interruption", code, p.stderr)
 	}
 }

@@ -280,6 +280,8 @@ func (c *Config) checkMember(ps *problems, path string, u *url.URL, name string,
 		ps.at(c.at(up), up, "%q: want an http:// or https:// URL", u.Redacted())
 	case u.Host == "":
 		ps.at(c.at(up), up, "%q: no host", u.Redacted())
+	case badPort(u) != "":
+		ps.at(c.at(up), up, "%q: %s", u.Redacted(), badPort(u))
 	case u.User != nil:
 		ps.at(c.at(up), up, "%q: credentials in the URL are not forwarded; remove them", u.Redacted())
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
@@ -363,6 +365,8 @@ func (c *Config) validateHealthChecks(ps *problems, known map[string]bool) {
 				ps.at(o, p, "%q: want an http:// or https:// URL", u.Redacted())
 			case u.Host == "":
 				ps.at(o, p, "%q: no host", u.Redacted())
+			case badPort(u) != "":
+				ps.at(o, p, "%q: %s", u.Redacted(), badPort(u))
 			}
 		}
 		if s := hc.ExpectStatus; s != 0 && (s < 100 || s > 599) {
@@ -388,6 +392,20 @@ func (c *Config) validateHealthChecks(ps *problems, known map[string]bool) {
 			ps.at(o, p, "set without open_on_fail: true (failing probes open nothing unless open_on_fail is set)")
 		}
 	}
+}
+
+// badPort says what is wrong with the port of u ("" if nothing): a colon
+// without a port, or a port outside 1-65535. url.Parse accepts both.
+func badPort(u *url.URL) string {
+	if strings.HasSuffix(u.Host, ":") {
+		return "empty port after the colon (omit the colon for the scheme's default)"
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Sprintf("port %s is not from 1 to 65535", p)
+		}
+	}
+	return ""
 }
 
 // ownListener returns the setting and the address of the gateway's own
