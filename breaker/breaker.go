@@ -63,6 +63,14 @@ type generation struct {
 	// (see Breaker.Evidence).
 	streak      atomic.Uint32
 	streakStart atomic.Int64
+	// slowRun counts the slow calls among them, for the trip's reason.
+	slowRun atomic.Uint32
+}
+
+// restartRun ends g's run of failures.
+func (g *generation) restartRun() {
+	g.streak.Store(0)
+	g.slowRun.Store(0)
 }
 
 // Breaker is one named, instrumented circuit breaker. Create it with
@@ -155,7 +163,7 @@ func (b *Breaker) settings(g *generation) gobreaker.Settings {
 			if b.gen.Load() != g {
 				return
 			}
-			g.streak.Store(0) // each state counts its own run
+			g.restartRun() // each state counts its own run
 			g.until.Store(0)
 			b.onStateChange(g, State(from), State(to), "")
 		},
@@ -168,7 +176,15 @@ func (b *Breaker) readyToTrip(g *generation, c gobreaker.Counts) bool {
 		return false
 	}
 	if n := g.streak.Load(); n >= g.cfg.FailureThreshold {
-		g.tripReason = fmt.Sprintf("%d consecutive failures reached failure_threshold %d", n, g.cfg.FailureThreshold)
+		switch slow := g.slowRun.Load(); {
+		case slow == 0:
+			g.tripReason = fmt.Sprintf("%d consecutive failures reached failure_threshold %d", n, g.cfg.FailureThreshold)
+		case slow >= n:
+			g.tripReason = fmt.Sprintf("%d consecutive slow calls (over slow_call %v) reached failure_threshold %d", n, g.cfg.SlowCall, g.cfg.FailureThreshold)
+		default:
+			g.tripReason = fmt.Sprintf("%d consecutive failures and slow calls (%d slow, over slow_call %v) reached failure_threshold %d",
+				n, slow, g.cfg.SlowCall, g.cfg.FailureThreshold)
+		}
 		return true
 	}
 	if g.cfg.FailureRate > 0 {
@@ -176,7 +192,11 @@ func (b *Breaker) readyToTrip(g *generation, c gobreaker.Counts) bool {
 		if ran > 0 {
 			rate := float64(c.TotalFailures) / float64(ran)
 			if rate >= g.cfg.FailureRate {
-				g.tripReason = fmt.Sprintf("failure rate %.3g over %d calls reached failure_rate %g", rate, ran, g.cfg.FailureRate)
+				what := "failure rate"
+				if g.cfg.SlowCall > 0 {
+					what = "failure rate (slow calls count as failures)"
+				}
+				g.tripReason = fmt.Sprintf("%s %.3g over %d calls reached failure_rate %g", what, rate, ran, g.cfg.FailureRate)
 				return true
 			}
 		}
@@ -457,8 +477,10 @@ func (b *Breaker) counted(g *generation, sig error, now time.Time) {
 	switch sig {
 	case nil:
 		b.succeeded(g, now)
-	case errSignalFailure, errSignalSlow:
+	case errSignalFailure:
 		g.failed(now)
+	case errSignalSlow:
+		g.failedSlow(now)
 	}
 }
 
@@ -469,11 +491,17 @@ func (g *generation) failed(now time.Time) {
 	}
 }
 
+// failedSlow records a slow call the state machine counts as a failure.
+func (g *generation) failedSlow(now time.Time) {
+	g.slowRun.Add(1)
+	g.failed(now)
+}
+
 // succeeded records a success the state machine counts: it ends g's streak.
 func (b *Breaker) succeeded(g *generation, now time.Time) {
 	b.lastSuccess.Store(now.UnixNano())
 	if g.streak.Load() != 0 {
-		g.streak.Store(0)
+		g.restartRun()
 	}
 }
 

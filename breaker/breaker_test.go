@@ -286,7 +286,9 @@ func TestPanicCountsAsFailureAndRepanics(t *testing.T) {
 
 func TestSlowCallsTrip(t *testing.T) {
 	reg := newRegistry(t)
-	b := mustRegister(t, reg, breaker.Config{Name: "dep", FailureThreshold: 2, SlowCall: 5 * time.Millisecond})
+	trips := make(chan string, 1)
+	b := mustRegister(t, reg, breaker.Config{Name: "dep", FailureThreshold: 2, SlowCall: 5 * time.Millisecond,
+		OnStateChange: func(sc breaker.StateChange) { trips <- sc.Reason }})
 	slow := func(context.Context) error { time.Sleep(10 * time.Millisecond); return nil }
 	for i := range 2 {
 		if err := b.Execute(context.Background(), slow); err != nil {
@@ -299,6 +301,24 @@ func TestSlowCallsTrip(t *testing.T) {
 	c := b.Snapshot().Counts
 	if c.Slow != 2 || c.Success != 2 {
 		t.Errorf("counts = %+v, want 2 slow successes", c)
+	}
+	// Regression: the reason said "2 consecutive failures" of two successes.
+	if r, want := <-trips, "2 consecutive slow calls (over slow_call 5ms) reached failure_threshold 2"; r != want {
+		t.Errorf("reason %q, want %q", r, want)
+	}
+}
+
+func TestFailuresAndSlowCallsTripReason(t *testing.T) {
+	reg := newRegistry(t)
+	trips := make(chan string, 1)
+	b := mustRegister(t, reg, breaker.Config{Name: "dep", FailureThreshold: 3, SlowCall: 5 * time.Millisecond,
+		OnStateChange: func(sc breaker.StateChange) { trips <- sc.Reason }})
+	slow := func(context.Context) error { time.Sleep(10 * time.Millisecond); return nil }
+	for _, fn := range []func(context.Context) error{fail, slow, fail} {
+		_ = b.Execute(context.Background(), fn)
+	}
+	if r, want := <-trips, "3 consecutive failures and slow calls (1 slow, over slow_call 5ms) reached failure_threshold 3"; r != want {
+		t.Errorf("reason %q, want %q", r, want)
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 )
 
 // Every bad-configuration case: serve exits 2 with every problem and its
-// line or variable, and starts nothing; validate exits 1 with the same list.
+// line or variable, and starts nothing; validate exits 2 with the same list.
 func TestBadConfig(t *testing.T) {
 	tests := map[string]struct {
 		yaml string
@@ -24,7 +24,7 @@ func TestBadConfig(t *testing.T) {
 			yaml: "listen: :0\nbreakers:\n  a: {failure_treshold: 3}\nroutez: []\n",
 			want: []string{
 				`:3: breakers.a.failure_treshold: unknown key (known here: mode, failure_threshold, min_throughput, failure_rate, slow_call, timeout, half_open_requests, window, health_check)`,
-				`:4: routez: unknown key (known here: listen, admin_token, defaults, breakers, routes)`,
+				`:4: routez: unknown key (known here: listen, admin_listen, metrics_listen, admin_token, defaults, breakers, routes)`,
 			},
 		},
 		"bad durations": {
@@ -122,8 +122,8 @@ func TestBadConfig(t *testing.T) {
 				t.Errorf("serve: exit %d after %v\nstdout: %q\nstderr:\n%s\nwant stderr:\n%s%s", code, time.Since(start), out, errOut, header, want.String())
 			}
 			code, out, errOut = runCmd(t, tt.env, "validate", "--config", path)
-			if code != 1 || out != "" || errOut != header+want.String() {
-				t.Errorf("validate: exit %d\nstdout: %q\nstderr:\n%s", code, out, errOut)
+			if code != 2 || out != "" || errOut != header+want.String() {
+				t.Errorf("validate: exit %d, want 2 as serve\nstdout: %q\nstderr:\n%s", code, out, errOut)
 			}
 		})
 	}

@@ -3,9 +3,14 @@ package main
 import (
 	"io"
 	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -115,5 +120,121 @@ func TestWarnExposedWithoutToken(t *testing.T) {
 	q := serve(t, nil, "--config", cfg) // loopback: no warning
 	if strings.Contains(q.stderr.String(), "no admin token") {
 		t.Errorf("warning on a loopback listener:\n%s", q.stderr)
+	}
+}
+
+// validate stops on the first SIGTERM even while its file does not come
+// (a FIFO nobody writes to stands for a hung network mount).
+func TestValidateStopsOnFirstSignal(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "config.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skip("no FIFOs here:", err)
+	}
+	p := start(t, nil, "validate", "--config", fifo)
+	// Opening the write end succeeds once validate has the read end open:
+	// from then on it waits for data that never comes.
+	var w *os.File
+	testutil.WaitFor(t, "validate opens the file", 60*time.Second, func() bool {
+		f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+		w = f
+		return err == nil
+	})
+	defer w.Close()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("validate still running 20s after SIGTERM")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(p.stderr.String(), "validate: interrupted while reading") {
+		t.Errorf("exit %d, stderr %q; want 1 and the interruption", code, p.stderr)
+	}
+}
+
+var (
+	adminRE   = regexp.MustCompile(`admin API on (http://\S+)`)
+	metricsRE = regexp.MustCompile(`metrics on (http://\S+)`)
+)
+
+// With admin_listen and metrics_listen, the proxy's port serves no admin
+// path and no /metrics; each listener answers the probes. /healthz and
+// /readyz say 200 while the breaker is open (when
+// /api/circuit-breaker/health says 503), and /readyz says 503 while the
+// process drains on SIGTERM.
+func TestSeparateListenersAndProbes(t *testing.T) {
+	up := newUpstream(t)
+	cfg := writeConfig(t, "admin_listen: 127.0.0.1:0\nmetrics_listen: 127.0.0.1:0\n"+
+		"breakers: {up: {mode: enforce, failure_threshold: 1, timeout: 1m}}\n"+
+		"routes:\n  - {prefix: /up/, upstream: '"+up.URL+"', breaker: up}\n")
+	p := serve(t, nil, "--config", cfg)
+	admin := adminRE.FindStringSubmatch(p.stdout.String())
+	metrics := metricsRE.FindStringSubmatch(p.stdout.String())
+	if admin == nil || metrics == nil {
+		t.Fatalf("the banner names no admin or metrics listener:\n%s", p.stdout)
+	}
+	for _, c := range []struct {
+		url    string
+		status int
+	}{
+		{p.base + "/api/circuit-breaker/status", 404},
+		{p.base + "/metrics", 404},
+		{admin[1] + "/api/circuit-breaker/status", 200},
+		{admin[1] + "/metrics", 404},
+		{metrics[1] + "/metrics", 200},
+		{metrics[1] + "/api/circuit-breaker/status", 404},
+		{p.base + "/healthz", 200}, {p.base + "/readyz", 200},
+		{admin[1] + "/healthz", 200}, {admin[1] + "/readyz", 200},
+		{metrics[1] + "/healthz", 200}, {metrics[1] + "/readyz", 200},
+	} {
+		if r := get(t, c.url); r.status != c.status {
+			t.Errorf("GET %s: %d, want %d", c.url, r.status, c.status)
+		}
+	}
+	if r := do(t, "POST", p.base+"/api/circuit-breaker/reset-all"); r.status != 404 && r.status != 405 {
+		t.Errorf("reset-all on the proxy's port: %d %s, want no admin API there", r.status, r.body)
+	}
+
+	// An outage: health says 503, the probes stay 200.
+	up.set(500)
+	get(t, p.base+"/up/x")
+	if r := get(t, admin[1]+"/api/circuit-breaker/health"); r.status != 503 {
+		t.Errorf("health with the breaker open: %d, want 503", r.status)
+	}
+	for _, u := range []string{p.base + "/healthz", p.base + "/readyz", admin[1] + "/readyz"} {
+		if r := get(t, u); r.status != 200 {
+			t.Errorf("GET %s with the breaker open: %d, want 200", u, r.status)
+		}
+	}
+
+	// Draining: a request is held in flight, SIGTERM; the admin listener
+	// still answers, /readyz with 503.
+	up.set(200)
+	// The breaker is open (timeout 1m): reset it first so the hold goes through.
+	if r := do(t, "POST", admin[1]+"/api/circuit-breaker/reset/up"); r.status != 200 {
+		t.Fatalf("reset: %d %s", r.status, r.body)
+	}
+	go func() { _, _ = http.Get(p.base + "/up/hold") }()
+	select {
+	case <-up.held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the held request did not reach the upstream")
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	testutil.WaitFor(t, "/readyz 503 while draining", 30*time.Second, func() bool {
+		resp, err := http.Get(admin[1] + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 503
+	})
+	if r := get(t, admin[1]+"/healthz"); r.status != 200 {
+		t.Errorf("/healthz while draining: %d, want 200", r.status)
+	}
+	close(up.release)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit after the held request finished")
 	}
 }

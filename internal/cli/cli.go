@@ -37,13 +37,13 @@ Usage:
   breakerwatch ctl [--addr URL] [--token T] tune NAME [--promote CANDIDATE]
         Compare a breaker's setting with its candidates; promote one.
   breakerwatch validate --config FILE
-        Check a configuration: exit 0, or 1 listing every problem.
+        Check a configuration: exit 0, or 2 listing every problem (as serve).
   breakerwatch generate [--root DIR] [--selector MATCHERS] [--group-by LABELS]
                         [--grafana-url URL] [--runbook-url URL]
         Write the Grafana dashboard, the Prometheus rules and the Kubernetes
         manifests under DIR, for the targets the selector matches (default
         job="breakerwatch").
-  breakerwatch version
+  breakerwatch version | --version
         Print the version.
 
 Run 'breakerwatch COMMAND -h' for a command's flags. Configuration reference:
@@ -62,8 +62,8 @@ func (e *ExitError) Unwrap() error { return e.Err }
 // Exit codes.
 const (
 	ExitOK     = 0
-	ExitFailed = 1 // the command failed; validate: the configuration has problems
-	ExitUsage  = 2 // bad flags or arguments; serve: a bad configuration (nothing started)
+	ExitFailed = 1 // the command failed
+	ExitUsage  = 2 // bad flags or arguments; serve and validate: a bad configuration (nothing started)
 )
 
 // ExitCode is the exit code for err: 0 for nil, the code of an *ExitError,
@@ -104,12 +104,12 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	case "ctl":
 		return runCtl(ctx, args[1:], stdout, stderr, env)
 	case "validate":
-		return runValidate(args[1:], stdout, stderr, env)
+		return runValidate(ctx, args[1:], stdout, stderr, env)
 	case "generate":
 		return runGenerate(args[1:], stdout, stderr)
-	case "version":
+	case "version", "-version", "--version":
 		if len(args) > 1 {
-			return usageErr("version takes no arguments")
+			return usageErr(cmd + " takes no arguments")
 		}
 		fmt.Fprintf(stdout, "breakerwatch %s (%s %s/%s)\n", version.String(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return nil
@@ -233,9 +233,20 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
+		opts.ReplaceAttr = durationString
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// durationString writes durations as Go duration strings ("1.5s",
+// "250ms"): the JSON handler would write integer nanoseconds, which nobody
+// reading a log takes for a duration.
+func durationString(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
 }
 
 func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer, env config.Env) error {
@@ -251,6 +262,11 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer, env co
 	}
 	if err != nil {
 		return err
+	}
+	if len(pos) == 0 {
+		fmt.Fprintln(stderr, "breakerwatch ctl: missing command")
+		fs.Usage()
+		return printed{usageErr("ctl: missing command")}
 	}
 	c := &ctl.Client{Addr: *addr, Token: *tok, HTTP: &http.Client{Timeout: *timeout}}
 	run := func() error { return c.Run(ctx, pos, stdout) }
@@ -270,7 +286,7 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer, env co
 	return nil
 }
 
-func runValidate(args []string, stdout, stderr io.Writer, env config.Env) error {
+func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer, env config.Env) error {
 	fs := newFlagSet("validate", "--config FILE", stderr)
 	cfgPath := fs.String("config", "", "YAML configuration `file` to check (with the environment applied, as serve would)")
 	if done, err := parseNoArgs(fs, args); done || err != nil {
@@ -279,9 +295,26 @@ func runValidate(args []string, stdout, stderr io.Writer, env config.Env) error 
 	if *cfgPath == "" {
 		return usageErr("validate: --config FILE is required")
 	}
-	cfg, err := config.Load(*cfgPath, env)
-	if err != nil {
-		return &ExitError{Code: ExitFailed, Err: err}
+	// The file may be slow to read (a FIFO, a network mount): a signal
+	// (ctx) stops the wait.
+	type loaded struct {
+		cfg *config.Config
+		err error
+	}
+	done := make(chan loaded, 1)
+	go func() {
+		cfg, err := config.Load(*cfgPath, env)
+		done <- loaded{cfg, err}
+	}()
+	var cfg *config.Config
+	select {
+	case <-ctx.Done():
+		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("validate: interrupted while reading %s", *cfgPath)}
+	case l := <-done:
+		if l.err != nil {
+			return &ExitError{Code: ExitUsage, Err: l.err}
+		}
+		cfg = l.cfg
 	}
 	fmt.Fprintf(stdout, "%s: OK: %d breaker(s), %d route(s), listen %s", *cfgPath, len(cfg.Breakers), len(cfg.Routes), cfg.Listen)
 	if len(cfg.EnvApplied) > 0 {

@@ -2,10 +2,13 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/breakerwatch/breakerwatch/internal/config"
 )
@@ -46,13 +49,17 @@ func TestCommands(t *testing.T) {
 		"help":                 {args: []string{"help"}, out: "breakerwatch ctl [--addr URL]"},
 		"unknown command":      {args: []string{"frobnicate"}, code: 2, err: `unknown command "frobnicate"`},
 		"version with args":    {args: []string{"version", "x"}, code: 2, err: "version takes no arguments"},
+		"--version":            {args: []string{"--version"}, out: "breakerwatch "},
+		"-version":             {args: []string{"-version"}, out: "breakerwatch "},
+		"ctl without command":  {args: []string{"ctl"}, code: 2, err: "missing command\nUsage: breakerwatch ctl [--addr URL] [--token T] status | reset NAME"},
+		"ctl only flags":       {args: []string{"ctl", "--addr", "http://127.0.0.1:1"}, code: 2, err: "Usage: breakerwatch ctl"},
 		"validate ok":          {args: []string{"validate", "--config", good}, out: good + ": OK: 1 breaker(s), 1 route(s), listen 127.0.0.1:8000\n"},
 		"validate env applied": {env: env("CB_MODE", "enforce"), args: []string{"validate", "--config", good}, out: "environment overrides: CB_MODE"},
-		"validate problems": {args: []string{"validate", "--config", bad}, code: 1, noOut: true,
+		"validate problems": {args: []string{"validate", "--config", bad}, code: 2, noOut: true,
 			errExactly: "breakerwatch: the configuration has 2 problem(s):\n" +
 				"  " + bad + `:1: listen: "nope": want host:port, like 127.0.0.1:8000 or :8000` + "\n" +
 				"  " + bad + `:2: routes[0].breaker: unknown breaker "b" (define it under breakers:)` + "\n"},
-		"validate env problem": {env: env("CB_FAILURE_THRESHOLD", "many"), args: []string{"validate", "--config", good}, code: 1,
+		"validate env problem": {env: env("CB_FAILURE_THRESHOLD", "many"), args: []string{"validate", "--config", good}, code: 2,
 			err: `environment variable CB_FAILURE_THRESHOLD: "many": want a whole number of at least 1`},
 		"validate needs config":  {args: []string{"validate"}, code: 2, err: "--config FILE is required"},
 		"validate bad flag":      {args: []string{"validate", "--cfg", good}, code: 2, err: "flag provided but not defined: -cfg"},
@@ -173,5 +180,23 @@ func TestGenerateRejectsBadFlags(t *testing.T) {
 				t.Errorf("wrote files despite the error: %v", entries)
 			}
 		})
+	}
+}
+
+// Regression: the JSON handler wrote durations as integer nanoseconds
+// ("timeout":60000000000).
+func TestJSONLogDurations(t *testing.T) {
+	var buf strings.Builder
+	log, err := newLogger(&buf, "json", "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("route", slog.Duration("timeout", time.Minute), slog.Group("g", slog.Duration("took", 1500*time.Microsecond)))
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(buf.String()), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec["timeout"] != "1m0s" || rec["g"].(map[string]any)["took"] != "1.5ms" {
+		t.Errorf("durations in %s, want \"1m0s\" and \"1.5ms\"", buf.String())
 	}
 }

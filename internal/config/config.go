@@ -34,9 +34,17 @@ const (
 // Config is a resolved configuration: defaults merged, environment applied,
 // validated.
 type Config struct {
-	// Listen is the address of the one listener (proxy routes, /metrics and
-	// the admin API). Default DefaultListen.
+	// Listen is the address of the proxy routes' listener, which also
+	// serves /metrics and the admin API unless AdminListen or MetricsListen
+	// move them. Default DefaultListen.
 	Listen string
+	// AdminListen, when set, is a separate listener for the admin API (and
+	// /metrics, unless MetricsListen is set): the proxy listener then never
+	// serves admin paths. Empty: the admin API is on Listen.
+	AdminListen string
+	// MetricsListen, when set, is a separate listener for /metrics. Empty:
+	// /metrics is on AdminListen if set, else on Listen.
+	MetricsListen string
 	// AdminToken, when set, is required (as a bearer token) by the admin
 	// API's mutations. Empty: mutations are accepted from loopback only.
 	AdminToken string

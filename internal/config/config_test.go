@@ -383,6 +383,49 @@ routes:
 				`c.yaml:4: breakers.a: window: 500ms is shorter than the minimum 1s`,
 			},
 		},
+		"upstream ports": {
+			yaml: `breakers:
+  a:
+    health_check: {url: "http://h:0/health"}
+routes:
+  - {prefix: /a/, upstream: "http://x:99999", breaker: a}
+  - {prefix: /b/, upstream: "https://x:", breaker: a}
+  - prefix: /c/
+    upstream: "http://x:0"
+    breaker: a
+    fallbacks: [{upstream: "http://y:65536/v1", breaker: a}]
+  - {prefix: /d/, upstream: "http://x:65535", breaker: a}
+`,
+			want: []string{
+				`c.yaml:3: breakers.a.health_check.url: "http://h:0/health": port 0 is not from 1 to 65535`,
+				`c.yaml:5: routes[0].upstream: "http://x:99999": port 99999 is not from 1 to 65535`,
+				`c.yaml:6: routes[1].upstream: "https://x:": empty port after the colon (omit the colon for the scheme's default)`,
+				`c.yaml:8: routes[2].upstream: "http://x:0": port 0 is not from 1 to 65535`,
+				`c.yaml:10: routes[2].fallbacks[0].upstream: "http://y:65536/v1": port 65536 is not from 1 to 65535`,
+				`c.yaml:10: routes[2].fallbacks[0].breaker: "a" is already in the chain as routes[2].breaker (line 9): a chain tries each breaker once (naming one twice would be a cycle)`,
+			},
+		},
+		"separate listeners": {
+			yaml: `listen: 127.0.0.1:8000
+admin_listen: localhost:8000
+metrics_listen: 9090
+breakers: {a: {}}
+routes:
+  - {prefix: /a/, upstream: "http://127.0.0.1:9091", breaker: a}
+  - {prefix: /healthz/, upstream: "http://x", breaker: a}
+`,
+			want: []string{
+				`c.yaml:2: admin_listen: "localhost:8000" is also listen: a separate listener needs its own address`,
+				`c.yaml:3: metrics_listen: "9090": want host:port, like 127.0.0.1:8000 or :8000`,
+				`c.yaml:7: routes[1].prefix: "/healthz/" overlaps /healthz, which breakerwatch serves itself`,
+			},
+		},
+		"route to the admin listener": {
+			yaml: "admin_listen: 127.0.0.1:9000\nmetrics_listen: 127.0.0.1:0\nbreakers: {a: {}}\nroutes:\n  - {prefix: /a/, upstream: 'http://localhost:9000', breaker: a}\n",
+			want: []string{
+				`c.yaml:5: routes[0].upstream: "http://localhost:9000" is breakerwatch's own listener (admin_listen 127.0.0.1:9000): a route to itself loops, and would hand its clients the admin API as loopback`,
+			},
+		},
 		"two documents": {
 			yaml: "listen: :8000\n---\nlisten: :9000\n",
 			want: []string{`c.yaml:2: a second YAML document; the file must hold one`},

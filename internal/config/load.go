@@ -154,7 +154,7 @@ func (p *parser) unknown(k *yaml.Node, path, key string, known string) {
 }
 
 const (
-	topKeys     = "listen, admin_token, defaults, breakers, routes"
+	topKeys     = "listen, admin_listen, metrics_listen, admin_token, defaults, breakers, routes"
 	breakerKeys = "mode, failure_threshold, min_throughput, failure_rate, slow_call, timeout, half_open_requests, window"
 	// A breaker's own entry may also have a health check and candidates;
 	// defaults may not.
@@ -172,6 +172,14 @@ func (p *parser) top(root *yaml.Node) {
 		case "listen":
 			if s, ok := p.str(v, key); ok {
 				p.c.Listen = s
+			}
+		case "admin_listen":
+			if s, ok := p.str(v, key); ok {
+				p.c.AdminListen = s
+			}
+		case "metrics_listen":
+			if s, ok := p.str(v, key); ok {
+				p.c.MetricsListen = s
 			}
 		case "admin_token":
 			if s, ok := p.str(v, key); ok {

@@ -16,7 +16,7 @@ import (
 )
 
 // Paths the gateway serves itself; no route may overlap them.
-var reservedPaths = []string{"/metrics", "/api/circuit-breaker/"}
+var reservedPaths = []string{"/metrics", "/api/circuit-breaker/", "/healthz", "/readyz"}
 
 // A prefix is one or more path segments of unreserved characters, with a
 // leading and a trailing slash. ServeMux wildcards ({...}) cannot appear.
@@ -182,6 +182,7 @@ func (c *Config) validate(ps *problems) {
 	if err := validateListen(c.Listen); err != nil {
 		ps.at(c.at("listen"), "listen", "%v", err)
 	}
+	c.validateListeners(ps)
 
 	// Breakers: the library's own rules. A bad value in the defaults section
 	// is reported once, at its line, not again for each breaker inheriting it.
@@ -280,6 +281,8 @@ func (c *Config) checkMember(ps *problems, path string, u *url.URL, name string,
 		ps.at(c.at(up), up, "%q: want an http:// or https:// URL", u.Redacted())
 	case u.Host == "":
 		ps.at(c.at(up), up, "%q: no host", u.Redacted())
+	case badPort(u) != "":
+		ps.at(c.at(up), up, "%q: %s", u.Redacted(), badPort(u))
 	case u.User != nil:
 		ps.at(c.at(up), up, "%q: credentials in the URL are not forwarded; remove them", u.Redacted())
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
@@ -363,6 +366,8 @@ func (c *Config) validateHealthChecks(ps *problems, known map[string]bool) {
 				ps.at(o, p, "%q: want an http:// or https:// URL", u.Redacted())
 			case u.Host == "":
 				ps.at(o, p, "%q: no host", u.Redacted())
+			case badPort(u) != "":
+				ps.at(o, p, "%q: %s", u.Redacted(), badPort(u))
 			}
 		}
 		if s := hc.ExpectStatus; s != 0 && (s < 100 || s > 599) {
@@ -388,6 +393,20 @@ func (c *Config) validateHealthChecks(ps *problems, known map[string]bool) {
 			ps.at(o, p, "set without open_on_fail: true (failing probes open nothing unless open_on_fail is set)")
 		}
 	}
+}
+
+// badPort says what is wrong with the port of u ("" if nothing): a colon
+// without a port, or a port outside 1-65535. url.Parse accepts both.
+func badPort(u *url.URL) string {
+	if strings.HasSuffix(u.Host, ":") {
+		return "empty port after the colon (omit the colon for the scheme's default)"
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Sprintf("port %s is not from 1 to 65535", p)
+		}
+	}
+	return ""
 }
 
 // ownListener returns the setting and the address of the gateway's own
@@ -416,7 +435,36 @@ func (c *Config) ownListener(u *url.URL) (key, addr string) {
 type listener struct{ key, addr string }
 
 func (c *Config) listeners() []listener {
-	return []listener{{"listen", c.Listen}}
+	out := []listener{{"listen", c.Listen}}
+	if c.AdminListen != "" {
+		out = append(out, listener{"admin_listen", c.AdminListen})
+	}
+	if c.MetricsListen != "" {
+		out = append(out, listener{"metrics_listen", c.MetricsListen})
+	}
+	return out
+}
+
+// validateListeners checks admin_listen and metrics_listen: addresses, and
+// none the same as another listener (port 0 picks a free port each time).
+func (c *Config) validateListeners(ps *problems) {
+	ls := c.listeners()
+	for i, l := range ls[1:] {
+		if err := validateListen(l.addr); err != nil {
+			ps.at(c.at(l.key), l.key, "%v", err)
+			continue
+		}
+		for _, prev := range ls[:i+1] {
+			_, port, _ := net.SplitHostPort(l.addr)
+			if _, pport, err := net.SplitHostPort(prev.addr); err == nil && port != "0" && port == pport {
+				ph, _, _ := net.SplitHostPort(prev.addr)
+				lh, _, _ := net.SplitHostPort(l.addr)
+				if sameHost(lh, ph) || sameHost(ph, lh) {
+					ps.at(c.at(l.key), l.key, "%q is also %s: a separate listener needs its own address", l.addr, prev.key)
+				}
+			}
+		}
+	}
 }
 
 // sameHost reports whether an upstream host reaches a listener bound to

@@ -156,7 +156,7 @@ func (c *Client) status(ctx context.Context, w io.Writer) error {
 	now := time.Now()
 	fmt.Fprintf(w, "status: %s\n\n", st.Status)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "BREAKER\tSTATE\tMODE\tFOR\tERROR RATE\tP95\tOK\tFAILED\tREJECTED\tWOULD REJECT\tTHRESHOLD\tTIMEOUT")
+	fmt.Fprintln(tw, "BREAKER\tSTATE\tMODE\tFOR\tERROR RATE\tP95\tOK\tFAILED\tSLOW\tREJECTED\tWOULD REJECT\tTHRESHOLD\tTIMEOUT")
 	sort.Slice(st.Breakers, func(i, j int) bool { return st.Breakers[i].Name < st.Breakers[j].Name })
 	for _, b := range st.Breakers {
 		rate, p95, counts := "-", "-", breaker.Counts{}
@@ -169,9 +169,9 @@ func (c *Client) status(ctx context.Context, w io.Writer) error {
 			}
 			counts = mb.Counts
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n",
 			b.Name, b.State, b.Mode, age(now.Sub(b.Since)), rate, p95,
-			counts.Success, counts.Failure, counts.Rejected, counts.WouldReject,
+			counts.Success, counts.Failure, counts.Slow, counts.Rejected, counts.WouldReject,
 			b.Settings.FailureThreshold, shortDuration(b.Settings.Timeout))
 	}
 	if err := tw.Flush(); err != nil {

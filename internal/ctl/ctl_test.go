@@ -28,12 +28,13 @@ func server(t *testing.T, token string) (*httptest.Server, *breaker.Registry) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Close() })
-	a, _ := reg.Register(breaker.Config{Name: "anthropic_api", Mode: breaker.ModeMonitor})
+	a, _ := reg.Register(breaker.Config{Name: "anthropic_api", Mode: breaker.ModeMonitor, SlowCall: time.Millisecond})
 	o, _ := reg.Register(breaker.Config{Name: "openai_api", FailureThreshold: 2, Timeout: time.Minute})
 	for range 3 {
 		_ = o.Execute(context.Background(), func(context.Context) error { return errors.New("down") })
 	}
 	_ = a.Execute(context.Background(), func(context.Context) error { return nil })
+	_ = a.Execute(context.Background(), func(context.Context) error { time.Sleep(2 * time.Millisecond); return nil }) // slow
 	srv := httptest.NewServer(exporter.NewAdmin(reg, exporter.AdminOptions{Token: token, Logger: slog.New(slog.DiscardHandler)}))
 	t.Cleanup(srv.Close)
 	return srv, reg
@@ -54,9 +55,9 @@ func TestStatus(t *testing.T) {
 	}
 	want := []string{
 		`^status: degraded$`,
-		`^BREAKER +STATE +MODE +FOR +ERROR RATE +P95 +OK +FAILED +REJECTED +WOULD REJECT +THRESHOLD +TIMEOUT$`,
-		`^anthropic_api +closed +monitor +\d+s +0\.0% /1m +[\d.]+ms +1 +0 +0 +0 +5 +1m$`,
-		`^openai_api +open +enforce +\d+s +100\.0% /1m +[\d.]+ms +0 +2 +1 +0 +2 +1m$`,
+		`^BREAKER +STATE +MODE +FOR +ERROR RATE +P95 +OK +FAILED +SLOW +REJECTED +WOULD REJECT +THRESHOLD +TIMEOUT$`,
+		`^anthropic_api +closed +monitor +\d+s +0\.0% /1m +[\d.]+ms +2 +0 +1 +0 +0 +5 +1m$`,
+		`^openai_api +open +enforce +\d+s +100\.0% /1m +[\d.]+ms +0 +2 +0 +1 +0 +2 +1m$`,
 	}
 	lines := strings.Split(strings.TrimSpace(strings.ReplaceAll(out, "\n\n", "\n")), "\n")
 	if len(lines) != len(want) {

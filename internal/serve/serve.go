@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -125,33 +126,50 @@ func Run(ctx context.Context, o Options) error {
 		}
 		_ = reg.Close()
 	}
-	mux, gw, hc, err := handler(cfg, metrics, reg, live, log)
+	st := &readiness{}
+	muxes, gw, hc, err := handler(cfg, metrics, reg, live, log, st)
 	if err != nil {
 		release()
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	// The proxy's listener first: its address is the base URL.
+	lns, err := listenAll(cfg, muxes)
 	if err != nil {
 		release()
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
-	base := baseURL(ln.Addr())
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: ReadHeaderTimeout,
-		IdleTimeout:       IdleTimeout,
-		MaxHeaderBytes:    1 << 20,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	ln, base := lns[0].ln, lns[0].base
+	u := urls{proxy: base, admin: base, metrics: base}
+	for _, l := range lns[1:] {
+		if l.key == "admin_listen" {
+			u.admin, u.metrics = l.base, l.base
+		}
 	}
-	srv.RegisterOnShutdown(live.Close)
+	for _, l := range lns[1:] {
+		if l.key == "metrics_listen" {
+			u.metrics = l.base
+		}
+	}
+	muxes.proxy.Handle("GET /{$}", index(cfg, reg, u))
 	sampling := make(chan struct{})
 	go func() {
 		defer close(sampling)
 		live.Run(ctx, reg)
 	}()
 	defer func() { live.Close(); <-sampling }()
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	serveErr := make(chan error, len(lns))
+	for _, l := range lns {
+		l.srv = &http.Server{
+			Handler:           l.mux,
+			ReadHeaderTimeout: ReadHeaderTimeout,
+			IdleTimeout:       IdleTimeout,
+			MaxHeaderBytes:    1 << 20,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		}
+		l.srv.RegisterOnShutdown(live.Close)
+		go func() { serveErr <- l.srv.Serve(l.ln) }()
+	}
+	st.set(stateReady)
 
 	mode := "config " + o.ConfigPath
 	if dm != nil {
@@ -161,6 +179,9 @@ func Run(ctx context.Context, o Options) error {
 		slog.String("source", mode), slog.Int("breakers", len(cfg.Breakers)), slog.Int("routes", len(cfg.Routes)),
 		slog.Any("env_overrides", cfg.EnvApplied), slog.Bool("admin_token", cfg.AdminToken != ""),
 		slog.Int("health_checks", len(cfg.HealthChecks)), slog.Duration("health_check_interval", cfg.HealthCheckInterval))
+	for _, l := range lns[1:] {
+		log.Info("separate listener", slog.String("setting", l.key), slog.String("listen", l.ln.Addr().String()))
+	}
 	for _, r := range cfg.Routes {
 		bc, _ := cfg.Breaker(r.Breaker)
 		attrs := []slog.Attr{slog.String("prefix", r.Prefix), slog.String("upstream", r.Upstream.Redacted()),
@@ -170,12 +191,18 @@ func Run(ctx context.Context, o Options) error {
 		}
 		log.LogAttrs(context.Background(), slog.LevelInfo, "route", attrs...)
 	}
-	if cfg.AdminToken == "" && !isLoopback(ln.Addr()) {
-		log.Warn("listening beyond loopback with no admin token: breaker mutations are refused to remote clients "+
-			"but accepted from any local process; set "+config.EnvAdminToken+" to require a token",
-			slog.String("listen", ln.Addr().String()))
+	adminLn := ln
+	for _, l := range lns[1:] {
+		if l.key == "admin_listen" {
+			adminLn = l.ln
+		}
 	}
-	banner(o.Stdout, base, cfg, dm != nil)
+	if cfg.AdminToken == "" && !isLoopback(adminLn.Addr()) {
+		log.Warn("the admin API listens beyond loopback with no admin token: breaker mutations are refused to remote clients "+
+			"but accepted from any local process; set "+config.EnvAdminToken+" to require a token",
+			slog.String("listen", adminLn.Addr().String()))
+	}
+	banner(o.Stdout, u, cfg, dm != nil)
 	if hc != nil {
 		// Probes stop with ctx (the process's signal context) and Stop.
 		if err := hc.Start(ctx); err != nil {
@@ -195,17 +222,22 @@ func Run(ctx context.Context, o Options) error {
 		log.Error("server stopped", slog.String("error", err.Error()))
 	}
 
-	// Shutdown: stop the demo's traffic, stop accepting and drain, then
-	// release the upstreams and flush the metrics.
+	// Shutdown: not ready any more, stop the demo's traffic, stop
+	// accepting and drain the proxy, then the admin and metrics listeners
+	// (which answer /readyz with 503 and serve the last scrapes meanwhile),
+	// then release the upstreams and flush the metrics.
+	st.set(stateStopping)
 	if dm != nil {
 		dm.StopTraffic()
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("in-flight requests did not finish in time; closing their connections",
-			slog.Duration("shutdown_timeout", o.ShutdownTimeout), slog.String("error", err.Error()))
-		_ = srv.Close()
+	for _, l := range lns {
+		if err := l.srv.Shutdown(sctx); err != nil {
+			log.Warn("in-flight requests did not finish in time; closing their connections",
+				slog.String("listener", l.key), slog.Duration("shutdown_timeout", o.ShutdownTimeout), slog.String("error", err.Error()))
+			_ = l.srv.Close()
+		}
 	}
 	if hc != nil {
 		hc.Stop() // before the last flush: its series go with it
@@ -219,10 +251,18 @@ func Run(ctx context.Context, o Options) error {
 	return runErr
 }
 
+// muxes are the handlers of the listeners: admin and metrics are proxy
+// itself unless admin_listen or metrics_listen give them their own.
+type muxes struct {
+	proxy, admin, metrics *http.ServeMux
+}
+
 // handler registers the breakers, builds the health checker (nil without
-// health checks; not started) and serves, on one mux, the routes, /metrics,
-// the admin API and an index at /.
-func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registry, live *exporter.Live, log *slog.Logger) (*http.ServeMux, *gateway.Gateway, *breaker.HealthChecker, error) {
+// health checks; not started) and serves the routes on the proxy's mux,
+// /metrics and the admin API (with the status page) on theirs, and /healthz
+// and /readyz on each. The caller adds the index at / once it knows the
+// listeners' addresses.
+func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registry, live *exporter.Live, log *slog.Logger, st *readiness) (*muxes, *gateway.Gateway, *breaker.HealthChecker, error) {
 	for _, bc := range cfg.Breakers {
 		if _, err := reg.Register(bc); err != nil {
 			return nil, nil, nil, err
@@ -241,15 +281,102 @@ func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registr
 		}
 		admin.Health = healthResults(hc)
 	}
-	mux := http.NewServeMux()
-	gw.Register(mux)
-	mux.Handle(exporter.MetricsPath, withDeadline(metrics.Handler()))
-	mux.Handle(exporter.AdminPathPrefix, withDeadline(exporter.NewAdmin(reg, admin)))
-	mux.Handle("GET /{$}", index(cfg, reg))
+	m := &muxes{proxy: http.NewServeMux()}
+	m.admin, m.metrics = m.proxy, m.proxy
+	st.probes(m.proxy)
+	if cfg.AdminListen != "" {
+		m.admin = http.NewServeMux()
+		m.metrics = m.admin
+		st.probes(m.admin)
+	}
+	if cfg.MetricsListen != "" {
+		m.metrics = http.NewServeMux()
+		st.probes(m.metrics)
+	}
+	gw.Register(m.proxy)
+	m.metrics.Handle(exporter.MetricsPath, withDeadline(metrics.Handler()))
+	m.admin.Handle(exporter.AdminPathPrefix, withDeadline(exporter.NewAdmin(reg, admin)))
 	page := ui.Handler()
-	mux.Handle("GET "+ui.Path, page)
-	mux.Handle("GET "+strings.TrimSuffix(ui.Path, "/"), page) // redirects to ui.Path
-	return mux, gw, hc, nil
+	m.admin.Handle("GET "+ui.Path, page)
+	m.admin.Handle("GET "+strings.TrimSuffix(ui.Path, "/"), page) // redirects to ui.Path
+	return m, gw, hc, nil
+}
+
+// boundListener is one listener: its setting, its handler, and once
+// listening, its socket, base URL and server.
+type boundListener struct {
+	key  string
+	mux  *http.ServeMux
+	ln   net.Listener
+	base string
+	srv  *http.Server
+}
+
+// listenAll opens the listeners, the proxy's first; on error it closes
+// those it opened.
+func listenAll(cfg *config.Config, m *muxes) ([]*boundListener, error) {
+	want := []*boundListener{{key: "listen", mux: m.proxy}}
+	addrs := []string{cfg.Listen}
+	if cfg.AdminListen != "" {
+		want = append(want, &boundListener{key: "admin_listen", mux: m.admin})
+		addrs = append(addrs, cfg.AdminListen)
+	}
+	if cfg.MetricsListen != "" {
+		want = append(want, &boundListener{key: "metrics_listen", mux: m.metrics})
+		addrs = append(addrs, cfg.MetricsListen)
+	}
+	for i, l := range want {
+		ln, err := net.Listen("tcp", addrs[i])
+		if err != nil {
+			for _, prev := range want[:i] {
+				_ = prev.ln.Close()
+			}
+			if i == 0 {
+				return nil, fmt.Errorf("listen: %w", err)
+			}
+			return nil, fmt.Errorf("%s: %w", l.key, err)
+		}
+		l.ln, l.base = ln, baseURL(ln.Addr())
+	}
+	return want, nil
+}
+
+// Process states for /readyz.
+const (
+	stateStarting int32 = iota
+	stateReady
+	stateStopping
+)
+
+// readiness is the process's state, for the probes.
+type readiness struct{ state atomic.Int32 }
+
+func (r *readiness) set(s int32) { r.state.Store(s) }
+
+// probes serves, on mux, /healthz (liveness: 200 while the process
+// serves) and /readyz (200 once the configuration is loaded and every
+// listener is up, 503 before and while shutting down). Neither depends on
+// the breakers: /api/circuit-breaker/health is the one that answers 503
+// during an outage, which must not get the gateway restarted or taken out
+// of its load balancer.
+func (r *readiness) probes(mux *http.ServeMux) {
+	text := func(w http.ResponseWriter, status int, body string) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, body)
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { text(w, http.StatusOK, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		switch r.state.Load() {
+		case stateReady:
+			text(w, http.StatusOK, "ready\n")
+		case stateStopping:
+			text(w, http.StatusServiceUnavailable, "shutting down\n")
+		default:
+			text(w, http.StatusServiceUnavailable, "starting\n")
+		}
+	})
 }
 
 // liveRoutes lists the routes and their fallback chains for the status page.
@@ -326,10 +453,20 @@ func baseURL(a net.Addr) string {
 	return "http://" + net.JoinHostPort(host, strconv.Itoa(ta.Port))
 }
 
+// urls are the base URLs of the proxy, the admin API and /metrics.
+type urls struct{ proxy, admin, metrics string }
+
 // banner prints the URLs to open.
-func banner(w io.Writer, base string, cfg *config.Config, isDemo bool) {
+func banner(w io.Writer, u urls, cfg *config.Config, isDemo bool) {
 	var b strings.Builder
+	base := u.proxy
 	fmt.Fprintf(&b, "breakerwatch is serving on %s\n", base)
+	if u.admin != base {
+		fmt.Fprintf(&b, "admin API on %s\n", u.admin)
+	}
+	if u.metrics != u.admin {
+		fmt.Fprintf(&b, "metrics on %s\n", u.metrics)
+	}
 	if isDemo {
 		b.WriteString("\nNo --config given: running the embedded demo. Simulated upstreams on loopback\n" +
 			"(openai_api, anthropic_api, gemini_api, meta_api) follow a fault schedule, and built-in\n" +
@@ -339,13 +476,14 @@ func banner(w io.Writer, base string, cfg *config.Config, isDemo bool) {
 	}
 	b.WriteString("\nOpen:\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "  %s%s\tlive status page: every breaker, its state, trend and transitions\n", base, ui.Path)
-	fmt.Fprintf(tw, "  %s/api/circuit-breaker/status\tbreaker states and settings (JSON)\n", base)
-	fmt.Fprintf(tw, "  %s/api/circuit-breaker/metrics\tcounts, error rates, latencies (JSON)\n", base)
-	fmt.Fprintf(tw, "  %s/api/circuit-breaker/health\t200 healthy, 503 while an enforced breaker is open or a health check fails\n", base)
-	fmt.Fprintf(tw, "  %s/metrics\tPrometheus metrics (circuit_breaker_*)\n", base)
+	fmt.Fprintf(tw, "  %s%s\tlive status page: every breaker, its state, trend and transitions\n", u.admin, ui.Path)
+	fmt.Fprintf(tw, "  %s/api/circuit-breaker/status\tbreaker states and settings (JSON)\n", u.admin)
+	fmt.Fprintf(tw, "  %s/api/circuit-breaker/metrics\tcounts, error rates, latencies (JSON)\n", u.admin)
+	fmt.Fprintf(tw, "  %s/api/circuit-breaker/health\t200 healthy, 503 while an enforced breaker is open or a health check fails\n", u.admin)
+	fmt.Fprintf(tw, "  %s/metrics\tPrometheus metrics (circuit_breaker_*)\n", u.metrics)
+	fmt.Fprintf(tw, "  %s/healthz, /readyz\tliveness and readiness probes (on every listener)\n", base)
 	_ = tw.Flush()
-	fmt.Fprintf(&b, "\nOr: breakerwatch ctl --addr %s status\n", base)
+	fmt.Fprintf(&b, "\nOr: breakerwatch ctl --addr %s status\n", u.admin)
 	if len(cfg.Routes) > 0 {
 		b.WriteString("\nRoutes:\n")
 		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
@@ -367,10 +505,19 @@ func banner(w io.Writer, base string, cfg *config.Config, isDemo bool) {
 
 // index answers GET / with the same pointers as the banner, for the host
 // the client used, and the breakers' current states.
-func index(cfg *config.Config, reg *breaker.Registry) http.Handler {
+func index(cfg *config.Config, reg *breaker.Registry, listeners urls) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var b strings.Builder
-		banner(&b, "http://"+r.Host, cfg, false)
+		u := listeners
+		here := "http://" + r.Host
+		if u.admin == u.proxy {
+			u.admin = here
+		}
+		if u.metrics == u.proxy {
+			u.metrics = here
+		}
+		u.proxy = here
+		banner(&b, u, cfg, false)
 		b.WriteString("\nBreakers:\n")
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 		for _, s := range reg.Snapshots() {
