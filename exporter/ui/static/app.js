@@ -162,7 +162,10 @@ function drawSpark(r) {
   if (n < 2) return;
   let maxP = 0;
   for (const v of s.p95) if (v > maxP) maxP = v;
-  const x = (i) => ((i + sampleLimit - n) * 100 / (sampleLimit - 1)).toFixed(1);
+  // The right edge is now; the chart spans at least 10 samples (20 seconds
+  // at the default 2s) so a young series does not stretch.
+  const span = Math.min(sampleLimit, Math.max(n, 10));
+  const x = (i) => ((i + span - n) * 100 / (span - 1)).toFixed(1);
   const line = (vals, scale) => {
     const pts = [];
     for (let i = 0; i < n; i++) if (vals[i] >= 0) pts.push(x(i) + "," + (23 - (scale ? vals[i] / scale : 0) * 22).toFixed(1));
