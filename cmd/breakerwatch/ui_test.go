@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +22,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/breakerwatch/breakerwatch/internal/testutil"
 )
 
 // chromiumFlags are the flags the tests start Chromium with (plus headless,
@@ -524,4 +527,38 @@ func TestUIDemo(t *testing.T) {
 	b.screenshot("demo-2-recovered")
 	b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
 	b.screenshot("demo-3-phone")
+}
+
+// Another site open in the same browser cannot act on the breakers: its
+// request reaches the server from loopback with a loopback Host (so the
+// no-token rule alone would let it through) and is refused as cross-origin.
+func TestUICrossSiteRefused(t *testing.T) {
+	up, spare := newUpstream(t), newUpstream(t)
+	p := serve(t, nil, "--config", uiConfig(t, up.URL, spare.URL), "--log-format", "json")
+	up.set(503)
+	for range 3 {
+		get(t, p.base+"/up/x")
+	}
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><title>elsewhere</title><script>
+window.sent = fetch(%q, {method: "POST", mode: "no-cors"}).then(() => "sent", e => "failed: " + e);
+</script>`, p.base+"/api/circuit-breaker/reset/up")
+	}))
+	defer evil.Close()
+	b := openBrowser(t)
+	b.allow("status of 403") // the refusal, logged by Chromium
+	b.do(chromedp.Navigate(evil.URL))
+	if got := eval[string](b, `window.sent`, chromedp.EvalAwaitPromise); got != "sent" {
+		t.Fatalf("the cross-site request: %s", got)
+	}
+	testutil.WaitFor(t, "the refusal in the log", 10*time.Second, func() bool {
+		return strings.Contains(p.stderr.String(), `"action":"reset"`) && strings.Contains(p.stderr.String(), `"status":403`)
+	})
+	if !strings.Contains(p.stderr.String(), "cross-origin browser requests may not mutate breakers") {
+		t.Errorf("the refusal does not say why:\n%s", p.stderr)
+	}
+	if s := get(t, p.base+"/api/circuit-breaker/status").body; !strings.Contains(s, `"name":"up","state":"open"`) {
+		t.Errorf("up is not open any more: %s", s)
+	}
 }
