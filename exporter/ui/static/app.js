@@ -60,18 +60,21 @@ function makeRow(d) {
       n: q(".n"), routes: q(".routes"), state: q(".state"), mode: q(".mode"), since: q(".since"),
       err: q(".err"), lat: q(".lat"), cps: q(".cps"), rej: q(".rej"), health: q(".health"),
       spark: q(".spark"), er: q(".er"), p95: q(".p95"), timeline: q(".timeline"), ol: q(".timeline ol"),
-      modeSel: q(".mode-sel"),
     },
   };
   tr.dataset.name = d.name;
   r.cells.n.textContent = d.name;
-  q(".mname").textContent = d.name;
   r.cells.routes.textContent = routesOf(d.name);
   q(".reset").setAttribute("aria-label", `Reset ${d.name}`);
-  q(".set-mode").setAttribute("aria-label", `Set the mode of ${d.name}`);
+  q(".set-mode").setAttribute("aria-label", `Change the mode of ${d.name}`);
   r.cells.spark.setAttribute("aria-label", `${d.name}: error rate and p95 latency, recent samples`);
   r.cells.timeline.addEventListener("toggle", () => { if (r.cells.timeline.open) drawTimeline(r); });
   return r;
+}
+
+// set writes a text only when it changed: every write invalidates layout.
+function set(el, text) {
+  if (el.textContent !== text) el.textContent = text;
 }
 
 function fill(r, d) {
@@ -84,19 +87,19 @@ function fill(r, d) {
   }
   if (!old || old.mode !== d.mode) {
     c.mode.textContent = d.mode;
-    c.modeSel.value = d.mode;
     r.tr.dataset.mode = d.mode;
   }
-  c.err.textContent = d.window_calls ? `${fmtPct(d.error_rate)} of ${d.window_calls}` : "no calls";
-  c.err.title = `over the last ${d.window}`;
-  c.lat.textContent = d.window_calls ? `${fmtMs(d.p50_ms)} / ${fmtMs(d.p95_ms)} / ${fmtMs(d.p99_ms)}` : "–";
-  c.cps.textContent = fmtNum(d.calls_per_sec);
-  c.rej.textContent = `${d.rejected} / ${d.would_reject}`;
+  set(c.err, d.window_calls ? `${fmtPct(d.error_rate)} of ${d.window_calls}` : "no calls");
+  if (!old || old.window !== d.window) c.err.title = `over the last ${d.window}`;
+  set(c.lat, d.window_calls ? `${fmtMs(d.p50_ms)} / ${fmtMs(d.p95_ms)} / ${fmtMs(d.p99_ms)}` : "–");
+  set(c.cps, fmtNum(d.calls_per_sec));
+  set(c.rej, `${d.rejected} / ${d.would_reject}`);
   const h = d.health;
-  c.health.className = "health " + h.status;
-  c.health.textContent = h.status === "none" ? "no check" : h.status;
-  c.health.title = h.error || (h.checked_at ? `checked ${h.checked_at}` : "");
-  c.since.textContent = fmtDur(Date.now() + offset - Date.parse(d.since));
+  if (!old || old.health.status !== h.status) c.health.className = "health " + h.status;
+  set(c.health, h.status === "none" ? "no check" : h.status);
+  const title = h.error || (h.checked_at ? `checked ${h.checked_at}` : "");
+  if (c.health.title !== title) c.health.title = title;
+  set(c.since, fmtDur(Date.now() + offset - Date.parse(d.since)));
 }
 
 function render(list) {
@@ -159,7 +162,10 @@ function drawSpark(r) {
   if (n < 2) return;
   let maxP = 0;
   for (const v of s.p95) if (v > maxP) maxP = v;
-  const x = (i) => ((i + sampleLimit - n) * 100 / (sampleLimit - 1)).toFixed(1);
+  // The right edge is now; the chart spans at least 10 samples (20 seconds
+  // at the default 2s) so a young series does not stretch.
+  const span = Math.min(sampleLimit, Math.max(n, 10));
+  const x = (i) => ((i + span - n) * 100 / (span - 1)).toFixed(1);
   const line = (vals, scale) => {
     const pts = [];
     for (let i = 0; i < n; i++) if (vals[i] >= 0) pts.push(x(i) + "," + (23 - (scale ? vals[i] / scale : 0) * 22).toFixed(1));
@@ -338,9 +344,13 @@ function showAnswer(text, bad) {
 
 // confirm asks for confirmation (and the token when the server needs one);
 // it resolves to true when confirmed.
-function confirmAction(text, okLabel) {
+// With mode set, the dialog also offers the modes, starting from that one;
+// the promise then resolves to the mode chosen (or false).
+function confirmAction(text, okLabel, mode) {
   const dlg = $("confirm");
   $("confirm-text").textContent = text;
+  $("mode-row").hidden = !mode;
+  if (mode) $("confirm-mode").value = mode;
   $("confirm-ok").textContent = okLabel;
   const needToken = tokenRequired;
   $("token-row").hidden = !needToken;
@@ -361,10 +371,10 @@ function confirmAction(text, okLabel) {
       e.preventDefault();
       if (needToken) token = $("token").value;
       dlg.returnValue = "ok";
-      done(true);
+      done(mode ? $("confirm-mode").value : true);
     };
     dlg.showModal();
-    (needToken && !token ? $("token") : $("confirm-cancel")).focus();
+    (needToken && !token ? $("token") : mode ? $("confirm-mode") : $("confirm-cancel")).focus();
   });
 }
 
@@ -399,13 +409,8 @@ async function onRowClick(ev) {
     if (await confirmAction(`Reset ${name}? It goes back to closed with a fresh window (now ${r.data.state}).`, "Reset"))
       await mutate("reset/" + encodeURIComponent(name));
   } else if (btn.classList.contains("set-mode")) {
-    const mode = r.cells.modeSel.value;
-    if (mode === r.data.mode) {
-      showAnswer(`${name} is already in ${mode} mode.`, false);
-      return;
-    }
-    if (await confirmAction(`Switch ${name} from ${r.data.mode} to ${mode} mode?`, "Set mode"))
-      await mutate("mode/" + encodeURIComponent(name), { mode });
+    const mode = await confirmAction(`Change the mode of ${name} (now ${r.data.mode}): monitor counts what enforce would reject, disabled only measures.`, "Set mode", r.data.mode);
+    if (mode) await mutate("mode/" + encodeURIComponent(name), { mode });
   }
 }
 
@@ -420,10 +425,11 @@ $("rows").addEventListener("click", onRowClick);
 $("reset-all").addEventListener("click", onResetAll);
 for (const id of ["f-state", "f-mode", "f-name"]) $(id).addEventListener("input", applyFilters);
 $("filters").addEventListener("submit", (e) => e.preventDefault());
+// Time in state ticks on the rows on screen only.
 setInterval(() => {
   const now = Date.now() + offset;
   for (const r of rows.values()) {
-    if (!r.tr.hidden) r.cells.since.textContent = fmtDur(now - Date.parse(r.data.since));
+    if (r.visible && !r.tr.hidden) set(r.cells.since, fmtDur(now - Date.parse(r.data.since)));
   }
 }, 1000);
 connect();
