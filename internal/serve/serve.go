@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/breakerwatch/breakerwatch/breaker"
 	"github.com/breakerwatch/breakerwatch/exporter"
+	"github.com/breakerwatch/breakerwatch/fleet"
 	"github.com/breakerwatch/breakerwatch/internal/config"
 	"github.com/breakerwatch/breakerwatch/internal/demo"
 	"github.com/breakerwatch/breakerwatch/internal/gateway"
@@ -105,12 +107,30 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	reg, err := metrics.NewRegistry(breaker.WithStateListener(stateLogger(log)))
+	regOpts := []breaker.Option{breaker.WithStateListener(stateLogger(log))}
+	var fl *fleet.Fleet
+	if cfg.Fleet != nil {
+		fo := *cfg.Fleet
+		fo.Logger, fo.MeterProvider = log, metrics.MeterProvider()
+		if fl, err = fleet.New(fo); err != nil {
+			return err
+		}
+		regOpts = append(regOpts, breaker.WithStateListener(fl.OnStateChange))
+	}
+	reg, err := metrics.NewRegistry(regOpts...)
 	if err != nil {
+		if fl != nil {
+			_ = fl.Close()
+		}
 		return err
 	}
-	// release flushes the metrics and stops the breakers' timers.
+	// release leaves the fleet, flushes the metrics and stops the breakers' timers.
 	release := func() {
+		if fl != nil {
+			if err := fl.Close(); err != nil {
+				log.Warn("leaving the fleet", slog.String("error", err.Error()))
+			}
+		}
 		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := metrics.Shutdown(fctx); err != nil {
@@ -118,10 +138,20 @@ func Run(ctx context.Context, o Options) error {
 		}
 		_ = reg.Close()
 	}
-	mux, gw, hc, err := handler(cfg, metrics, reg, log)
+	mux, gw, hc, err := handler(cfg, metrics, reg, fl, log)
 	if err != nil {
 		release()
 		return err
+	}
+	if fl != nil {
+		// Before serving: overrides recorded in Redis apply from the first call.
+		if err := fl.Start(ctx, reg); err != nil {
+			release()
+			return err
+		}
+		u, _ := url.Parse(cfg.Fleet.URL)
+		log.Info("fleet mode", slog.String("instance", fl.Instance()), slog.String("redis", u.Redacted()),
+			slog.Bool("connected", fl.Connected()))
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -203,7 +233,7 @@ func Run(ctx context.Context, o Options) error {
 // handler registers the breakers, builds the health checker (nil without
 // health checks; not started) and serves, on one mux, the routes, /metrics,
 // the admin API and an index at /.
-func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registry, log *slog.Logger) (*http.ServeMux, *gateway.Gateway, *breaker.HealthChecker, error) {
+func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registry, fl *fleet.Fleet, log *slog.Logger) (*http.ServeMux, *gateway.Gateway, *breaker.HealthChecker, error) {
 	for _, bc := range cfg.Breakers {
 		if _, err := reg.Register(bc); err != nil {
 			return nil, nil, nil, err
@@ -214,6 +244,9 @@ func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registr
 		return nil, nil, nil, err
 	}
 	admin := exporter.AdminOptions{Token: cfg.AdminToken, Logger: log}
+	if fl != nil {
+		admin.Fleet = fleetAdmin{fl}
+	}
 	var hc *breaker.HealthChecker
 	if len(cfg.HealthChecks) > 0 {
 		hc, err = reg.NewHealthChecker(breaker.HealthOptions{Interval: cfg.HealthCheckInterval, Logger: log}, cfg.HealthChecks...)
@@ -229,6 +262,12 @@ func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registr
 	mux.Handle("GET /{$}", index(cfg, reg))
 	return mux, gw, hc, nil
 }
+
+// fleetAdmin adapts the fleet to the admin API.
+type fleetAdmin struct{ *fleet.Fleet }
+
+func (f fleetAdmin) View() any               { return f.Status() }
+func (fleetAdmin) Unrecorded(err error) bool { return errors.Is(err, fleet.ErrUnavailable) }
 
 // healthResults adapts the checker's latest results to the admin API. A
 // check not yet probed is left out: it is neither healthy nor unhealthy,
