@@ -29,7 +29,7 @@ Usage:
   breakerwatch [serve] [--config FILE] [--listen ADDR] [flags]
         Run the gateway: proxy routes through named breakers, /metrics and the
         admin API on one listener. Without --config, run the embedded demo.
-  breakerwatch ctl [--addr URL] [--token T] status | reset NAME | reset-all | mode NAME MODE
+  breakerwatch ctl [--addr URL] [--token T] status | reset NAME | reset-all | mode NAME MODE|--clear
         Read and steer the breakers of a running breakerwatch.
   breakerwatch validate --config FILE
         Check a configuration: exit 0, or 1 listing every problem.
@@ -236,12 +236,16 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer, env co
 	addr := fs.String("addr", ctl.DefaultAddr, "base `URL` of the breakerwatch server")
 	tok := fs.String("token", token, "admin `token` for reset and mode (default $"+config.EnvAdminToken+")")
 	timeout := fs.Duration("timeout", 10*time.Second, "timeout of each request")
+	clearMode := fs.Bool("clear", false, "with mode NAME: go back to the configured mode (and remove a fleet override)")
 	pos, err := parse(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
 	if err != nil {
 		return err
+	}
+	if *clearMode {
+		pos = append(pos, "--clear")
 	}
 	c := &ctl.Client{Addr: *addr, Token: *tok, HTTP: &http.Client{Timeout: *timeout}}
 	if err := c.Run(ctx, pos, stdout); err != nil {
