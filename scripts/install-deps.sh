@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the programs breakerwatch's tests run for real: promtool and
-# Prometheus, Alertmanager and amtool, and docker-compose (only to validate the
+# Prometheus, Alertmanager and amtool, redis-server (the fleet's tests start
+# one per test on a loopback port), and docker-compose (only to validate the
 # compose file; no engine is needed). Debian packages; root or sudo required.
 # Does nothing when everything is already installed.
 set -euo pipefail
@@ -11,6 +12,7 @@ command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

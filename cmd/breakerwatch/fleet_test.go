@@ -340,17 +340,22 @@ func TestFleetProof4ModeOverride(t *testing.T) {
 	}
 	ps := replicas(t, cfgs...)
 	waitMembers(t, ps, 3)
-	sent := time.Now()
 	code, out, errOut := runCmd(t, []string{"USER=alice"}, "ctl", "--addr", ps[0].base, "mode", "llm", "enforce")
 	if code != 0 || !strings.Contains(out, "fleet: recorded") {
 		t.Fatalf("ctl mode: exit %d\n%s%s", code, out, errOut)
 	}
-	var slowest time.Duration
 	for _, p := range ps {
 		testutil.WaitFor(t, p.base+" enforce", 10*time.Second, func() bool { return p.breaker("llm").Mode == "enforce" })
-		slowest = max(slowest, time.Since(sent))
 	}
-	t.Logf("ctl mode llm enforce against gw-1: all three report enforce %v after ctl started (polling the status API)", slowest.Round(time.Millisecond))
+	// Propagation, from the processes' own log times: gw-1 wrote the
+	// override; gw-2 and gw-3 applied it.
+	written := logTime(t, ps[0].waitLog(5*time.Second, map[string]string{"msg": "fleet: mode override written"}))
+	var slowest time.Duration
+	for _, p := range ps[1:] {
+		applied := logTime(t, p.waitLog(5*time.Second, map[string]string{"msg": "fleet: mode override applied", "mode": "enforce"}))
+		slowest = max(slowest, applied.Sub(written))
+	}
+	t.Logf("ctl mode llm enforce against gw-1: the last replica applied it %v after gw-1 wrote it (log times)", slowest.Round(time.Millisecond))
 	if slowest > time.Second {
 		t.Errorf("override reached the last replica after %v, want within 1s", slowest)
 	}
@@ -380,6 +385,15 @@ func TestFleetProof4ModeOverride(t *testing.T) {
 			return b.Mode == "monitor" && b.ModeSource == "config"
 		})
 	}
+}
+
+func logTime(t *testing.T, l logLine) time.Time {
+	t.Helper()
+	at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(l["time"]))
+	if err != nil {
+		t.Fatalf("log record without a time: %v", l)
+	}
+	return at
 }
 
 func readFile(t *testing.T, path string) string {
