@@ -173,6 +173,22 @@ func TestFleetProof1LowTraffic(t *testing.T) {
 			counts[i] = hits
 			t.Logf("fleet=%v: %d calls reached the dead upstream before all three replicas rejected; %v from the first failure",
 				fleetOn, hits, took.Round(time.Millisecond))
+			if fleetOn {
+				// Propagation: the first replica opens -> the last one does,
+				// from the processes' own log times.
+				var first, last time.Time
+				for _, p := range ps {
+					at := logTime(t, p.waitLog(5*time.Second, map[string]string{"msg": "circuit breaker state change",
+						"breaker": "llm", "from": "closed", "to": "open"}))
+					if first.IsZero() || at.Before(first) {
+						first = at
+					}
+					if at.After(last) {
+						last = at
+					}
+				}
+				t.Logf("propagation: first replica opened -> last replica opened in %v (log times)", last.Sub(first).Round(100*time.Microsecond))
+			}
 			if fleetOn && hits > fleetThreshold+2 {
 				t.Errorf("fleet: %d calls reached the upstream, want at most failure_threshold+2 = %d", hits, fleetThreshold+2)
 			}
