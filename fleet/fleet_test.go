@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -403,4 +404,88 @@ func TestOverridesWithRedisDownApplyHereOnly(t *testing.T) {
 	if err := rs[2].fleet.ResetAll(ctx, "dave"); !errors.Is(err, fleet.ErrUnavailable) {
 		t.Fatalf("ResetAll with Redis down: %v", err)
 	}
+}
+
+// Proof 6 in one process (run with -race): traffic with transitions,
+// overrides and resets from every replica, and Redis stopping and starting,
+// all at once; afterwards every goroutine ends (TestMain's goleak).
+func TestChaosUnderRace(t *testing.T) {
+	srv := redistest.Start(t)
+	cfg := breaker.Config{Name: "api", FailureThreshold: 3, Timeout: 50 * time.Millisecond, Mode: breaker.ModeEnforce}
+	rs := startFleet(t, srv, cfg)
+	ctx := context.Background()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var calls atomic.Int64
+	for i, r := range rs {
+		wg.Add(1)
+		go func(i int, r *replica) {
+			defer wg.Done()
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				fn := succeed
+				if (n/20+i)%3 == 0 { // bursts of failures, staggered per replica
+					fn = fail
+				}
+				_ = r.b.Execute(ctx, fn)
+				calls.Add(1)
+				time.Sleep(time.Millisecond)
+			}
+		}(i, r)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		modes := []breaker.Mode{breaker.ModeMonitor, breaker.ModeEnforce, breaker.ModeDisabled}
+		for n := 0; ; n++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			r := rs[n%3]
+			switch n % 4 {
+			case 0:
+				_ = r.fleet.SetMode(ctx, "api", modes[n%3], "chaos")
+			case 1:
+				_ = r.fleet.Reset(ctx, "api", "chaos")
+			case 2:
+				_ = r.fleet.ClearMode(ctx, "api", "chaos")
+			case 3:
+				_ = r.fleet.ResetAll(ctx, "chaos")
+			}
+			_ = r.fleet.Status()
+			time.Sleep(15 * time.Millisecond)
+		}
+	}()
+	for range 2 {
+		time.Sleep(400 * time.Millisecond)
+		srv.Stop()
+		time.Sleep(300 * time.Millisecond)
+		srv.Restart()
+	}
+	time.Sleep(400 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	for _, r := range rs {
+		testutil.WaitFor(t, r.name+" reconnected", 15*time.Second, func() bool { return r.fleet.Connected() })
+	}
+	// The fleet still works: clear the override, then a pooled decision
+	// opens every replica.
+	if err := rs[0].fleet.ClearMode(ctx, "api", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := rs[0].fleet.ResetAll(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		testutil.WaitFor(t, r.name+" enforce and closed", 10*time.Second, func() bool {
+			return r.b.Mode() == breaker.ModeEnforce && r.b.State() == breaker.StateClosed
+		})
+	}
+	t.Logf("%d calls during chaos", calls.Load())
 }
