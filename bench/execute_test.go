@@ -3,12 +3,15 @@ package bench
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/breakerwatch/breakerwatch/breaker"
+	"github.com/breakerwatch/breakerwatch/fleet"
+	"github.com/breakerwatch/breakerwatch/internal/redistest"
 	"github.com/prometheus/client_golang/prometheus"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 )
@@ -39,6 +42,9 @@ var contenders = []contender{
 	}},
 	{"failsafe-go", func(testing.TB) Executor { return NewFailsafe() }},
 	{"breakerwatch-enforce", breakerwatch(breaker.ModeEnforce)},
+	// The same breaker joined to a fleet on a real local redis-server: its
+	// loop publishes every 100ms while the benchmark runs.
+	{"breakerwatch-enforce-fleet", breakerwatchFleet},
 	{"breakerwatch-monitor", breakerwatch(breaker.ModeMonitor)},
 	{"breakerwatch-disabled", breakerwatch(breaker.ModeDisabled)},
 	{"breakerwatch-enforce+otlp", breakerwatchOTLP},
@@ -78,6 +84,30 @@ func breakerwatch(mode breaker.Mode) func(testing.TB) Executor {
 		}
 		return br
 	}
+}
+
+func breakerwatchFleet(tb testing.TB) Executor {
+	srv := redistest.Start(tb)
+	f, err := fleet.New(fleet.Options{URL: srv.URL(), Instance: "bench", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p, err := NewManualPipeline(breaker.WithStateListener(f.OnStateChange))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	br, err := p.Registry.Register(breaker.Config{Name: "bench", Mode: breaker.ModeEnforce})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := f.Start(context.Background(), p.Registry); err != nil {
+		tb.Fatal(err)
+	}
+	if !f.Connected() {
+		tb.Fatal("the fleet did not connect to redis-server")
+	}
+	tb.Cleanup(func() { _ = f.Close(); _ = p.Close() })
+	return br
 }
 
 func succeed(context.Context) error { return nil }

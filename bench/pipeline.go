@@ -19,10 +19,10 @@ type ManualPipeline struct {
 }
 
 // NewManualPipeline builds the pipeline.
-func NewManualPipeline() (*ManualPipeline, error) {
+func NewManualPipeline(opts ...breaker.Option) (*ManualPipeline, error) {
 	rd := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(rd))
-	reg, err := breaker.NewRegistry(breaker.WithMeterProvider(mp))
+	reg, err := breaker.NewRegistry(append([]breaker.Option{breaker.WithMeterProvider(mp)}, opts...)...)
 	if err != nil {
 		return nil, errors.Join(err, mp.Shutdown(context.Background()))
 	}

@@ -1,6 +1,7 @@
 package exporter
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,7 +56,35 @@ type AdminOptions struct {
 	// Live, if set, adds the status page's endpoints: /history, /series
 	// and the /events stream (see live.go). Without it they answer 404.
 	Live *Live
+	// Fleet, if set, makes the mutations fleet-wide overrides (recorded in
+	// the fleet's Redis with who and when) and adds the fleet's view to
+	// /status and /health. Losing the fleet never makes /health fail: each
+	// replica then decides alone, which is not an outage.
+	Fleet Fleet
 }
+
+// Fleet is what the admin API needs from a fleet of replicas (package
+// fleet). Every method must be safe for concurrent use; the mutations also
+// apply to this replica when they cannot be recorded, and then return an
+// error for which Unrecorded reports true.
+type Fleet interface {
+	// Connected reports whether the replica exchanges evidence with the fleet.
+	Connected() bool
+	// View is the fleet's view, encoded as "fleet" in /status and /health.
+	View() any
+	SetMode(ctx context.Context, name string, m breaker.Mode, who string) error
+	ClearMode(ctx context.Context, name, who string) error
+	Reset(ctx context.Context, name, who string) error
+	ResetAll(ctx context.Context, who string) error
+	// Unrecorded reports whether err means that the change applied to this
+	// replica only.
+	Unrecorded(err error) bool
+}
+
+// ActorHeader names the person or tool behind a mutation (breakerwatch ctl
+// sends user@host); the fleet records it with overrides. Without it, the
+// client's address is recorded.
+const ActorHeader = "X-Breakerwatch-Actor"
 
 // HealthResult is the latest result of one health check.
 //
@@ -117,9 +146,12 @@ func (h *HealthResult) UnmarshalJSON(b []byte) error {
 //	GET  /api/circuit-breaker/events        server-sent events for the status page (needs Live)
 //	POST /api/circuit-breaker/reset/{name}  back to closed with a fresh window
 //	POST /api/circuit-breaker/reset-all     every breaker
-//	POST /api/circuit-breaker/mode/{name}   body {"mode": "enforce"|"monitor"|"disabled"}
+//	POST /api/circuit-breaker/mode/{name}   body {"mode": "enforce"|"monitor"|"disabled"} or {"clear": true}
 //	GET  /api/circuit-breaker/tune/{name}   how the breaker's setting and its candidates would have behaved
 //	POST /api/circuit-breaker/tune/{name}   body {"promote": "<candidate>"}: apply its settings
+//
+// {"clear": true} returns the breaker to its configured mode. With
+// AdminOptions.Fleet the mutations are fleet-wide overrides.
 //
 // Errors: 400 bad body or mode, 401 missing or wrong token, 403 non-loopback
 // client without a configured token or a cross-origin browser request, 404
@@ -135,6 +167,7 @@ func NewAdmin(reg *breaker.Registry, opts AdminOptions) http.Handler {
 		auth:   newAuthorizer(opts.Token),
 		logger: opts.Logger,
 		health: opts.Health,
+		fleet:  opts.Fleet,
 		csrf:   http.NewCrossOriginProtection(),
 		live:   opts.Live,
 	}
@@ -149,10 +182,58 @@ type admin struct {
 	auth   authorizer
 	logger *slog.Logger
 	health func() []HealthResult
+	fleet  Fleet
 	csrf   *http.CrossOriginProtection
 	live   *Live // nil: no live endpoints
 	hub    *hub
 }
+
+// actor is who asked for a mutation, as the fleet records it.
+func actor(r *http.Request) string {
+	if a := strings.TrimSpace(r.Header.Get(ActorHeader)); a != "" {
+		return clip(strings.Map(func(c rune) rune {
+			if c < 0x20 || c == 0x7f {
+				return -1
+			}
+			return c
+		}, a))
+	}
+	return r.RemoteAddr
+}
+
+// fleetView is the fleet's view for /status and /health: nil without a fleet.
+func (a *admin) fleetView() any {
+	if a.fleet == nil {
+		return nil
+	}
+	return a.fleet.View()
+}
+
+// recorded describes, for a mutation's answer, whether the fleet recorded
+// it: "" without a fleet.
+func (a *admin) recorded(err error) string {
+	switch {
+	case a.fleet == nil:
+		return ""
+	case err == nil:
+		return fleetRecorded
+	}
+	return fleetUnrecorded + ": " + err.Error()
+}
+
+// fleetAttr appends, with a fleet, whether it recorded the mutation.
+func (a *admin) fleetAttr(err error, attrs ...slog.Attr) []slog.Attr {
+	if a.fleet != nil {
+		attrs = append(attrs, slog.String("fleet", a.recorded(err)))
+	}
+	return attrs
+}
+
+// Values of the fleet field of a mutation's answer.
+const (
+	fleetRecorded   = "recorded: every replica applies it"
+	fleetUnrecorded = "not recorded (applied to this replica only)"
+)
 
 func (a *admin) log() *slog.Logger {
 	if a.logger != nil {
@@ -297,6 +378,11 @@ type (
 		Open        []breakerSummary `json:"open"`
 		MonitorOpen []breakerSummary `json:"monitor_open"`
 		Checks      []HealthResult   `json:"checks"`
+		Fleet       *fleetHealth     `json:"fleet,omitempty"`
+	}
+	// fleetHealth says, in /health, whether the replica is in the fleet.
+	fleetHealth struct {
+		Connected bool `json:"connected"`
 	}
 	// breakerSummary is a breaker in /health's open lists and, with its
 	// settings, in /status.
@@ -310,10 +396,14 @@ type (
 		Status   string          `json:"status"`
 		Breakers []breakerStatus `json:"breakers"`
 		Checks   []HealthResult  `json:"checks"`
+		Fleet    any             `json:"fleet,omitempty"`
 	}
 	breakerStatus struct {
 		breakerSummary
-		Settings breaker.Settings `json:"settings"`
+		// ModeSource says where the mode comes from: config, runtime, or
+		// a fleet override with who and when.
+		ModeSource string           `json:"mode_source"`
+		Settings   breaker.Settings `json:"settings"`
 	}
 )
 
@@ -394,16 +484,20 @@ func (a *admin) healthz() (int, any) {
 	if status != statusHealthy {
 		code = http.StatusServiceUnavailable
 	}
-	return code, healthBody{Status: status, Open: open, MonitorOpen: monitorOpen, Checks: checks}
+	body := healthBody{Status: status, Open: open, MonitorOpen: monitorOpen, Checks: checks}
+	if a.fleet != nil {
+		body.Fleet = &fleetHealth{Connected: a.fleet.Connected()}
+	}
+	return code, body
 }
 
 func (a *admin) status() (int, any) {
 	checks := a.checks()
 	snaps := a.reg.Snapshots()
 	status, _, _ := assess(snaps, checks)
-	out := statusBody{Status: status, Breakers: make([]breakerStatus, len(snaps)), Checks: checks}
+	out := statusBody{Status: status, Breakers: make([]breakerStatus, len(snaps)), Checks: checks, Fleet: a.fleetView()}
 	for i, s := range snaps {
-		out.Breakers[i] = breakerStatus{breakerSummary: summarize(s), Settings: s.Settings}
+		out.Breakers[i] = breakerStatus{breakerSummary: summarize(s), ModeSource: s.ModeSource, Settings: s.Settings}
 	}
 	return http.StatusOK, out
 }
@@ -415,20 +509,25 @@ type (
 		Breaker string        `json:"breaker"`
 		State   breaker.State `json:"state"`
 		Mode    breaker.Mode  `json:"mode"`
+		Fleet   string        `json:"fleet,omitempty"`
 	}
 	resetAllBody struct {
 		Action   string   `json:"action"`
 		Breakers []string `json:"breakers"`
+		Fleet    string   `json:"fleet,omitempty"`
 	}
 	modeBody struct {
 		Action       string        `json:"action"`
 		Breaker      string        `json:"breaker"`
 		Mode         breaker.Mode  `json:"mode"`
+		ModeSource   string        `json:"mode_source"`
 		PreviousMode breaker.Mode  `json:"previous_mode"`
 		State        breaker.State `json:"state"`
+		Fleet        string        `json:"fleet,omitempty"`
 	}
 	modeRequest struct {
-		Mode *string `json:"mode"`
+		Mode  *string `json:"mode"`
+		Clear bool    `json:"clear"`
 	}
 )
 
@@ -436,27 +535,39 @@ func unknownBreaker(name string) (int, any, []slog.Attr) {
 	return http.StatusNotFound, errorBody{Error: fmt.Sprintf("%v: %q", breaker.ErrNotFound, clip(name))}, nil
 }
 
-func (a *admin) reset(_ *http.Request, name string) (int, any, []slog.Attr) {
+func (a *admin) reset(r *http.Request, name string) (int, any, []slog.Attr) {
 	b, ok := a.reg.Get(name)
 	if !ok {
 		return unknownBreaker(name)
 	}
 	from := b.State()
-	if err := a.reg.Reset(name); err != nil {
+	var ferr error
+	if a.fleet != nil {
+		if ferr = a.fleet.Reset(r.Context(), name, actor(r)); ferr != nil && !a.fleet.Unrecorded(ferr) {
+			return http.StatusInternalServerError, errorBody{Error: ferr.Error()}, nil
+		}
+	} else if err := a.reg.Reset(name); err != nil {
 		return unknownBreaker(name)
 	}
-	return http.StatusOK, resetBody{Action: "reset", Breaker: name, State: b.State(), Mode: b.Mode()},
-		[]slog.Attr{slog.String("from_state", from.String())}
+	return http.StatusOK, resetBody{Action: "reset", Breaker: name, State: b.State(), Mode: b.Mode(), Fleet: a.recorded(ferr)},
+		a.fleetAttr(ferr, slog.String("from_state", from.String()))
 }
 
-func (a *admin) resetAll(*http.Request, string) (int, any, []slog.Attr) {
-	a.reg.ResetAll()
+func (a *admin) resetAll(r *http.Request, _ string) (int, any, []slog.Attr) {
+	var ferr error
+	if a.fleet != nil {
+		if ferr = a.fleet.ResetAll(r.Context(), actor(r)); ferr != nil && !a.fleet.Unrecorded(ferr) {
+			return http.StatusInternalServerError, errorBody{Error: ferr.Error()}, nil
+		}
+	} else {
+		a.reg.ResetAll()
+	}
 	names := []string{}
 	for _, b := range a.reg.List() {
 		names = append(names, b.Name())
 	}
-	return http.StatusOK, resetAllBody{Action: "reset-all", Breakers: names},
-		[]slog.Attr{slog.Int("breakers", len(names))}
+	return http.StatusOK, resetAllBody{Action: "reset-all", Breakers: names, Fleet: a.recorded(ferr)},
+		a.fleetAttr(ferr, slog.Int("breakers", len(names)))
 }
 
 func (a *admin) setMode(r *http.Request, name string) (int, any, []slog.Attr) {
@@ -464,40 +575,63 @@ func (a *admin) setMode(r *http.Request, name string) (int, any, []slog.Attr) {
 	if !ok {
 		return unknownBreaker(name)
 	}
-	mode, status, msg := decodeMode(r)
+	mode, clear, status, msg := decodeMode(r)
 	if status != 0 {
 		return status, errorBody{Error: msg}, nil
 	}
 	prev := b.Mode()
-	if err := a.reg.SetMode(name, mode); err != nil {
+	var err, ferr error
+	switch {
+	case a.fleet != nil && clear:
+		ferr = a.fleet.ClearMode(r.Context(), name, actor(r))
+	case a.fleet != nil:
+		ferr = a.fleet.SetMode(r.Context(), name, mode, actor(r))
+	case clear:
+		err = b.SetModeFrom(b.Config().Mode, breaker.ModeSourceConfig)
+	default:
+		err = a.reg.SetMode(name, mode)
+	}
+	if ferr != nil && !a.fleet.Unrecorded(ferr) {
+		err = ferr
+	}
+	if err != nil {
 		if errors.Is(err, breaker.ErrNotFound) {
 			return unknownBreaker(name)
 		}
 		return http.StatusBadRequest, errorBody{Error: err.Error()}, nil
 	}
+	mode = b.Mode()
 	if a.live != nil && prev != mode {
 		a.live.recordMode(name, prev, mode, modeReason(r, a.auth), b.Snapshot().Window.ErrorRate)
 	}
-	return http.StatusOK, modeBody{Action: "mode", Breaker: name, Mode: mode, PreviousMode: prev, State: b.State()},
-		[]slog.Attr{slog.String("from_mode", prev.String()), slog.String("to_mode", mode.String())}
+	return http.StatusOK, modeBody{Action: "mode", Breaker: name, Mode: mode, ModeSource: b.ModeSource(), PreviousMode: prev,
+			State: b.State(), Fleet: a.recorded(ferr)},
+		a.fleetAttr(ferr, slog.String("from_mode", prev.String()), slog.String("to_mode", mode.String()),
+			slog.String("mode_source", b.ModeSource()))
 }
 
-const modeBodyHelp = `body must be {"mode": "enforce"|"monitor"|"disabled"}`
+const modeBodyHelp = `body must be {"mode": "enforce"|"monitor"|"disabled"} or {"clear": true}`
 
-// decodeMode reads {"mode": "..."}; a non-zero status means failure.
-func decodeMode(r *http.Request) (breaker.Mode, int, string) {
+// decodeMode reads {"mode": "..."} or {"clear": true}; a non-zero status
+// means failure.
+func decodeMode(r *http.Request) (breaker.Mode, bool, int, string) {
 	var req modeRequest
 	if status, msg := decodeBody(r, &req, modeBodyHelp); status != 0 {
-		return 0, status, msg
+		return 0, false, status, msg
 	}
-	if req.Mode == nil {
-		return 0, http.StatusBadRequest, "missing mode: " + modeBodyHelp
+	switch {
+	case req.Clear && req.Mode != nil:
+		return 0, false, http.StatusBadRequest, "both mode and clear: " + modeBodyHelp
+	case req.Clear:
+		return 0, true, 0, ""
+	case req.Mode == nil:
+		return 0, false, http.StatusBadRequest, "missing mode: " + modeBodyHelp
 	}
 	m, err := breaker.ParseMode(*req.Mode)
 	if err != nil {
-		return 0, http.StatusBadRequest, err.Error()
+		return 0, false, http.StatusBadRequest, err.Error()
 	}
-	return m, 0, ""
+	return m, false, 0, ""
 }
 
 // decodeBody reads exactly one JSON object with only dst's fields into

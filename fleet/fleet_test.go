@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,7 +21,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	// After failed dials go-redis retries in a goroutine that notices the
+	// pool's Close only when its 1s sleep ends: not a leak, but it can
+	// outlive the last test.
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).tryDial"))
 }
 
 var errDown = errors.New("upstream down")
@@ -375,4 +379,113 @@ func TestGarbageIsIgnored(t *testing.T) {
 			t.Errorf("%s: %v %v: garbage was trusted", r.name, r.b.State(), r.b.Mode())
 		}
 	}
+}
+
+func TestOverridesWithRedisDownApplyHereOnly(t *testing.T) {
+	srv := redistest.Start(t)
+	cfg := breaker.Config{Name: "api", Mode: breaker.ModeMonitor, FailureThreshold: 1, Timeout: time.Minute}
+	rs := startFleet(t, srv, cfg)
+	srv.Stop()
+	ctx := context.Background()
+	err := rs[0].fleet.SetMode(ctx, "api", breaker.ModeEnforce, "dave")
+	if !errors.Is(err, fleet.ErrUnavailable) {
+		t.Fatalf("SetMode with Redis down: %v, want ErrUnavailable", err)
+	}
+	if rs[0].b.Mode() != breaker.ModeEnforce || rs[0].b.ModeSource() != breaker.ModeSourceRuntime {
+		t.Errorf("here: %v from %q, want enforce from runtime (not a recorded override)", rs[0].b.Mode(), rs[0].b.ModeSource())
+	}
+	_ = rs[1].b.Execute(ctx, fail)
+	if err := rs[1].fleet.Reset(ctx, "api", "dave"); !errors.Is(err, fleet.ErrUnavailable) {
+		t.Fatalf("Reset with Redis down: %v", err)
+	}
+	if rs[1].b.State() != breaker.StateClosed {
+		t.Errorf("Reset with Redis down did not reset this replica: %v", rs[1].b.State())
+	}
+	if err := rs[2].fleet.ResetAll(ctx, "dave"); !errors.Is(err, fleet.ErrUnavailable) {
+		t.Fatalf("ResetAll with Redis down: %v", err)
+	}
+}
+
+// Proof 6 in one process (run with -race): traffic with transitions,
+// overrides and resets from every replica, and Redis stopping and starting,
+// all at once; afterwards every goroutine ends (TestMain's goleak).
+func TestChaosUnderRace(t *testing.T) {
+	srv := redistest.Start(t)
+	cfg := breaker.Config{Name: "api", FailureThreshold: 3, Timeout: 50 * time.Millisecond, Mode: breaker.ModeEnforce}
+	rs := startFleet(t, srv, cfg)
+	ctx := context.Background()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var calls atomic.Int64
+	for i, r := range rs {
+		wg.Add(1)
+		go func(i int, r *replica) {
+			defer wg.Done()
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				fn := succeed
+				if (n/20+i)%3 == 0 { // bursts of failures, staggered per replica
+					fn = fail
+				}
+				_ = r.b.Execute(ctx, fn)
+				calls.Add(1)
+				time.Sleep(time.Millisecond)
+			}
+		}(i, r)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		modes := []breaker.Mode{breaker.ModeMonitor, breaker.ModeEnforce, breaker.ModeDisabled}
+		for n := 0; ; n++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			r := rs[n%3]
+			switch n % 4 {
+			case 0:
+				_ = r.fleet.SetMode(ctx, "api", modes[n%3], "chaos")
+			case 1:
+				_ = r.fleet.Reset(ctx, "api", "chaos")
+			case 2:
+				_ = r.fleet.ClearMode(ctx, "api", "chaos")
+			case 3:
+				_ = r.fleet.ResetAll(ctx, "chaos")
+			}
+			_ = r.fleet.Status()
+			time.Sleep(15 * time.Millisecond)
+		}
+	}()
+	for range 2 {
+		time.Sleep(400 * time.Millisecond)
+		srv.Stop()
+		time.Sleep(300 * time.Millisecond)
+		srv.Restart()
+	}
+	time.Sleep(400 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	for _, r := range rs {
+		testutil.WaitFor(t, r.name+" reconnected", 15*time.Second, func() bool { return r.fleet.Connected() })
+	}
+	// The fleet still works: clear the override, then a pooled decision
+	// opens every replica.
+	if err := rs[0].fleet.ClearMode(ctx, "api", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := rs[0].fleet.ResetAll(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		testutil.WaitFor(t, r.name+" enforce and closed", 10*time.Second, func() bool {
+			return r.b.Mode() == breaker.ModeEnforce && r.b.State() == breaker.StateClosed
+		})
+	}
+	t.Logf("%d calls during chaos", calls.Load())
 }

@@ -57,6 +57,8 @@ func (f *Fleet) SetMode(ctx context.Context, name string, m breaker.Mode, who st
 		return err
 	}
 	if err := f.rdb.Set(ctx, f.key("mode:"+name), raw, 0).Err(); err != nil {
+		// Not an override: nothing outside this process records it.
+		_ = b.SetModeFrom(m, breaker.ModeSourceRuntime)
 		return f.unavailable(err)
 	}
 	f.update(name, func(t *track) { t.mode = raw })

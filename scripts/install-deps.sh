@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the programs breakerwatch's tests run for real: promtool and
-# Prometheus, Alertmanager and amtool, docker-compose (only to validate the
+# Prometheus, Alertmanager and amtool, redis-server (the fleet's tests start
+# one per test on a loopback port), docker-compose (only to validate the
 # compose file; no engine is needed) and Chromium (the status page's browser
 # tests drive it headless), from Debian packages (root or sudo required); and
 # the npm packages of the dashboard schema check (dashboards/schemacheck:
@@ -19,6 +20,7 @@ command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 
 if [ ${#need[@]} -gt 0 ]; then
   # shellcheck disable=SC2207

@@ -35,9 +35,9 @@ routes:
 	code, out, errOut := ctl(nil, "status")
 	if code != 0 ||
 		!regexp.MustCompile(`(?m)^status: degraded$`).MatchString(out) ||
-		!regexp.MustCompile(`(?m)^BREAKER +STATE +MODE +FOR`).MatchString(out) ||
-		!regexp.MustCompile(`(?m)^other +closed +monitor +\d+s +0\.0% /1m`).MatchString(out) ||
-		!regexp.MustCompile(`(?m)^up +open +enforce +\d+s +100\.0% /1m +[\d.]+ms +0 +1 +0 +1 +0 +1 +1m$`).MatchString(out) {
+		!regexp.MustCompile(`(?m)^BREAKER +STATE +MODE +MODE FROM +FOR`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^other +closed +monitor +config +\d+s +0\.0% /1m`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^up +open +enforce +config +\d+s +100\.0% /1m +[\d.]+ms +0 +1 +0 +1 +0 +1 +1m$`).MatchString(out) {
 		t.Errorf("status: exit %d\n%s%s", code, out, errOut)
 	}
 

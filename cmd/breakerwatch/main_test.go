@@ -72,7 +72,7 @@ func cleanEnv(extra ...string) []string {
 		k, _, _ := strings.Cut(kv, "=")
 		switch k {
 		case "CIRCUIT_BREAKER_ENABLED", "CB_FAILURE_THRESHOLD", "CB_TIMEOUT_SECONDS", "HEALTH_CHECK_INTERVAL",
-			"CB_MODE", "BREAKERWATCH_ADMIN_TOKEN", "BREAKERWATCH_LISTEN":
+			"CB_MODE", "BREAKERWATCH_ADMIN_TOKEN", "BREAKERWATCH_LISTEN", "BREAKERWATCH_REDIS_URL":
 			continue
 		}
 		env = append(env, kv)

@@ -32,7 +32,7 @@ Usage:
   breakerwatch [serve] [--config FILE] [--listen ADDR] [flags]
         Run the gateway: proxy routes through named breakers, /metrics and the
         admin API on one listener. Without --config, run the embedded demo.
-  breakerwatch ctl [--addr URL] [--token T] status | reset NAME | reset-all | mode NAME MODE
+  breakerwatch ctl [--addr URL] [--token T] status | reset NAME | reset-all | mode NAME MODE|--clear
         Read and steer the breakers of a running breakerwatch.
   breakerwatch ctl [--addr URL] [--token T] tune NAME [--promote CANDIDATE]
         Compare a breaker's setting with its candidates; promote one.
@@ -256,6 +256,7 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer, env co
 	tok := fs.String("token", token, "admin `token` for reset, mode and tune --promote (default $"+config.EnvAdminToken+")")
 	timeout := fs.Duration("timeout", 10*time.Second, "timeout of each request")
 	promote := fs.String("promote", "", "with tune: apply this `candidate`'s settings to the breaker (until the server restarts, like mode)")
+	clearMode := fs.Bool("clear", false, "with mode NAME: go back to the configured mode (and remove a fleet override)")
 	pos, err := parse(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -267,6 +268,9 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer, env co
 		fmt.Fprintln(stderr, "breakerwatch ctl: missing command")
 		fs.Usage()
 		return printed{usageErr("ctl: missing command")}
+	}
+	if *clearMode {
+		pos = append(pos, "--clear")
 	}
 	c := &ctl.Client{Addr: *addr, Token: *tok, HTTP: &http.Client{Timeout: *timeout}}
 	run := func() error { return c.Run(ctx, pos, stdout) }

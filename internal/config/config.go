@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/breakerwatch/breakerwatch/breaker"
+	"github.com/breakerwatch/breakerwatch/fleet"
 )
 
 // Built-in defaults.
@@ -61,6 +62,10 @@ type Config struct {
 	// health_check), sorted by breaker name. Interval 0 means
 	// HealthCheckInterval; every other zero field takes breaker's default.
 	HealthChecks []breaker.HealthCheck
+	// Fleet, when not nil, joins the breakers to a fleet of replicas through
+	// Redis (the fleet: section, or BREAKERWATCH_REDIS_URL alone). Nil:
+	// every replica decides alone.
+	Fleet *fleet.Options
 	// EnvApplied names the environment variables that changed something,
 	// for the start-up log.
 	EnvApplied []string
@@ -150,6 +155,9 @@ const (
 	EnvMode                = "CB_MODE"
 	EnvAdminToken          = "BREAKERWATCH_ADMIN_TOKEN"
 	EnvListen              = "BREAKERWATCH_LISTEN"
+	// EnvRedisURL sets fleet.redis; on its own it turns fleet mode on with
+	// the fleet section's defaults.
+	EnvRedisURL = "BREAKERWATCH_REDIS_URL"
 )
 
 // Problem is one thing wrong with the configuration.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/breakerwatch/breakerwatch/breaker"
+	"github.com/breakerwatch/breakerwatch/fleet"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -154,7 +155,7 @@ func (p *parser) unknown(k *yaml.Node, path, key string, known string) {
 }
 
 const (
-	topKeys     = "listen, admin_listen, metrics_listen, admin_token, defaults, breakers, routes"
+	topKeys     = "listen, admin_listen, metrics_listen, admin_token, defaults, breakers, routes, fleet"
 	breakerKeys = "mode, failure_threshold, min_throughput, failure_rate, slow_call, timeout, half_open_requests, window"
 	// A breaker's own entry may also have a health check and candidates;
 	// defaults may not.
@@ -162,6 +163,7 @@ const (
 	healthKeys       = "url, expect_status, interval, timeout, half_open_on_pass, open_on_fail, open_after"
 	routeKeys        = "prefix, upstream, breaker, timeout, failure_status, fallbacks, max_replay_body"
 	fallbackKeys     = "upstream, breaker"
+	fleetKeys        = "redis, key_prefix, instance, publish_interval, heartbeat"
 )
 
 func (p *parser) top(root *yaml.Node) {
@@ -191,6 +193,8 @@ func (p *parser) top(root *yaml.Node) {
 			breakers = v
 		case "routes":
 			p.routes(v)
+		case "fleet":
+			p.fleet(v)
 		default:
 			p.unknown(k, "", key, topKeys)
 		}
@@ -217,6 +221,45 @@ func (p *parser) top(root *yaml.Node) {
 		if hc != nil {
 			hc.Breaker = name
 			p.c.HealthChecks = append(p.c.HealthChecks, *hc)
+		}
+	})
+}
+
+// fleet reads the fleet section. Zero durations written in the file are
+// problems (omit the key for the default).
+func (p *parser) fleet(n *yaml.Node) {
+	o := &fleet.Options{}
+	p.c.Fleet = o
+	p.mapping(n, "fleet", func(key, kp string, k, v *yaml.Node) {
+		switch key {
+		case "redis":
+			if s, ok := p.str(v, kp); ok {
+				o.URL = s
+			}
+		case "key_prefix":
+			if s, ok := p.str(v, kp); ok {
+				o.KeyPrefix = s
+				if s == "" {
+					p.problem(v, kp, "empty (omit it for the default %q)", fleet.DefaultKeyPrefix)
+				}
+			}
+		case "instance":
+			if s, ok := p.str(v, kp); ok {
+				o.Instance = s
+				if s == "" {
+					p.problem(v, kp, "empty (omit it for the default: host name and pid)")
+				}
+			}
+		case "publish_interval":
+			if p.duration(v, kp, &o.PublishInterval) && o.PublishInterval == 0 {
+				p.problem(v, kp, "0 is not an interval (omit it for the default %v)", fleet.DefaultPublishInterval)
+			}
+		case "heartbeat":
+			if p.duration(v, kp, &o.Heartbeat) && o.Heartbeat == 0 {
+				p.problem(v, kp, "0 is not an interval (omit it for the default %v)", fleet.DefaultHeartbeat)
+			}
+		default:
+			p.unknown(k, "fleet", key, fleetKeys)
 		}
 	})
 }

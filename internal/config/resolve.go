@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/breakerwatch/breakerwatch/breaker"
+	"github.com/breakerwatch/breakerwatch/fleet"
 )
 
 // Paths the gateway serves itself; no route may overlap them.
@@ -90,6 +91,14 @@ func (c *Config) applyEnv(env Env, ps *problems) {
 		c.Listen = v
 		c.setOrigin("listen", origin{env: EnvListen})
 		applied(EnvListen)
+	}
+	if v, ok := lookup(EnvRedisURL); ok {
+		if c.Fleet == nil {
+			c.Fleet = &fleet.Options{}
+		}
+		c.Fleet.URL = v
+		c.setOrigin("fleet.redis", origin{env: EnvRedisURL})
+		applied(EnvRedisURL)
 	}
 	if v, ok := lookup(EnvAdminToken); ok {
 		c.AdminToken = v
@@ -265,6 +274,28 @@ func (c *Config) validate(ps *problems) {
 		}
 	}
 	c.validateHealthChecks(ps, seen)
+	c.validateFleet(ps)
+}
+
+// validateFleet checks the fleet section with fleet.Options.Validate's
+// rules and locates each problem.
+func (c *Config) validateFleet(ps *problems) {
+	if c.Fleet == nil {
+		return
+	}
+	for _, err := range unjoin(c.Fleet.Validate()) {
+		field, msg, _ := strings.Cut(err.Error(), ":")
+		msg = strings.TrimSpace(msg)
+		path := "fleet." + field
+		if field == "redis" && c.Fleet.URL == "" {
+			if _, set := c.origins[path]; set {
+				continue // the key is there with a value that did not parse
+			}
+			ps.at(c.at("fleet"), path, "required: the redis:// URL of the fleet's Redis (or set %s)", EnvRedisURL)
+			continue
+		}
+		ps.at(c.at(path), path, "%s", msg)
+	}
 }
 
 // checkMember checks the upstream and the breaker of a route, or of one of

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -31,6 +32,9 @@ type Client struct {
 	Token string
 	// HTTP is the client; nil: one with a 10-second timeout.
 	HTTP *http.Client
+	// Actor is sent as X-Breakerwatch-Actor with mutations: who is asking,
+	// which a fleet records with its overrides. Empty: $USER@hostname.
+	Actor string
 }
 
 // ServerError is an error answer of the server: its status and message.
@@ -51,7 +55,7 @@ func (e *UsageError) Error() string { return e.msg }
 func usage(format string, args ...any) error { return &UsageError{fmt.Sprintf(format, args...)} }
 
 // Usage is the ctl subcommand's synopsis.
-const Usage = `status | reset NAME | reset-all | mode NAME enforce|monitor|disabled | tune NAME [--promote CANDIDATE]`
+const Usage = `status | reset NAME | reset-all | mode NAME enforce|monitor|disabled|--clear | tune NAME [--promote CANDIDATE]`
 
 // Run runs one ctl command (args: the command and its arguments) and prints
 // its result to w.
@@ -92,33 +96,68 @@ func (c *Client) Run(ctx context.Context, args []string, w io.Writer) error {
 		}
 		fmt.Fprintf(w, "reset %d breaker(s): %s\n", len(out.Breakers), strings.Join(out.Breakers, ", "))
 	case "mode":
-		if _, err := breaker.ParseMode(rest[1]); err != nil {
-			return usage("ctl mode: %v", err)
+		var body []byte
+		if rest[1] == "--clear" {
+			body = []byte(`{"clear":true}`)
+		} else {
+			if _, err := breaker.ParseMode(rest[1]); err != nil {
+				return usage("ctl mode: %v (or --clear to go back to the configured mode)", err)
+			}
+			body, _ = json.Marshal(map[string]string{"mode": rest[1]})
 		}
-		body, _ := json.Marshal(map[string]string{"mode": rest[1]})
 		var out struct {
 			Breaker      string `json:"breaker"`
 			Mode         string `json:"mode"`
+			ModeSource   string `json:"mode_source"`
 			PreviousMode string `json:"previous_mode"`
 			State        string `json:"state"`
+			Fleet        string `json:"fleet"`
 		}
 		if err := c.do(ctx, http.MethodPost, "mode/"+url.PathEscape(rest[0]), body, &out); err != nil {
 			return err
 		}
 		fmt.Fprintf(w, "%s: mode %s -> %s; state %s\n", out.Breaker, out.PreviousMode, out.Mode, out.State)
+		if out.Fleet != "" {
+			fmt.Fprintf(w, "fleet: %s; mode from %s\n", out.Fleet, out.ModeSource)
+		}
 	}
 	return nil
+}
+
+// actor is who ctl says is asking: Client.Actor or $USER@hostname.
+func (c *Client) actor() string {
+	if c.Actor != "" {
+		return c.Actor
+	}
+	user := os.Getenv("USER")
+	if user == "" {
+		user = "unknown"
+	}
+	host, _ := os.Hostname()
+	return user + "@" + host
 }
 
 type statusBody struct {
 	Status   string `json:"status"`
 	Breakers []struct {
-		Name     string           `json:"name"`
-		State    string           `json:"state"`
-		Mode     string           `json:"mode"`
-		Since    time.Time        `json:"since"`
-		Settings breaker.Settings `json:"settings"`
+		Name       string           `json:"name"`
+		State      string           `json:"state"`
+		Mode       string           `json:"mode"`
+		ModeSource string           `json:"mode_source"`
+		Since      time.Time        `json:"since"`
+		Settings   breaker.Settings `json:"settings"`
 	} `json:"breakers"`
+	Fleet *struct {
+		Instance  string   `json:"instance"`
+		Connected bool     `json:"connected"`
+		Members   []string `json:"members"`
+		Breakers  []struct {
+			Name         string   `json:"name"`
+			FleetOpen    bool     `json:"fleet_open"`
+			DecidedBy    string   `json:"decided_by"`
+			OpenReplicas []string `json:"open_replicas"`
+		} `json:"breakers"`
+	} `json:"fleet"`
 	Checks []struct {
 		Name    string `json:"name"`
 		Healthy bool   `json:"healthy"`
@@ -156,7 +195,7 @@ func (c *Client) status(ctx context.Context, w io.Writer) error {
 	now := time.Now()
 	fmt.Fprintf(w, "status: %s\n\n", st.Status)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "BREAKER\tSTATE\tMODE\tFOR\tERROR RATE\tP95\tOK\tFAILED\tSLOW\tREJECTED\tWOULD REJECT\tTHRESHOLD\tTIMEOUT")
+	fmt.Fprintln(tw, "BREAKER\tSTATE\tMODE\tMODE FROM\tFOR\tERROR RATE\tP95\tOK\tFAILED\tSLOW\tREJECTED\tWOULD REJECT\tTHRESHOLD\tTIMEOUT")
 	sort.Slice(st.Breakers, func(i, j int) bool { return st.Breakers[i].Name < st.Breakers[j].Name })
 	for _, b := range st.Breakers {
 		rate, p95, counts := "-", "-", breaker.Counts{}
@@ -169,8 +208,12 @@ func (c *Client) status(ctx context.Context, w io.Writer) error {
 			}
 			counts = mb.Counts
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n",
-			b.Name, b.State, b.Mode, age(now.Sub(b.Since)), rate, p95,
+		src := b.ModeSource
+		if src == "" {
+			src = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n",
+			b.Name, b.State, b.Mode, src, age(now.Sub(b.Since)), rate, p95,
 			counts.Success, counts.Failure, counts.Slow, counts.Rejected, counts.WouldReject,
 			b.Settings.FailureThreshold, shortDuration(b.Settings.Timeout))
 	}
@@ -179,6 +222,21 @@ func (c *Client) status(ctx context.Context, w io.Writer) error {
 	}
 	if len(st.Breakers) == 0 {
 		fmt.Fprintln(w, "(no breakers)")
+	}
+	if f := st.Fleet; f != nil {
+		conn := "connected"
+		if !f.Connected {
+			conn = "NOT CONNECTED: deciding alone"
+		}
+		fmt.Fprintf(w, "fleet: instance %s, %s, %d live replica(s): %s\n", f.Instance, conn, len(f.Members), strings.Join(f.Members, ", "))
+		for _, b := range f.Breakers {
+			switch {
+			case b.FleetOpen:
+				fmt.Fprintf(w, "fleet: %s open fleet-wide (decided by %s); open on %s\n", b.Name, b.DecidedBy, strings.Join(b.OpenReplicas, ", "))
+			case len(b.OpenReplicas) > 0:
+				fmt.Fprintf(w, "fleet: %s open locally on %s\n", b.Name, strings.Join(b.OpenReplicas, ", "))
+			}
+		}
 	}
 	for _, ch := range st.Checks {
 		line := "passing"
@@ -237,6 +295,9 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 	}
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	if method == http.MethodPost {
+		req.Header.Set("X-Breakerwatch-Actor", c.actor())
 	}
 	hc := c.HTTP
 	if hc == nil {

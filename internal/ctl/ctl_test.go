@@ -55,9 +55,9 @@ func TestStatus(t *testing.T) {
 	}
 	want := []string{
 		`^status: degraded$`,
-		`^BREAKER +STATE +MODE +FOR +ERROR RATE +P95 +OK +FAILED +SLOW +REJECTED +WOULD REJECT +THRESHOLD +TIMEOUT$`,
-		`^anthropic_api +closed +monitor +\d+s +0\.0% /1m +[\d.]+ms +2 +0 +1 +0 +0 +5 +1m$`,
-		`^openai_api +open +enforce +\d+s +100\.0% /1m +[\d.]+ms +0 +2 +0 +1 +0 +2 +1m$`,
+		`^BREAKER +STATE +MODE +MODE FROM +FOR +ERROR RATE +P95 +OK +FAILED +SLOW +REJECTED +WOULD REJECT +THRESHOLD +TIMEOUT$`,
+		`^anthropic_api +closed +monitor +config +\d+s +0\.0% /1m +[\d.]+ms +2 +0 +1 +0 +0 +5 +1m$`,
+		`^openai_api +open +enforce +config +\d+s +100\.0% /1m +[\d.]+ms +0 +2 +0 +1 +0 +2 +1m$`,
 	}
 	lines := strings.Split(strings.TrimSpace(strings.ReplaceAll(out, "\n\n", "\n")), "\n")
 	if len(lines) != len(want) {

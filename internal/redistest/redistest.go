@@ -24,7 +24,7 @@ type Server struct {
 	done chan struct{}
 }
 
-// Start starts redis-server on 127.0.0.1 with `--save '' --appendonly no`
+// Start starts redis-server on 127.0.0.1 with `--save ” --appendonly no`
 // and stops it when the test ends. It skips the test when redis-server is
 // not installed and BREAKERWATCH_REQUIRE_REDIS is not set (CI sets it, so
 // a missing server fails there; scripts/install-deps.sh installs it).

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"github.com/breakerwatch/breakerwatch/breaker"
 	"github.com/breakerwatch/breakerwatch/exporter"
 	"github.com/breakerwatch/breakerwatch/exporter/ui"
+	"github.com/breakerwatch/breakerwatch/fleet"
 	"github.com/breakerwatch/breakerwatch/internal/config"
 	"github.com/breakerwatch/breakerwatch/internal/demo"
 	"github.com/breakerwatch/breakerwatch/internal/gateway"
@@ -113,12 +115,30 @@ func Run(ctx context.Context, o Options) error {
 	// event streams, which would otherwise hold Shutdown up.
 	live := exporter.NewLive(exporter.LiveOptions{Routes: liveRoutes(cfg)})
 	defer live.Close()
-	reg, err := metrics.NewRegistry(breaker.WithStateListener(stateLogger(log)), breaker.WithStateListener(live.Record))
+	regOpts := []breaker.Option{breaker.WithStateListener(stateLogger(log)), breaker.WithStateListener(live.Record)}
+	var fl *fleet.Fleet
+	if cfg.Fleet != nil {
+		fo := *cfg.Fleet
+		fo.Logger, fo.MeterProvider = log, metrics.MeterProvider()
+		if fl, err = fleet.New(fo); err != nil {
+			return err
+		}
+		regOpts = append(regOpts, breaker.WithStateListener(fl.OnStateChange))
+	}
+	reg, err := metrics.NewRegistry(regOpts...)
 	if err != nil {
+		if fl != nil {
+			_ = fl.Close()
+		}
 		return err
 	}
-	// release flushes the metrics and stops the breakers' timers.
+	// release leaves the fleet, flushes the metrics and stops the breakers' timers.
 	release := func() {
+		if fl != nil {
+			if err := fl.Close(); err != nil {
+				log.Warn("leaving the fleet", slog.String("error", err.Error()))
+			}
+		}
 		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := metrics.Shutdown(fctx); err != nil {
@@ -127,10 +147,20 @@ func Run(ctx context.Context, o Options) error {
 		_ = reg.Close()
 	}
 	st := &readiness{}
-	muxes, gw, hc, err := handler(cfg, metrics, reg, live, log, st)
+	muxes, gw, hc, err := handler(cfg, metrics, reg, live, fl, log, st)
 	if err != nil {
 		release()
 		return err
+	}
+	if fl != nil {
+		// Before serving: overrides recorded in Redis apply from the first call.
+		if err := fl.Start(ctx, reg); err != nil {
+			release()
+			return err
+		}
+		u, _ := url.Parse(cfg.Fleet.URL)
+		log.Info("fleet mode", slog.String("instance", fl.Instance()), slog.String("redis", u.Redacted()),
+			slog.Bool("connected", fl.Connected()))
 	}
 	// The proxy's listener first: its address is the base URL.
 	lns, err := listenAll(cfg, muxes)
@@ -262,7 +292,7 @@ type muxes struct {
 // /metrics and the admin API (with the status page) on theirs, and /healthz
 // and /readyz on each. The caller adds the index at / once it knows the
 // listeners' addresses.
-func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registry, live *exporter.Live, log *slog.Logger, st *readiness) (*muxes, *gateway.Gateway, *breaker.HealthChecker, error) {
+func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registry, live *exporter.Live, fl *fleet.Fleet, log *slog.Logger, st *readiness) (*muxes, *gateway.Gateway, *breaker.HealthChecker, error) {
 	for _, bc := range cfg.Breakers {
 		if _, err := reg.Register(bc); err != nil {
 			return nil, nil, nil, err
@@ -273,6 +303,9 @@ func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registr
 		return nil, nil, nil, err
 	}
 	admin := exporter.AdminOptions{Token: cfg.AdminToken, Logger: log, Live: live}
+	if fl != nil {
+		admin.Fleet = fleetAdmin{fl}
+	}
 	var hc *breaker.HealthChecker
 	if len(cfg.HealthChecks) > 0 {
 		hc, err = reg.NewHealthChecker(breaker.HealthOptions{Interval: cfg.HealthCheckInterval, Logger: log}, cfg.HealthChecks...)
@@ -387,6 +420,12 @@ func liveRoutes(cfg *config.Config) []exporter.Route {
 	}
 	return out
 }
+
+// fleetAdmin adapts the fleet to the admin API.
+type fleetAdmin struct{ *fleet.Fleet }
+
+func (f fleetAdmin) View() any               { return f.Status() }
+func (fleetAdmin) Unrecorded(err error) bool { return errors.Is(err, fleet.ErrUnavailable) }
 
 // healthResults adapts the checker's latest results to the admin API. A
 // check not yet probed is left out: it is neither healthy nor unhealthy,
