@@ -28,7 +28,7 @@ func collect(t *testing.T, reader interface {
 	labels := func(s attribute.Set) string {
 		var kv []string
 		for _, a := range s.ToSlice() {
-			kv = append(kv, fmt.Sprintf("%s=%s", a.Key, a.Value.Emit()))
+			kv = append(kv, fmt.Sprintf("%s=%s", a.Key, a.Value.String()))
 		}
 		return "{" + strings.Join(kv, ",") + "}"
 	}
