@@ -12,7 +12,10 @@ import (
 	"github.com/breakerwatch/breakerwatch/breaker"
 )
 
-const testTimeout = 40 * time.Millisecond
+// testTimeout is the open timeout of tests that wait for it to end. Steps
+// that expect a breaker to stay open run within it, so it must be longer than
+// the stalls of a loaded machine.
+const testTimeout = 500 * time.Millisecond
 
 // step is one action in a transition table: a call that fails or succeeds, or
 // a wait past the open timeout; then what must hold.
