@@ -499,12 +499,17 @@ func TestWindowStats(t *testing.T) {
 
 func TestWindowRollsOff(t *testing.T) {
 	reg := newRegistry(t)
-	b := mustRegister(t, reg, breaker.Config{Name: "dep", FailureThreshold: 1000, Window: 50 * time.Millisecond})
+	// Long enough that the call is still inside the window when it is read
+	// on a loaded machine; then the test waits for it to pass.
+	const window = 500 * time.Millisecond
+	b := mustRegister(t, reg, breaker.Config{Name: "dep", FailureThreshold: 1000, Window: window})
+	start := time.Now()
 	_ = b.Execute(context.Background(), fail)
-	if w := b.Snapshot().Window; w.Failures != 1 || w.ErrorRate != 1 {
+	called := time.Now()
+	if w := b.Snapshot().Window; time.Since(start) < window && (w.Failures != 1 || w.ErrorRate != 1) {
 		t.Fatalf("window = %+v", w)
 	}
-	time.Sleep(70 * time.Millisecond)
+	time.Sleep(time.Until(called.Add(window * 3 / 2))) // the window and its last bucket have passed
 	if w := b.Snapshot().Window; w.Failures != 0 || w.ErrorRate != 0 || w.P95 != 0 {
 		t.Errorf("window after it passed = %+v, want empty", w)
 	}
