@@ -26,8 +26,9 @@ in-modules = @set -e; for m in $(MODULES); do echo "[$$m] $(1)"; (cd "$$m" && $(
 deps:
 	./scripts/install-deps.sh
 
+# gofmt's own failure (e.g. a syntax error) fails too, not only a file it lists.
 fmt-check:
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l $$(git ls-files '*.go')) || exit 1; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 # Fails when the go command in use is older than the toolchain line of go.mod
 # (e.g. GOTOOLCHAIN=local with an unpatched Go), when a module names another
