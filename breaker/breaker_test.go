@@ -12,7 +12,10 @@ import (
 	"github.com/breakerwatch/breakerwatch/breaker"
 )
 
-const testTimeout = 40 * time.Millisecond
+// testTimeout is the open timeout of tests that wait for it to end. Steps
+// that expect a breaker to stay open run within it, so it must be longer than
+// the stalls of a loaded machine.
+const testTimeout = 500 * time.Millisecond
 
 // step is one action in a transition table: a call that fails or succeeds, or
 // a wait past the open timeout; then what must hold.
@@ -516,12 +519,17 @@ func TestWindowStats(t *testing.T) {
 
 func TestWindowRollsOff(t *testing.T) {
 	reg := newRegistry(t)
-	b := mustRegister(t, reg, breaker.Config{Name: "dep", FailureThreshold: 1000, Window: breaker.MinWindow})
+	// Long enough that the call is still inside the window when it is read
+	// on a loaded machine; then the test waits for it to pass.
+	const window = breaker.MinWindow
+	b := mustRegister(t, reg, breaker.Config{Name: "dep", FailureThreshold: 1000, Window: window})
+	start := time.Now()
 	_ = b.Execute(context.Background(), fail)
-	if w := b.Snapshot().Window; w.Failures != 1 || w.ErrorRate != 1 {
+	called := time.Now()
+	if w := b.Snapshot().Window; time.Since(start) < window && (w.Failures != 1 || w.ErrorRate != 1) {
 		t.Fatalf("window = %+v", w)
 	}
-	time.Sleep(breaker.MinWindow + 100*time.Millisecond)
+	time.Sleep(time.Until(called.Add(window * 3 / 2))) // the window and its last bucket have passed
 	if w := b.Snapshot().Window; w.Failures != 0 || w.ErrorRate != 0 || w.P95 != 0 {
 		t.Errorf("window after it passed = %+v, want empty", w)
 	}

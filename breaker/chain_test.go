@@ -124,6 +124,9 @@ func TestCallChainCombinations(t *testing.T) {
 						t.Fatal(err)
 					}
 					var calls [3]atomic.Int32
+					// A member whose attempt deadline had passed before its
+					// call began (a loaded machine) returns at once: not slow.
+					var endedAtOnce [3]atomic.Bool
 					res, err := breaker.CallChain(context.Background(), c, func(ctx context.Context, m *breaker.Breaker) (string, error) {
 						i := map[string]int{"p": 0, "f1": 1, "f2": 2}[m.Name()]
 						calls[i].Add(1)
@@ -134,7 +137,9 @@ func TestCallChainCombinations(t *testing.T) {
 							time.Sleep(5 * time.Millisecond) // above slow_call, below the attempt timeout
 							return "from " + m.Name(), nil
 						case resTimeout:
+							start := time.Now()
 							<-ctx.Done()
+							endedAtOnce[i].Store(time.Since(start) <= time.Millisecond)
 							return "", ctx.Err()
 						case resOpen:
 							t.Errorf("%s: called although its breaker is open", m.Name())
@@ -232,7 +237,7 @@ func TestCallChainCombinations(t *testing.T) {
 								want.Rejected = 1
 							}
 						}
-						if i > tried || (combo[i] != resSlowOK && combo[i] != resTimeout) {
+						if i > tried || (combo[i] != resSlowOK && combo[i] != resTimeout) || endedAtOnce[i].Load() {
 							// A fast call may still be slowed down by a busy machine.
 							s.Slow = want.Slow
 						}

@@ -56,7 +56,7 @@ func ExampleCallChain() {
 func ExampleNewRetryQueue() {
 	reg, _ := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()))
 	defer reg.Close()
-	meta, _ := reg.Register(breaker.Config{Name: "meta_api", Timeout: 20 * time.Millisecond})
+	meta, _ := reg.Register(breaker.Config{Name: "meta_api", Timeout: 500 * time.Millisecond})
 	meta.ForceOpen("example")
 
 	done := make(chan struct{})

@@ -27,7 +27,9 @@ func resEvents() (func(breaker.StateChange), func() []breaker.StateChange) {
 func TestForceOpen(t *testing.T) {
 	reg, rd := newMeteredRegistry(t)
 	listen, events := resEvents()
-	const timeout = 50 * time.Millisecond
+	// Long enough that the breaker is still open for the checks below on a
+	// loaded machine; the test then waits for it to end.
+	const timeout = 500 * time.Millisecond
 	b := resRegister(t, reg, breaker.Config{Name: "a", Timeout: timeout, OnStateChange: listen})[0]
 	ok := func(context.Context) error { return nil }
 	if err := b.Execute(context.Background(), ok); err != nil {
@@ -81,7 +83,7 @@ func TestForceOpen(t *testing.T) {
 		reason   string
 	}{
 		{breaker.StateClosed, breaker.StateOpen, "health check failed"},
-		{breaker.StateOpen, breaker.StateHalfOpen, "open timeout 50ms elapsed"},
+		{breaker.StateOpen, breaker.StateHalfOpen, "open timeout 500ms elapsed"},
 		{breaker.StateHalfOpen, breaker.StateClosed, "1 half-open probe(s) succeeded"},
 	}
 	for i, w := range want {

@@ -203,7 +203,9 @@ func TestHealthCheckHTTP(t *testing.T) {
 	resRegister(t, reg,
 		breaker.Config{Name: "up"}, breaker.Config{Name: "down"}, breaker.Config{Name: "hanging"},
 		breaker.Config{Name: "created"}, breaker.Config{Name: "created_want_200"}, breaker.Config{Name: "refused"})
-	const timeout = 100 * time.Millisecond
+	// Long enough that a server which answers does so in time on a loaded
+	// machine; the hanging one takes all of it.
+	const timeout = time.Second
 	h, err := reg.NewHealthChecker(breaker.HealthOptions{Interval: time.Hour, Timeout: timeout, Logger: resQuiet},
 		breaker.HealthCheck{Breaker: "up", URL: urls["up"]},
 		breaker.HealthCheck{Breaker: "down", URL: urls["down"]},
@@ -231,7 +233,7 @@ func TestHealthCheckHTTP(t *testing.T) {
 	}{
 		"up":               {up: true},
 		"down":             {err: "status 503, want 2xx"},
-		"hanging":          {err: "no answer within the 100ms timeout"},
+		"hanging":          {err: "no answer within the 1s timeout"},
 		"created":          {up: true},
 		"created_want_200": {err: "status 201, want 200"},
 		"refused":          {err: "connect"},

@@ -128,7 +128,7 @@ func resLabels(s attribute.Set) string {
 	var parts []string
 	for it := s.Iter(); it.Next(); {
 		kv := it.Attribute()
-		parts = append(parts, fmt.Sprintf("%s=%q", kv.Key, kv.Value.Emit()))
+		parts = append(parts, fmt.Sprintf("%s=%q", kv.Key, kv.Value.String()))
 	}
 	return "{" + strings.Join(parts, ",") + "}"
 }

@@ -87,7 +87,10 @@ func TestNewRetryQueueRejectsBadInput(t *testing.T) {
 func TestRetryQueueRunsInOrderWhenBreakerAllows(t *testing.T) {
 	resNoLeaks(t)
 	reg, rd := newMeteredRegistry(t)
-	b := resRegister(t, reg, breaker.Config{Name: "meta_api", Timeout: 80 * time.Millisecond})[0]
+	// The breaker must still be open when the items are deferred: an open
+	// timeout that a loaded machine's stalls do not reach.
+	const openTimeout = 500 * time.Millisecond
+	b := resRegister(t, reg, breaker.Config{Name: "meta_api", Timeout: openTimeout})[0]
 	openedAt := time.Now()
 	b.ForceOpen("test")
 	var mu sync.Mutex
@@ -129,7 +132,7 @@ func TestRetryQueueRunsInOrderWhenBreakerAllows(t *testing.T) {
 	if fmt.Sprint(ran) != "[0 1 2 3 4]" {
 		t.Errorf("ran %v, want in order", ran)
 	}
-	if first := ranAt[0].Sub(openedAt); first < 80*time.Millisecond {
+	if first := ranAt[0].Sub(openedAt); first < openTimeout {
 		t.Errorf("first item ran %v after the breaker opened, before its timeout", first)
 	}
 	mu.Unlock()

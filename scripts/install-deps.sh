@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# Installs the programs breakerwatch's tests run for real: promtool and
-# Prometheus, Alertmanager and amtool, redis-server (the fleet's tests start
-# one per test on a loopback port), docker-compose (only to validate the
-# compose file; no engine is needed) and Chromium (the status page's browser
-# tests drive it headless), from Debian packages (root or sudo required); and
-# the npm packages of the dashboard schema check (dashboards/schemacheck:
-# @grafana/schema and TypeScript, the versions its package-lock.json pins),
-# into the user's cache, keyed by the lock file's hash, so that a second run
-# installs nothing.
+# Installs the programs breakerwatch's tests and checks run for real:
+#   - Debian packages: promtool and Prometheus, Alertmanager and amtool,
+#     redis-server (the fleet's tests start one per test on a loopback port),
+#     docker-compose (only to validate the compose file; no engine is needed)
+#     and Chromium (the status page's browser tests drive it headless).
+#     Root or sudo required.
+#   - npm packages of the dashboard schema check (dashboards/schemacheck:
+#     @grafana/schema and TypeScript, the versions its package-lock.json
+#     pins), into the user's cache, keyed by the lock file's hash.
+#   - Go tools from the module proxy at pinned versions (staticcheck), built
+#     into ${XDG_CACHE_HOME:-$HOME/.cache}/breakerwatch/bin so that a second
+#     run does not rebuild them. The Makefile runs them from there.
 # Does nothing when everything is already installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# --- Debian packages --------------------------------------------------------
 need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
@@ -48,3 +52,21 @@ if [ ! -f "$dest/node_modules/typescript/bin/tsc" ]; then
   rm -rf "$dest"
   mv "$tmp" "$dest"
 fi
+
+# --- Go tools ---------------------------------------------------------------
+bindir="${XDG_CACHE_HOME:-$HOME/.cache}/breakerwatch/bin"
+mkdir -p "$bindir"
+
+# go_tool NAME PACKAGE VERSION builds PACKAGE@VERSION into $bindir/NAME unless
+# that exact version is already there (a NAME.version stamp records it).
+go_tool() {
+  local name=$1 want="$2@$3" stamp="$bindir/$1.version"
+  if [ -x "$bindir/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    return 0
+  fi
+  echo "install-deps: go install $want" >&2
+  GOBIN="$bindir" go install "$want"
+  echo "$want" >"$stamp"
+}
+
+go_tool staticcheck honnef.co/go/tools/cmd/staticcheck v0.8.2
