@@ -52,6 +52,9 @@ const (
 	// MetricRetryItems counts deferred-retry queue events. Labels: queue, result
 	// (retried, succeeded, given_up, dropped).
 	MetricRetryItems = "circuit_breaker_retry_items_total"
+	// MetricBuildInfo is a gauge, always 1, reported by the breakerwatch
+	// binary (not by the package). Labels: version, revision, goversion.
+	MetricBuildInfo = "breakerwatch_build_info"
 )
 
 // Units of the instruments, as OTel unit strings.
@@ -69,6 +72,10 @@ const (
 	LabelFallback = "fallback"
 	LabelQueue    = "queue"
 	LabelResult   = "result"
+	// Labels of MetricBuildInfo.
+	LabelVersion   = "version"
+	LabelRevision  = "revision"
+	LabelGoVersion = "goversion"
 )
 
 // Values of the outcome label.

@@ -53,6 +53,9 @@ type Config struct {
 	// health_check), sorted by breaker name. Interval 0 means
 	// HealthCheckInterval; every other zero field takes breaker's default.
 	HealthChecks []breaker.HealthCheck
+	// Telemetry says where the metrics go (/metrics, OTLP push); see
+	// Telemetry.
+	Telemetry Telemetry
 	// EnvApplied names the environment variables that changed something,
 	// for the start-up log.
 	EnvApplied []string
@@ -63,6 +66,8 @@ type Config struct {
 	origins map[string]origin
 	// defaults is the file's defaults section, validated on its own.
 	defaults *breaker.Config
+	// telemetryFile is the file's telemetry section (nil: none).
+	telemetryFile *telemetryFile
 }
 
 // Route forwards every request under Prefix to Upstream through a breaker.

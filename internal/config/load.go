@@ -154,7 +154,7 @@ func (p *parser) unknown(k *yaml.Node, path, key string, known string) {
 }
 
 const (
-	topKeys     = "listen, admin_token, defaults, breakers, routes"
+	topKeys     = "listen, admin_token, defaults, breakers, routes, telemetry"
 	breakerKeys = "mode, failure_threshold, min_throughput, failure_rate, slow_call, timeout, half_open_requests, window"
 	// A breaker's own entry may also have a health check; defaults may not.
 	breakerEntryKeys = breakerKeys + ", health_check"
@@ -182,6 +182,8 @@ func (p *parser) top(root *yaml.Node) {
 			breakers = v
 		case "routes":
 			p.routes(v)
+		case "telemetry":
+			p.telemetry(v, key)
 		default:
 			p.unknown(k, "", key, topKeys)
 		}

@@ -21,6 +21,8 @@ import (
 	"github.com/breakerwatch/breakerwatch/internal/config"
 	"github.com/breakerwatch/breakerwatch/internal/demo"
 	"github.com/breakerwatch/breakerwatch/internal/gateway"
+	"github.com/breakerwatch/breakerwatch/internal/telemetry"
+	"github.com/breakerwatch/breakerwatch/internal/version"
 )
 
 // Server timeouts. The listener carries long streams (server-sent events
@@ -100,18 +102,29 @@ func Run(ctx context.Context, o Options) error {
 		cfg.Listen = o.Listen
 	}
 
-	// Breakers, metrics, routes, admin API.
-	metrics, err := exporter.NewMetrics()
+	// Breakers, metrics (/metrics and/or an OTLP push), routes, admin API.
+	info := version.Get()
+	if o.Version != "" {
+		info.Version = o.Version
+	}
+	metrics, err := newMetrics(cfg.Telemetry, info)
 	if err != nil {
 		return err
 	}
 	reg, err := metrics.NewRegistry(breaker.WithStateListener(stateLogger(log)))
 	if err != nil {
+		_ = metrics.Shutdown(context.Background())
 		return err
 	}
-	// release flushes the metrics and stops the breakers' timers.
+	// release stops the breakers' timers and flushes the metrics: the
+	// provider's shutdown makes an OTLP reader export a last time (bounded
+	// by the export timeout).
 	release := func() {
-		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		flush := 5 * time.Second
+		if t := cfg.Telemetry.OTLP; t != nil && t.Timeout > flush {
+			flush = t.Timeout
+		}
+		fctx, cancel := context.WithTimeout(context.Background(), flush)
 		defer cancel()
 		if err := metrics.Shutdown(fctx); err != nil {
 			log.Warn("flushing metrics", slog.String("error", err.Error()))
@@ -146,7 +159,12 @@ func Run(ctx context.Context, o Options) error {
 	log.Info("breakerwatch serving", slog.String("version", o.Version), slog.String("listen", ln.Addr().String()),
 		slog.String("source", mode), slog.Int("breakers", len(cfg.Breakers)), slog.Int("routes", len(cfg.Routes)),
 		slog.Any("env_overrides", cfg.EnvApplied), slog.Bool("admin_token", cfg.AdminToken != ""),
-		slog.Int("health_checks", len(cfg.HealthChecks)), slog.Duration("health_check_interval", cfg.HealthCheckInterval))
+		slog.Int("health_checks", len(cfg.HealthChecks)), slog.Duration("health_check_interval", cfg.HealthCheckInterval),
+		slog.Bool("prometheus_metrics", cfg.Telemetry.Prometheus))
+	if t := cfg.Telemetry.OTLP; t != nil {
+		log.Info("pushing metrics over OTLP", slog.String("endpoint", t.Endpoint.Redacted()), slog.String("protocol", t.Protocol),
+			slog.Duration("interval", t.Interval), slog.String("temporality", t.Temporality), slog.Int("headers", len(t.Headers)))
+	}
 	for _, r := range cfg.Routes {
 		bc, _ := cfg.Breaker(r.Breaker)
 		attrs := []slog.Attr{slog.String("prefix", r.Prefix), slog.String("upstream", r.Upstream.Redacted()),
@@ -200,6 +218,32 @@ func Run(ctx context.Context, o Options) error {
 	return runErr
 }
 
+// newMetrics builds the metrics pipeline that t asks for, with the build
+// information as breakerwatch_build_info and as resource attributes.
+func newMetrics(t config.Telemetry, info version.Info) (*exporter.Metrics, error) {
+	res, err := telemetry.Resource(t, info)
+	if err != nil {
+		return nil, err
+	}
+	opts := []exporter.MetricsOption{exporter.WithResource(res)}
+	if t.OTLP != nil {
+		rd, err := telemetry.NewOTLPReader(context.Background(), t.OTLP)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, exporter.WithReader(rd))
+	}
+	metrics, err := exporter.NewMetrics(opts...)
+	if err != nil {
+		return nil, err
+	}
+	// Unregistered by the provider's shutdown.
+	if _, err := telemetry.RegisterBuildInfo(metrics.MeterProvider(), info); err != nil {
+		return nil, errors.Join(err, metrics.Shutdown(context.Background()))
+	}
+	return metrics, nil
+}
+
 // handler registers the breakers, builds the health checker (nil without
 // health checks; not started) and serves, on one mux, the routes, /metrics,
 // the admin API and an index at /.
@@ -224,7 +268,9 @@ func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registr
 	}
 	mux := http.NewServeMux()
 	gw.Register(mux)
-	mux.Handle(exporter.MetricsPath, withDeadline(metrics.Handler()))
+	if cfg.Telemetry.Prometheus {
+		mux.Handle(exporter.MetricsPath, withDeadline(metrics.Handler()))
+	}
 	mux.Handle(exporter.AdminPathPrefix, withDeadline(exporter.NewAdmin(reg, admin)))
 	mux.Handle("GET /{$}", index(cfg, reg))
 	return mux, gw, hc, nil
@@ -305,7 +351,9 @@ func banner(w io.Writer, base string, cfg *config.Config, isDemo bool) {
 	fmt.Fprintf(tw, "  %s/api/circuit-breaker/status\tbreaker states and settings (JSON)\n", base)
 	fmt.Fprintf(tw, "  %s/api/circuit-breaker/metrics\tcounts, error rates, latencies (JSON)\n", base)
 	fmt.Fprintf(tw, "  %s/api/circuit-breaker/health\t200 healthy, 503 while an enforced breaker is open or a health check fails\n", base)
-	fmt.Fprintf(tw, "  %s/metrics\tPrometheus metrics (circuit_breaker_*)\n", base)
+	if cfg.Telemetry.Prometheus {
+		fmt.Fprintf(tw, "  %s/metrics\tPrometheus metrics (circuit_breaker_*)\n", base)
+	}
 	_ = tw.Flush()
 	fmt.Fprintf(&b, "\nOr: breakerwatch ctl --addr %s status\n", base)
 	if len(cfg.Routes) > 0 {
