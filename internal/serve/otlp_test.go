@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"github.com/breakerwatch/breakerwatch/internal/config"
 	"github.com/breakerwatch/breakerwatch/internal/testutil"
 )
+
+const traceHex = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 // serve pushes OTLP (HTTP and gRPC, configured by the standard variables)
 // beside /metrics, and its shutdown flushes: with an export interval of an
@@ -48,8 +51,12 @@ func TestServePushesOTLP(t *testing.T) {
 			}
 			base, stop := start(t, Options{ConfigPath: path, Version: "v9.9.9-test",
 				Env: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
-			for range 3 { // two failures trip the breaker; the third is rejected
-				resp, err := http.Get(base + "/up/x")
+			for i := range 3 { // two failures trip the breaker; the third is rejected
+				req, _ := http.NewRequest(http.MethodGet, base+"/up/x", nil)
+				if i == 0 { // a request of a sampled trace
+					req.Header.Set("traceparent", "00-"+traceHex+"-00f067aa0ba902b7-01")
+				}
+				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -120,6 +127,9 @@ func TestServePushesOTLP(t *testing.T) {
 			if h.Kind != "histogram" || h.Unit != "s" || h.Count != 2 || len(h.Bounds) != len(breaker.DurationBuckets) ||
 				h.Sum <= 0 || h.Sum > 10 || h.Temporality.String() != "AGGREGATION_TEMPORALITY_CUMULATIVE" {
 				t.Errorf("histogram %+v", h)
+			}
+			if len(h.Exemplars) != 1 || fmt.Sprintf("%x", h.Exemplars[0].GetTraceId()) != traceHex {
+				t.Errorf("exemplars %v, want one of trace %s", h.Exemplars, traceHex)
 			}
 			if !strings.HasPrefix(h.Scope, "github.com/breakerwatch/breakerwatch") {
 				t.Errorf("scope %q", h.Scope)

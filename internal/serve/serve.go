@@ -16,6 +16,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/breakerwatch/breakerwatch/breaker"
 	"github.com/breakerwatch/breakerwatch/exporter"
 	"github.com/breakerwatch/breakerwatch/internal/config"
@@ -143,7 +145,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	base := baseURL(ln.Addr())
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           withTraceContext(mux),
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		IdleTimeout:       IdleTimeout,
 		MaxHeaderBytes:    1 << 20,
@@ -390,6 +392,20 @@ func index(cfg *config.Config, reg *breaker.Registry) http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = io.WriteString(w, b.String())
+	})
+}
+
+// withTraceContext puts the request's W3C trace context (traceparent) in
+// its context, so that a call through a breaker made for a request of a
+// sampled trace leaves an exemplar with the trace's id on the call-duration
+// histogram. The header itself is forwarded upstream unchanged.
+func withTraceContext(h http.Handler) http.Handler {
+	var prop propagation.TraceContext
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("traceparent") != "" {
+			r = r.WithContext(prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header)))
+		}
+		h.ServeHTTP(w, r)
 	})
 }
 
