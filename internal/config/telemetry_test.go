@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -118,5 +119,28 @@ func TestTelemetryProblems(t *testing.T) {
 				t.Errorf("error %v\nwant it to contain %s", err, tc.want)
 			}
 		})
+	}
+}
+
+// The configuration example of docs/opentelemetry.md parses and sets what
+// it says.
+func TestTelemetryDocExample(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/opentelemetry.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(doc), "<!-- config: internal/config/telemetry_test.go parses this block -->\n```yaml\n")
+	block, _, ok2 := strings.Cut(after, "```")
+	if !ok || !ok2 {
+		t.Fatal("no config block in docs/opentelemetry.md")
+	}
+	c, err := Parse("docs/opentelemetry.md", []byte(block), env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := c.Telemetry.OTLP
+	if o == nil || o.Endpoint.String() != "http://otel-collector:4318/v1/metrics" || o.Interval != 30*time.Second ||
+		!c.Telemetry.Prometheus || c.Telemetry.ResourceAttributes["deployment.environment"] != "production" {
+		t.Errorf("%+v %+v", c.Telemetry, o)
 	}
 }
