@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"sort"
 	"strconv"
@@ -210,19 +211,22 @@ func (c *Config) resolveTelemetry(env Env, ps *problems) {
 		t.ServiceName = v
 		applied(EnvOTelServiceName)
 	}
-	for k, v := range f.attrs {
-		t.ResourceAttributes[k] = v
-	}
-	if v, ok := lookup(EnvOTelResourceAttributes); ok {
-		m, err := parseKeyValues(v)
-		if err != nil {
-			ps.at(origin{env: EnvOTelResourceAttributes}, "", "%v (want key=value,key=value)", err)
+	// keyValues copies the file's map into dst, then each variable's
+	// key=value list over it, in order.
+	keyValues := func(dst, file map[string]string, names ...string) {
+		maps.Copy(dst, file)
+		for _, name := range names {
+			if v, ok := lookup(name); ok {
+				m, err := parseKeyValues(v)
+				if err != nil {
+					ps.at(origin{env: name}, "", "%v (want key=value,key=value)", err)
+				}
+				maps.Copy(dst, m)
+				applied(name)
+			}
 		}
-		for k, v := range m {
-			t.ResourceAttributes[k] = v
-		}
-		applied(EnvOTelResourceAttributes)
 	}
+	keyValues(t.ResourceAttributes, f.attrs, EnvOTelResourceAttributes)
 
 	// OTLP: signal-specific variables win over the general ones, which win
 	// over the file.
@@ -281,21 +285,7 @@ func (c *Config) resolveTelemetry(env Env, ps *problems) {
 		o.Endpoint = u
 	}
 
-	for k, v := range f.headers {
-		o.Headers[k] = v
-	}
-	for _, name := range []string{EnvOTLPHeaders, EnvOTLPMetricsHeaders} {
-		if v, ok := lookup(name); ok {
-			m, err := parseKeyValues(v)
-			if err != nil {
-				ps.at(origin{env: name}, "", "%v (want key=value,key=value)", err)
-			}
-			for k, v := range m {
-				o.Headers[k] = v
-			}
-			applied(name)
-		}
-	}
+	keyValues(o.Headers, f.headers, EnvOTLPHeaders, EnvOTLPMetricsHeaders)
 	if f.interval > 0 {
 		o.Interval = f.interval
 	}
