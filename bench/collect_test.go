@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/breakerwatch/breakerwatch/breaker"
 	"github.com/breakerwatch/breakerwatch/exporter"
@@ -156,4 +158,78 @@ func BenchmarkRegister(b *testing.B) {
 		b.ReportMetric(perBreaker, "B/breaker")
 		b.ReportMetric(withSDK, "B/breaker+sdk")
 	})
+}
+
+// newOTLPFixture is newScrapeFixture's breakers on a provider whose reader
+// pushes OTLP/HTTP (protobuf) to a loopback server that reads and discards
+// the body; the reader's interval is an hour, so only ForceFlush exports.
+func newOTLPFixture(tb testing.TB, n int) *OTLPPipeline {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	tb.Cleanup(srv.Close)
+	p, err := NewOTLPPipeline(srv.URL+"/v1/metrics", time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = p.Close() })
+	ctx := context.Background()
+	boom := errors.New("boom")
+	for i := range n {
+		br, err := p.Registry.Register(breaker.Config{Name: fmt.Sprintf("dep_%04d", i)})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for range 10 {
+			_ = br.Execute(ctx, succeed)
+		}
+		_ = br.Execute(ctx, func(context.Context) error { return boom })
+	}
+	return p
+}
+
+// BenchmarkCollectOTLP: one collection of 1,000 breakers' metrics and its
+// export over OTLP/HTTP (protobuf, to a loopback server), beside
+// BenchmarkCollect's Prometheus scrape of the same breakers.
+func BenchmarkCollectOTLP(b *testing.B) {
+	b.Run("breakers=1000", func(b *testing.B) {
+		p := newOTLPFixture(b, 1000)
+		ctx := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := p.Provider.ForceFlush(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkDurationReplay: what collection spends per call on the
+// call-duration histogram (recording the calls made since the previous
+// collection into the SDK histogram): b.N calls, then one collection, per
+// call.
+func BenchmarkDurationReplay(b *testing.B) {
+	p, err := NewManualPipeline()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	br, err := p.Registry.Register(breaker.Config{Name: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	var rm metricdata.ResourceMetrics
+	if err := p.Reader.Collect(ctx, &rm); err != nil {
+		b.Fatal(err)
+	}
+	for range b.N {
+		_ = br.Execute(ctx, succeed)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	if err := p.Reader.Collect(ctx, &rm); err != nil {
+		b.Fatal(err)
+	}
 }

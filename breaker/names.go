@@ -62,6 +62,9 @@ const (
 	// MetricCandidateTransitions counts the state changes a candidate setting
 	// would have made. Labels: name, candidate, from, to.
 	MetricCandidateTransitions = "circuit_breaker_candidate_transitions_total"
+	// MetricBuildInfo is a gauge, always 1, reported by the breakerwatch
+	// binary (not by the package). Labels: version, revision, goversion.
+	MetricBuildInfo = "breakerwatch_build_info"
 )
 
 // Units of the instruments, as OTel unit strings.
@@ -81,6 +84,10 @@ const (
 	LabelResult   = "result"
 	// LabelCandidate is the name of a candidate setting (Config.Candidates).
 	LabelCandidate = "candidate"
+	// Labels of MetricBuildInfo.
+	LabelVersion   = "version"
+	LabelRevision  = "revision"
+	LabelGoVersion = "goversion"
 )
 
 // Values of the outcome label.

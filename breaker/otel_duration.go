@@ -106,7 +106,9 @@ func (ins *instruments) replayDurations(b *Breaker) {
 		delta.sum = cur.sum - h.replayed.sum
 		h.replayed = cur
 
-		opt := b.attrs.calls[oc]
+		// One options slice for all the Records: a variadic argument
+		// built per call would allocate per call.
+		opts := []metric.RecordOption{b.attrs.calls[oc]}
 		exs := h.takeExemplars(&delta)
 		for i := range exs {
 			e := &exs[i]
@@ -116,14 +118,14 @@ func (ins *instruments) replayDurations(b *Breaker) {
 			ctx := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
 				TraceID: e.traceID, SpanID: e.spanID, TraceFlags: trace.FlagsSampled,
 			}))
-			ins.duration.Record(ctx, clampToBucket(i, e.d.Seconds()), opt)
+			ins.duration.Record(ctx, clampToBucket(i, e.d.Seconds()), opts...)
 			delta.counts[i]--
 			delta.sum -= int64(e.d)
 		}
 		values := spread(&delta)
 		for i, c := range delta.counts {
 			for range c {
-				ins.duration.Record(context.Background(), values[i], opt)
+				ins.duration.Record(context.Background(), values[i], opts...)
 			}
 		}
 	}

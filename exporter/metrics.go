@@ -13,6 +13,7 @@ import (
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
 
 	"github.com/breakerwatch/breakerwatch/breaker"
 )
@@ -39,9 +40,38 @@ type Metrics struct {
 	handler  http.Handler
 }
 
+// MetricsOption configures NewMetrics.
+type MetricsOption func(*metricsConfig)
+
+type metricsConfig struct {
+	readers []sdkmetric.Reader
+	res     *resource.Resource
+}
+
+// WithReader adds a reader to the MeterProvider beside the Prometheus
+// exporter, e.g. a periodic reader with an OTLP exporter: every series
+// /metrics serves (the Go, process and promhttp ones aside) reaches it too.
+// Shutdown shuts it down, which flushes it.
+func WithReader(r sdkmetric.Reader) MetricsOption {
+	return func(c *metricsConfig) { c.readers = append(c.readers, r) }
+}
+
+// WithResource sets the MeterProvider's resource, which OTLP readers send
+// with every export. Default: the SDK's default resource. /metrics does not
+// show it (no target_info).
+func WithResource(r *resource.Resource) MetricsOption {
+	return func(c *metricsConfig) { c.res = r }
+}
+
 // NewMetrics builds the pipeline. It fails only if a collector cannot be
 // registered or the exporter cannot be built.
-func NewMetrics() (*Metrics, error) {
+func NewMetrics(opts ...MetricsOption) (*Metrics, error) {
+	var cfg metricsConfig
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(collectors.NewGoCollector()); err != nil {
 		return nil, fmt.Errorf("exporter: registering the Go collector: %w", err)
@@ -70,11 +100,22 @@ func NewMetrics() (*Metrics, error) {
 	// breaker), not by traffic: the SDK's default limit of 2,000 series per
 	// instrument would fold the calls of every breaker past the ~500th into
 	// one otel_metric_overflow series.
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp), sdkmetric.WithCardinalityLimit(0))
+	mpOpts := []sdkmetric.Option{sdkmetric.WithReader(exp), sdkmetric.WithCardinalityLimit(0)}
+	for _, r := range cfg.readers {
+		mpOpts = append(mpOpts, sdkmetric.WithReader(r))
+	}
+	if cfg.res != nil {
+		mpOpts = append(mpOpts, sdkmetric.WithResource(cfg.res))
+	}
+	mp := sdkmetric.NewMeterProvider(mpOpts...)
 	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(slog.Default().Handler(), slog.LevelError),
 		ErrorHandling: promhttp.ContinueOnError,
 		Registry:      reg,
+		// A scraper that asks for OpenMetrics (Prometheus does, with
+		// exemplar storage on) gets it, with the call-duration
+		// histogram's exemplars; others get the text format.
+		EnableOpenMetrics: true,
 	})
 	return &Metrics{
 		registry: reg,
@@ -119,7 +160,8 @@ func (m *Metrics) Handler() http.Handler { return m.handler }
 // promhttp series.
 func (m *Metrics) Gatherer() prometheus.Gatherer { return m.registry }
 
-// Shutdown shuts the MeterProvider down; /metrics then serves only the Go,
-// process and promhttp series. Registries made by NewRegistry are not
+// Shutdown shuts the MeterProvider down, which makes the readers added with
+// WithReader export once more; /metrics then serves only the Go, process
+// and promhttp series. Registries made by NewRegistry are not
 // closed: their breakers keep working.
 func (m *Metrics) Shutdown(ctx context.Context) error { return m.provider.Shutdown(ctx) }

@@ -11,9 +11,14 @@
 #   - Go tools from the module proxy at pinned versions (staticcheck), built
 #     into ${XDG_CACHE_HOME:-$HOME/.cache}/breakerwatch/bin so that a second
 #     run does not rebuild them. The Makefile runs them from there.
+#   - Prometheus 3 (for its OTLP receiver), built from the Go module proxy
+#     into the same directory (about 10 minutes on 2 cores, once).
 # Does nothing when everything is already installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Prometheus 3, pinned: the Go module version of a Prometheus 3 release.
+PROMETHEUS3_VERSION=v0.316.0
 
 # --- Debian packages --------------------------------------------------------
 need=()
@@ -70,3 +75,18 @@ go_tool() {
 }
 
 go_tool staticcheck honnef.co/go/tools/cmd/staticcheck v0.8.2
+
+
+# The e2e test TestOTLPPushToPrometheus3 finds it here (or at
+# $BREAKERWATCH_PROMETHEUS3). The build takes about 10 minutes on 2 cores;
+# the cache keeps it for the next run.
+prom3="$bindir/prometheus-$PROMETHEUS3_VERSION"
+if [ ! -x "$prom3" ]; then
+  echo "install-deps: building Prometheus 3 ($PROMETHEUS3_VERSION) into $bindir; about 10 minutes" >&2
+  mkdir -p "$bindir"
+  tmp="$(mktemp -d "$bindir/.build.XXXXXX")"
+  trap 'rm -rf "$tmp"' EXIT
+  # Outside the module, so that breakerwatch's go.mod plays no part.
+  (cd "$tmp" && GOBIN="$tmp" go install "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS3_VERSION")
+  mv "$tmp/prometheus" "$prom3"
+fi

@@ -24,7 +24,7 @@ func TestBadConfig(t *testing.T) {
 			yaml: "listen: :0\nbreakers:\n  a: {failure_treshold: 3}\nroutez: []\n",
 			want: []string{
 				`:3: breakers.a.failure_treshold: unknown key (known here: mode, failure_threshold, min_throughput, failure_rate, slow_call, timeout, half_open_requests, window, health_check, candidates)`,
-				`:4: routez: unknown key (known here: listen, admin_listen, metrics_listen, admin_token, defaults, breakers, routes, fleet)`,
+				`:4: routez: unknown key (known here: listen, admin_listen, metrics_listen, admin_token, defaults, breakers, routes, fleet, telemetry)`,
 			},
 		},
 		"bad durations": {
@@ -81,6 +81,15 @@ func TestBadConfig(t *testing.T) {
 				`environment variable CB_TIMEOUT_SECONDS: "soon": want a number of seconds (30) or a duration (30s)`,
 				`environment variable CIRCUIT_BREAKER_ENABLED: "maybe": want true or false`,
 				`environment variable BREAKERWATCH_LISTEN: listen: "localhost": want host:port, like 127.0.0.1:8000 or :8000`,
+			},
+		},
+		"OpenTelemetry settings": {
+			yaml: "breakers: {a: {}}\ntelemetry:\n  otlp:\n    protocol: thrift\n",
+			env:  []string{"OTEL_METRIC_EXPORT_INTERVAL=1m", "OTEL_EXPORTER_OTLP_HEADERS=token"},
+			want: []string{
+				`:4: telemetry.otlp.protocol: unsupported protocol "thrift" (want http/protobuf or grpc)`,
+				`environment variable OTEL_EXPORTER_OTLP_HEADERS: "token" is not key=value (want key=value,key=value)`,
+				`environment variable OTEL_METRIC_EXPORT_INTERVAL: "1m": want a whole, positive number of milliseconds like 60000`,
 			},
 		},
 		"everything at once": {

@@ -66,6 +66,9 @@ type Config struct {
 	// Redis (the fleet: section, or BREAKERWATCH_REDIS_URL alone). Nil:
 	// every replica decides alone.
 	Fleet *fleet.Options
+	// Telemetry says where the metrics go (/metrics, OTLP push); see
+	// Telemetry.
+	Telemetry Telemetry
 	// EnvApplied names the environment variables that changed something,
 	// for the start-up log.
 	EnvApplied []string
@@ -78,6 +81,8 @@ type Config struct {
 	defaults *breaker.Config
 	// file is the name problems are reported under.
 	file string
+	// telemetryFile is the file's telemetry section (nil: none).
+	telemetryFile *telemetryFile
 }
 
 // Route forwards every request under Prefix to Upstream through a breaker.

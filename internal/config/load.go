@@ -155,7 +155,7 @@ func (p *parser) unknown(k *yaml.Node, path, key string, known string) {
 }
 
 const (
-	topKeys     = "listen, admin_listen, metrics_listen, admin_token, defaults, breakers, routes, fleet"
+	topKeys     = "listen, admin_listen, metrics_listen, admin_token, defaults, breakers, routes, fleet, telemetry"
 	breakerKeys = "mode, failure_threshold, min_throughput, failure_rate, slow_call, timeout, half_open_requests, window"
 	// A breaker's own entry may also have a health check and candidates;
 	// defaults may not.
@@ -195,6 +195,8 @@ func (p *parser) top(root *yaml.Node) {
 			p.routes(v)
 		case "fleet":
 			p.fleet(v)
+		case "telemetry":
+			p.telemetry(v, key)
 		default:
 			p.unknown(k, "", key, topKeys)
 		}

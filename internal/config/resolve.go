@@ -38,6 +38,7 @@ func (c *Config) resolve(env Env, ps *problems) {
 		env = func(string) (string, bool) { return "", false }
 	}
 	c.applyEnv(env, ps)
+	c.resolveTelemetry(env, ps)
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}

@@ -18,6 +18,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/breakerwatch/breakerwatch/breaker"
 	"github.com/breakerwatch/breakerwatch/exporter"
 	"github.com/breakerwatch/breakerwatch/exporter/ui"
@@ -25,6 +27,8 @@ import (
 	"github.com/breakerwatch/breakerwatch/internal/config"
 	"github.com/breakerwatch/breakerwatch/internal/demo"
 	"github.com/breakerwatch/breakerwatch/internal/gateway"
+	"github.com/breakerwatch/breakerwatch/internal/telemetry"
+	"github.com/breakerwatch/breakerwatch/internal/version"
 )
 
 // Server timeouts. The listener carries long streams (server-sent events
@@ -106,8 +110,12 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 
-	// Breakers, metrics, routes, admin API.
-	metrics, err := exporter.NewMetrics()
+	// Breakers, metrics (/metrics and/or an OTLP push), routes, admin API.
+	info := version.Get()
+	if o.Version != "" {
+		info.Version = o.Version
+	}
+	metrics, err := newMetrics(cfg.Telemetry, info)
 	if err != nil {
 		return err
 	}
@@ -130,16 +138,23 @@ func Run(ctx context.Context, o Options) error {
 		if fl != nil {
 			_ = fl.Close()
 		}
+		_ = metrics.Shutdown(context.Background())
 		return err
 	}
-	// release leaves the fleet, flushes the metrics and stops the breakers' timers.
+	// release leaves the fleet, stops the breakers' timers and flushes the
+	// metrics: the provider's shutdown makes an OTLP reader export a last
+	// time (bounded by the export timeout).
 	release := func() {
 		if fl != nil {
 			if err := fl.Close(); err != nil {
 				log.Warn("leaving the fleet", slog.String("error", err.Error()))
 			}
 		}
-		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		flush := 5 * time.Second
+		if t := cfg.Telemetry.OTLP; t != nil && t.Timeout > flush {
+			flush = t.Timeout
+		}
+		fctx, cancel := context.WithTimeout(context.Background(), flush)
 		defer cancel()
 		if err := metrics.Shutdown(fctx); err != nil {
 			log.Warn("flushing metrics", slog.String("error", err.Error()))
@@ -190,7 +205,7 @@ func Run(ctx context.Context, o Options) error {
 	serveErr := make(chan error, len(lns))
 	for _, l := range lns {
 		l.srv = &http.Server{
-			Handler:           l.mux,
+			Handler:           withTraceContext(l.mux),
 			ReadHeaderTimeout: ReadHeaderTimeout,
 			IdleTimeout:       IdleTimeout,
 			MaxHeaderBytes:    1 << 20,
@@ -208,7 +223,12 @@ func Run(ctx context.Context, o Options) error {
 	log.Info("breakerwatch serving", slog.String("version", o.Version), slog.String("listen", ln.Addr().String()),
 		slog.String("source", mode), slog.Int("breakers", len(cfg.Breakers)), slog.Int("routes", len(cfg.Routes)),
 		slog.Any("env_overrides", cfg.EnvApplied), slog.Bool("admin_token", cfg.AdminToken != ""),
-		slog.Int("health_checks", len(cfg.HealthChecks)), slog.Duration("health_check_interval", cfg.HealthCheckInterval))
+		slog.Int("health_checks", len(cfg.HealthChecks)), slog.Duration("health_check_interval", cfg.HealthCheckInterval),
+		slog.Bool("prometheus_metrics", cfg.Telemetry.Prometheus))
+	if t := cfg.Telemetry.OTLP; t != nil {
+		log.Info("pushing metrics over OTLP", slog.String("endpoint", t.Endpoint.Redacted()), slog.String("protocol", t.Protocol),
+			slog.Duration("interval", t.Interval), slog.String("temporality", t.Temporality), slog.Int("headers", len(t.Headers)))
+	}
 	for _, l := range lns[1:] {
 		log.Info("separate listener", slog.String("setting", l.key), slog.String("listen", l.ln.Addr().String()))
 	}
@@ -281,6 +301,32 @@ func Run(ctx context.Context, o Options) error {
 	return runErr
 }
 
+// newMetrics builds the metrics pipeline that t asks for, with the build
+// information as breakerwatch_build_info and as resource attributes.
+func newMetrics(t config.Telemetry, info version.Info) (*exporter.Metrics, error) {
+	res, err := telemetry.Resource(t, info)
+	if err != nil {
+		return nil, err
+	}
+	opts := []exporter.MetricsOption{exporter.WithResource(res)}
+	if t.OTLP != nil {
+		rd, err := telemetry.NewOTLPReader(context.Background(), t.OTLP)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, exporter.WithReader(rd))
+	}
+	metrics, err := exporter.NewMetrics(opts...)
+	if err != nil {
+		return nil, err
+	}
+	// Unregistered by the provider's shutdown.
+	if _, err := telemetry.RegisterBuildInfo(metrics.MeterProvider(), info); err != nil {
+		return nil, errors.Join(err, metrics.Shutdown(context.Background()))
+	}
+	return metrics, nil
+}
+
 // muxes are the handlers of the listeners: admin and metrics are proxy
 // itself unless admin_listen or metrics_listen give them their own.
 type muxes struct {
@@ -327,7 +373,9 @@ func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registr
 		st.probes(m.metrics)
 	}
 	gw.Register(m.proxy)
-	m.metrics.Handle(exporter.MetricsPath, withDeadline(metrics.Handler()))
+	if cfg.Telemetry.Prometheus {
+		m.metrics.Handle(exporter.MetricsPath, withDeadline(metrics.Handler()))
+	}
 	m.admin.Handle(exporter.AdminPathPrefix, withDeadline(exporter.NewAdmin(reg, admin)))
 	page := ui.Handler()
 	m.admin.Handle("GET "+ui.Path, page)
@@ -519,7 +567,9 @@ func banner(w io.Writer, u urls, cfg *config.Config, isDemo bool) {
 	fmt.Fprintf(tw, "  %s/api/circuit-breaker/status\tbreaker states and settings (JSON)\n", u.admin)
 	fmt.Fprintf(tw, "  %s/api/circuit-breaker/metrics\tcounts, error rates, latencies (JSON)\n", u.admin)
 	fmt.Fprintf(tw, "  %s/api/circuit-breaker/health\t200 healthy, 503 while an enforced breaker is open or a health check fails\n", u.admin)
-	fmt.Fprintf(tw, "  %s/metrics\tPrometheus metrics (circuit_breaker_*)\n", u.metrics)
+	if cfg.Telemetry.Prometheus {
+		fmt.Fprintf(tw, "  %s/metrics\tPrometheus metrics (circuit_breaker_*)\n", u.metrics)
+	}
 	fmt.Fprintf(tw, "  %s/healthz, /readyz\tliveness and readiness probes (on every listener)\n", base)
 	_ = tw.Flush()
 	fmt.Fprintf(&b, "\nOr: breakerwatch ctl --addr %s status\n", u.admin)
@@ -566,6 +616,20 @@ func index(cfg *config.Config, reg *breaker.Registry, listeners urls) http.Handl
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = io.WriteString(w, b.String())
+	})
+}
+
+// withTraceContext puts the request's W3C trace context (traceparent) in
+// its context, so that a call through a breaker made for a request of a
+// sampled trace leaves an exemplar with the trace's id on the call-duration
+// histogram. The header itself is forwarded upstream unchanged.
+func withTraceContext(h http.Handler) http.Handler {
+	var prop propagation.TraceContext
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("traceparent") != "" {
+			r = r.WithContext(prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header)))
+		}
+		h.ServeHTTP(w, r)
 	})
 }
 

@@ -38,7 +38,7 @@ type OTLPReceiver struct {
 
 // OTLPExport is one export request as received.
 type OTLPExport struct {
-	// Header holds the HTTP headers or the gRPC metadata (lower-case keys).
+	// Header holds the HTTP headers or the gRPC metadata.
 	Header  http.Header
 	Request *colmetricspb.ExportMetricsServiceRequest
 }
@@ -124,7 +124,9 @@ func (g grpcMetrics) Export(ctx context.Context, req *colmetricspb.ExportMetrics
 	h := http.Header{}
 	md, _ := metadata.FromIncomingContext(ctx)
 	for k, vs := range md {
-		h[k] = append([]string(nil), vs...)
+		for _, v := range vs {
+			h.Add(k, v)
+		}
 	}
 	g.r.add(h, req)
 	return &colmetricspb.ExportMetricsServiceResponse{}, nil

@@ -2,6 +2,7 @@
 package version
 
 import (
+	"runtime"
 	"runtime/debug"
 )
 
@@ -49,4 +50,42 @@ func fromBuildInfo(bi *debug.BuildInfo) string {
 		return "devel"
 	}
 	return "devel+" + rev + dirty
+}
+
+// Info is what breakerwatch_build_info and the OTLP resource report.
+type Info struct {
+	// Version is String().
+	Version string
+	// Revision is the full VCS revision the binary was built from, with
+	// "-dirty" for uncommitted changes; "unknown" when the build recorded
+	// none (go test, go run of a single package outside a checkout).
+	Revision string
+	// GoVersion is the Go toolchain that built the binary (runtime.Version).
+	GoVersion string
+}
+
+// Get returns the running binary's Info.
+func Get() Info {
+	bi, _ := debug.ReadBuildInfo()
+	return infoFrom(String(), bi, runtime.Version())
+}
+
+func infoFrom(v string, bi *debug.BuildInfo, goVersion string) Info {
+	in := Info{Version: v, Revision: "unknown", GoVersion: goVersion}
+	if bi == nil {
+		return in
+	}
+	dirty := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			in.Revision = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if dirty && in.Revision != "unknown" {
+		in.Revision += "-dirty"
+	}
+	return in
 }

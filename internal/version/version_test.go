@@ -31,3 +31,16 @@ func TestLinkTimeVersionWins(t *testing.T) {
 		t.Errorf("String() = %q", got)
 	}
 }
+
+func TestInfo(t *testing.T) {
+	bi := &debug.BuildInfo{Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "0123456789abcdef0123456789abcdef01234567"}, {Key: "vcs.modified", Value: "true"}}}
+	got := infoFrom("v1.0.0", bi, "go1.26.8")
+	want := Info{Version: "v1.0.0", Revision: "0123456789abcdef0123456789abcdef01234567-dirty", GoVersion: "go1.26.8"}
+	if got != want {
+		t.Errorf("%+v, want %+v", got, want)
+	}
+	if got := infoFrom("devel", nil, "go1.26.8"); got.Revision != "unknown" {
+		t.Errorf("no build info: revision %q", got.Revision)
+	}
+}
