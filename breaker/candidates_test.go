@@ -474,3 +474,28 @@ func TestCandidateDecidesAtCallStart(t *testing.T) {
 		t.Errorf("probing before %+v, after %+v: want the call beside the probe rejected, and closed after the probe", before, after)
 	}
 }
+
+// A listener may reset the breaker it hears from: a reset (or a promotion)
+// does not call listeners while holding the lock that orders restarts.
+func TestListenerMayResetDuringReset(t *testing.T) {
+	var b *breaker.Breaker
+	resets := 0
+	b = mustRegister(t, newRegistry(t), breaker.Config{Name: "up", FailureThreshold: 1, Timeout: time.Hour,
+		OnStateChange: func(c breaker.StateChange) {
+			if c.To == breaker.StateClosed && resets == 0 {
+				resets++
+				b.Reset()
+			}
+		}})
+	_ = b.Execute(context.Background(), fail)
+	done := make(chan struct{})
+	go func() { defer close(done); b.Reset() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Reset from a listener during Reset deadlocked")
+	}
+	if resets != 1 || b.State() != breaker.StateClosed {
+		t.Errorf("resets %d, state %v", resets, b.State())
+	}
+}
