@@ -327,7 +327,6 @@ func (b *Breaker) Reset() {
 
 func (b *Breaker) restart(reason string) {
 	b.restartMu.Lock()
-	defer b.restartMu.Unlock()
 	now := time.Now()
 	ng := b.newGeneration(now)
 	old := b.gen.Swap(ng)
@@ -337,6 +336,7 @@ func (b *Breaker) restart(reason string) {
 	} else {
 		b.stop()
 	}
+	b.restartMu.Unlock() // listeners may restart the breaker again
 	b.deliver()
 }
 
