@@ -340,3 +340,24 @@ func TestLiveEvents(t *testing.T) {
 	}
 	next(t, evs, ":", 5*time.Second) // heartbeat
 }
+
+// A server that bounds every request's read and write time (as the
+// breakerwatch binary does for the admin API) does not cut the stream: the
+// stream bounds each write instead.
+func TestLiveEventsOutliveRequestDeadlines(t *testing.T) {
+	reg, _, h := liveFixture(t, exporter.LiveOptions{Heartbeat: 20 * time.Millisecond}, exporter.AdminOptions{})
+	register(t, reg, breaker.Config{Name: "db"})
+	const deadline = 100 * time.Millisecond
+	bounded := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Now().Add(deadline))
+		_ = rc.SetWriteDeadline(time.Now().Add(deadline))
+		h.ServeHTTP(w, r)
+	})
+	_, evs := openEvents(t, bounded)
+	next(t, evs, "snapshot", 10*time.Second)
+	start := time.Now()
+	for time.Since(start) < 5*deadline {
+		next(t, evs, ":", 10*time.Second)
+	}
+}
