@@ -192,7 +192,8 @@ func (p *page) waitJS(what, expr string, within time.Duration) time.Duration {
 
 func (p *page) screenshot(name string) {
 	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+	// Generous: a 1,000-row page on a loaded machine takes tens of seconds.
+	ctx, cancel := context.WithTimeout(p.ctx, 3*time.Minute)
 	defer cancel()
 	shot := chromedp.FullScreenshot(100)
 	if eval[bool](p, `document.body.scrollHeight > 3 * innerHeight`) {
