@@ -27,6 +27,22 @@
 // when no token is configured, to loopback clients. docs/api.md documents
 // every path and shape.
 //
+// # Live status
+//
+// A Live keeps, in bounded memory, each breaker's recent transitions with
+// their reasons and a short series of samples. Given to the registry as a
+// state listener and to NewAdmin as AdminOptions.Live, it adds /history,
+// /series and an /events server-sent events stream (one goroutine for all
+// clients, coalesced updates, slow clients dropped) that feed the status
+// page of package ui:
+//
+//	live := exporter.NewLive(exporter.LiveOptions{})
+//	reg, err := m.NewRegistry(breaker.WithStateListener(live.Record))
+//	go live.Run(ctx, reg)
+//	srv.RegisterOnShutdown(live.Close)
+//	mux.Handle(exporter.AdminPathPrefix, exporter.NewAdmin(reg, exporter.AdminOptions{Live: live}))
+//	mux.Handle("GET "+ui.Path, ui.Handler())
+//
 // # Middleware and RoundTripper
 //
 // Middleware protects a handler: 5xx responses and panics are failures, a

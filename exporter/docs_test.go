@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"regexp"
@@ -239,17 +238,7 @@ func streamEvent(t *testing.T, name string, health func() []exporter.HealthResul
 		exporter.AdminOptions{Health: health})
 	register(t, reg, breaker.Config{Name: "openai_api", FailureThreshold: 2})
 	register(t, reg, breaker.Config{Name: "anthropic_api"})
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+prefix+"events", nil)
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	evs := sseReader(t, resp)
+	resp, evs := openEvents(t, h)
 	ev := next(t, evs, "snapshot", 10*time.Second)
 	if act != nil {
 		act(reg, live)

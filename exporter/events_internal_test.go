@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -127,4 +128,40 @@ func TestLiveCloseEndsStreams(t *testing.T) {
 		t.Fatal("the stream did not end within 10s of Close")
 	}
 	testutil.WaitFor(t, "the hub to stop", 10*time.Second, func() bool { c, loop := a.hub.running(); return c == 0 && !loop })
+}
+
+// The server's cost of the status page per refresh (every second while a
+// page is open) and per sample (every 2s, always), for 1,000 breakers.
+func BenchmarkLive1000(b *testing.B) {
+	live := NewLive(LiveOptions{})
+	reg, err := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()), breaker.WithStateListener(live.Record))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer reg.Close()
+	for i := range 1000 {
+		br, err := reg.Register(breaker.Config{Name: fmt.Sprintf("b%04d", i)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for range 20 {
+			_ = br.Execute(context.Background(), func(context.Context) error { return nil })
+		}
+	}
+	a := NewAdmin(reg, AdminOptions{Live: live}).(*admin)
+	live.Sample(reg, time.Now())
+	b.Run("rows", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			a.hub.rowsNow()
+		}
+	})
+	b.Run("sample", func(b *testing.B) {
+		b.ReportAllocs()
+		now := time.Now()
+		for b.Loop() {
+			now = now.Add(2 * time.Second)
+			live.Sample(reg, now)
+		}
+	})
 }

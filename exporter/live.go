@@ -69,31 +69,22 @@ type Route struct {
 }
 
 func (o LiveOptions) withDefaults() LiveOptions {
-	if o.History <= 0 {
-		o.History = DefaultHistory
-	}
-	if o.SampleInterval <= 0 {
-		o.SampleInterval = DefaultSampleInterval
-	}
-	if o.Samples <= 0 {
-		o.Samples = DefaultSamples
-	}
-	if o.Coalesce <= 0 {
-		o.Coalesce = DefaultCoalesce
-	}
-	if o.Refresh <= 0 {
-		o.Refresh = DefaultRefresh
-	}
-	if o.Heartbeat <= 0 {
-		o.Heartbeat = DefaultHeartbeat
-	}
-	if o.ClientBuffer <= 0 {
-		o.ClientBuffer = DefaultClientBuffer
-	}
-	if o.WriteTimeout <= 0 {
-		o.WriteTimeout = DefaultWriteTimeout
-	}
+	orDefault(&o.History, DefaultHistory)
+	orDefault(&o.SampleInterval, DefaultSampleInterval)
+	orDefault(&o.Samples, DefaultSamples)
+	orDefault(&o.Coalesce, DefaultCoalesce)
+	orDefault(&o.Refresh, DefaultRefresh)
+	orDefault(&o.Heartbeat, DefaultHeartbeat)
+	orDefault(&o.ClientBuffer, DefaultClientBuffer)
+	orDefault(&o.WriteTimeout, DefaultWriteTimeout)
 	return o
+}
+
+// orDefault replaces a zero or negative *v with d.
+func orDefault[T int | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
 }
 
 // Live keeps what the status page shows beyond a breaker's current state:

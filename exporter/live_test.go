@@ -216,8 +216,28 @@ type sseEvent struct {
 	data string
 }
 
+// openEvents serves h and opens its events stream, closed when the test
+// ends.
+func openEvents(t *testing.T, h http.Handler) (*http.Response, <-chan sseEvent) {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+prefix+"events", nil)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		resp.Body.Close()
+	})
+	return resp, sseReader(resp)
+}
+
 // sseReader reads events from a stream; comments come as name ":".
-func sseReader(t *testing.T, resp *http.Response) <-chan sseEvent {
+func sseReader(resp *http.Response) <-chan sseEvent {
 	ch := make(chan sseEvent, 64)
 	go func() {
 		defer close(ch)
@@ -270,20 +290,10 @@ func TestLiveEvents(t *testing.T) {
 		exporter.AdminOptions{Token: "s3cret"})
 	db := register(t, reg, breaker.Config{Name: "db", FailureThreshold: 2})
 	register(t, reg, breaker.Config{Name: "cache"})
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+prefix+"events", nil)
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp, evs := openEvents(t, h)
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Errorf("Content-Type %q", ct)
 	}
-	evs := sseReader(t, resp)
 
 	var snap struct {
 		TokenRequired bool `json:"token_required"`
@@ -329,4 +339,25 @@ func TestLiveEvents(t *testing.T) {
 		t.Errorf("sample: %+v", sample)
 	}
 	next(t, evs, ":", 5*time.Second) // heartbeat
+}
+
+// A server that bounds every request's read and write time (as the
+// breakerwatch binary does for the admin API) does not cut the stream: the
+// stream bounds each write instead.
+func TestLiveEventsOutliveRequestDeadlines(t *testing.T) {
+	reg, _, h := liveFixture(t, exporter.LiveOptions{Heartbeat: 20 * time.Millisecond}, exporter.AdminOptions{})
+	register(t, reg, breaker.Config{Name: "db"})
+	const deadline = 100 * time.Millisecond
+	bounded := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Now().Add(deadline))
+		_ = rc.SetWriteDeadline(time.Now().Add(deadline))
+		h.ServeHTTP(w, r)
+	})
+	_, evs := openEvents(t, bounded)
+	next(t, evs, "snapshot", 10*time.Second)
+	start := time.Now()
+	for time.Since(start) < 5*deadline {
+		next(t, evs, ":", 10*time.Second)
+	}
 }
