@@ -52,6 +52,11 @@ type AdminOptions struct {
 	// must be safe for concurrent use and should return quickly (report the
 	// latest results rather than run checks).
 	Health func() []HealthResult
+	// Reload, if set, serves POST /api/circuit-breaker/reload, with the
+	// same authorisation as the other mutations: it re-reads the
+	// configuration and returns a summary, or why it refused (422; the
+	// running configuration is kept). Unset: 404.
+	Reload func() (summary string, err error)
 }
 
 // HealthResult is the latest result of one health check.
@@ -112,6 +117,7 @@ func (h *HealthResult) UnmarshalJSON(b []byte) error {
 //	POST /api/circuit-breaker/reset/{name}  back to closed with a fresh window
 //	POST /api/circuit-breaker/reset-all     every breaker
 //	POST /api/circuit-breaker/mode/{name}   body {"mode": "enforce"|"monitor"|"disabled"}
+//	POST /api/circuit-breaker/reload        only with AdminOptions.Reload
 //
 // Errors: 400 bad body or mode, 401 missing or wrong token, 403 non-loopback
 // client without a configured token or a cross-origin browser request, 404
@@ -123,20 +129,22 @@ func NewAdmin(reg *breaker.Registry, opts AdminOptions) http.Handler {
 		panic("exporter: NewAdmin needs a breaker registry")
 	}
 	return &admin{
-		reg:    reg,
-		auth:   newAuthorizer(opts.Token),
-		logger: opts.Logger,
-		health: opts.Health,
-		csrf:   http.NewCrossOriginProtection(),
+		reg:      reg,
+		auth:     newAuthorizer(opts.Token),
+		logger:   opts.Logger,
+		health:   opts.Health,
+		reloadFn: opts.Reload,
+		csrf:     http.NewCrossOriginProtection(),
 	}
 }
 
 type admin struct {
-	reg    *breaker.Registry
-	auth   authorizer
-	logger *slog.Logger
-	health func() []HealthResult
-	csrf   *http.CrossOriginProtection
+	reg      *breaker.Registry
+	auth     authorizer
+	logger   *slog.Logger
+	health   func() []HealthResult
+	reloadFn func() (string, error)
+	csrf     *http.CrossOriginProtection
 }
 
 func (a *admin) log() *slog.Logger {
@@ -161,6 +169,8 @@ func (a *admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.read(w, r, a.status)
 	case rest == "reset-all":
 		a.mutate(w, r, "reset-all", "", a.resetAll)
+	case rest == "reload" && a.reloadFn != nil:
+		a.mutate(w, r, "reload", "", a.reload)
 	case strings.HasPrefix(rest, "reset/"):
 		a.mutate(w, r, "reset", strings.TrimPrefix(rest, "reset/"), a.reset)
 	case strings.HasPrefix(rest, "mode/"):
@@ -248,11 +258,20 @@ func (a *admin) mutate(w http.ResponseWriter, r *http.Request, action, name stri
 		slog.Int("status", status),
 		slog.String("result", result),
 	}
-	if action != "reset-all" {
+	if action != "reset-all" && action != "reload" {
 		all = append(all, slog.String("breaker", clip(name)))
 	}
 	all = append(all, attrs...)
 	a.log().LogAttrs(r.Context(), level, "circuit breaker admin mutation", all...)
+}
+
+// reload re-reads the configuration through AdminOptions.Reload.
+func (a *admin) reload(*http.Request, string) (int, any, []slog.Attr) {
+	summary, err := a.reloadFn()
+	if err != nil {
+		return http.StatusUnprocessableEntity, errorBody{Error: "reload refused, the running configuration is kept: " + err.Error()}, nil
+	}
+	return http.StatusOK, map[string]string{"action": "reload", "result": summary}, nil
 }
 
 // Responses of the read endpoints.

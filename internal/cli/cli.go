@@ -29,7 +29,7 @@ Usage:
   breakerwatch [serve] [--config FILE] [--listen ADDR] [flags]
         Run the gateway: proxy routes through named breakers, /metrics and the
         admin API on one listener. Without --config, run the embedded demo.
-  breakerwatch ctl [--addr URL] [--token T] status | reset NAME | reset-all | mode NAME MODE
+  breakerwatch ctl [--addr URL] [--token T] status | reset NAME | reset-all | mode NAME MODE | reload
         Read and steer the breakers of a running breakerwatch.
   breakerwatch validate --config FILE
         Check a configuration: exit 0, or 2 listing every problem (as serve).

@@ -51,7 +51,7 @@ func (e *UsageError) Error() string { return e.msg }
 func usage(format string, args ...any) error { return &UsageError{fmt.Sprintf(format, args...)} }
 
 // Usage is the ctl subcommand's synopsis.
-const Usage = `status | reset NAME | reset-all | mode NAME enforce|monitor|disabled`
+const Usage = `status | reset NAME | reset-all | mode NAME enforce|monitor|disabled | reload`
 
 // Run runs one ctl command (args: the command and its arguments) and prints
 // its result to w.
@@ -60,7 +60,7 @@ func (c *Client) Run(ctx context.Context, args []string, w io.Writer) error {
 		return usage("ctl: missing command (%s)", Usage)
 	}
 	cmd, rest := args[0], args[1:]
-	want := map[string]int{"status": 0, "reset": 1, "reset-all": 0, "mode": 2}
+	want := map[string]int{"status": 0, "reset": 1, "reset-all": 0, "mode": 2, "reload": 0}
 	n, ok := want[cmd]
 	if !ok {
 		return usage("ctl: unknown command %q (%s)", cmd, Usage)
@@ -89,6 +89,14 @@ func (c *Client) Run(ctx context.Context, args []string, w io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(w, "reset %d breaker(s): %s\n", len(out.Breakers), strings.Join(out.Breakers, ", "))
+	case "reload":
+		var out struct {
+			Result string `json:"result"`
+		}
+		if err := c.do(ctx, http.MethodPost, "reload", nil, &out); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "reloaded: %s\n", out.Result)
 	case "mode":
 		if _, err := breaker.ParseMode(rest[1]); err != nil {
 			return usage("ctl mode: %v", err)

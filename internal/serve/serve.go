@@ -11,9 +11,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -21,7 +24,6 @@ import (
 	"github.com/breakerwatch/breakerwatch/exporter"
 	"github.com/breakerwatch/breakerwatch/internal/config"
 	"github.com/breakerwatch/breakerwatch/internal/demo"
-	"github.com/breakerwatch/breakerwatch/internal/gateway"
 )
 
 // Server timeouts. The listener carries long streams (server-sent events
@@ -122,7 +124,7 @@ func Run(ctx context.Context, o Options) error {
 		_ = reg.Close()
 	}
 	st := &readiness{}
-	muxes, gw, hc, err := handler(cfg, metrics, reg, log, st)
+	muxes, lv, err := handler(cfg, metrics, reg, log, st, o)
 	if err != nil {
 		release()
 		return err
@@ -191,23 +193,33 @@ func Run(ctx context.Context, o Options) error {
 			slog.String("listen", adminLn.Addr().String()))
 	}
 	banner(o.Stdout, u, cfg, dm != nil)
-	if hc != nil {
-		// Probes stop with ctx (the process's signal context) and Stop.
-		if err := hc.Start(ctx); err != nil {
-			log.Error("health checks did not start", slog.String("error", err.Error()))
-		}
-	}
+	// Health probes stop with ctx (the process's signal context) and close.
+	lv.start(ctx)
 	if dm != nil {
 		dm.Start(base)
 	}
+	var hup chan os.Signal
+	if o.ConfigPath != "" {
+		hup = make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+	}
 
 	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down: draining in-flight requests", slog.Duration("within", o.ShutdownTimeout))
-	case err := <-serveErr:
-		runErr = fmt.Errorf("serve: %w", err)
-		log.Error("server stopped", slog.String("error", err.Error()))
+wait:
+	for {
+		select {
+		case <-hup:
+			log.Info("SIGHUP: reloading the configuration", slog.String("file", o.ConfigPath))
+			_, _ = lv.reload() // logged either way
+		case <-ctx.Done():
+			log.Info("shutting down: draining in-flight requests", slog.Duration("within", o.ShutdownTimeout))
+			break wait
+		case err := <-serveErr:
+			runErr = fmt.Errorf("serve: %w", err)
+			log.Error("server stopped", slog.String("error", err.Error()))
+			break wait
+		}
 	}
 
 	// Shutdown: not ready any more, stop the demo's traffic, stop
@@ -227,13 +239,10 @@ func Run(ctx context.Context, o Options) error {
 			_ = l.srv.Close()
 		}
 	}
-	if hc != nil {
-		hc.Stop() // before the last flush: its series go with it
-	}
+	lv.close() // health checks stop before the last flush: their series go with it
 	if dm != nil {
 		dm.Close()
 	}
-	gw.CloseIdleConnections()
 	release()
 	log.Info("stopped")
 	return runErr
@@ -245,28 +254,19 @@ type muxes struct {
 	proxy, admin, metrics *http.ServeMux
 }
 
-// handler registers the breakers, builds the health checker (nil without
-// health checks; not started) and serves the routes on the proxy's mux,
-// /metrics and the admin API on theirs, and /healthz and /readyz on each.
-// The caller adds the index at / once it knows the listeners' addresses.
-func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registry, log *slog.Logger, st *readiness) (*muxes, *gateway.Gateway, *breaker.HealthChecker, error) {
-	for _, bc := range cfg.Breakers {
-		if _, err := reg.Register(bc); err != nil {
-			return nil, nil, nil, err
-		}
-	}
-	gw, err := gateway.New(cfg.Routes, reg, gateway.Options{Logger: log})
+// handler registers the breakers, builds the routes and the health checker
+// (not started) and serves the routes on the proxy's mux, /metrics and the
+// admin API on theirs, and /healthz and /readyz on each. The caller adds
+// the index at / once it knows the listeners' addresses.
+func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registry, log *slog.Logger, st *readiness, o Options) (*muxes, *live, error) {
+	lv, err := newLive(cfg, reg, log)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	admin := exporter.AdminOptions{Token: cfg.AdminToken, Logger: log}
-	var hc *breaker.HealthChecker
-	if len(cfg.HealthChecks) > 0 {
-		hc, err = reg.NewHealthChecker(breaker.HealthOptions{Interval: cfg.HealthCheckInterval, Logger: log}, cfg.HealthChecks...)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		admin.Health = healthResults(hc)
+	lv.path, lv.opts = o.ConfigPath, o
+	admin := exporter.AdminOptions{Token: cfg.AdminToken, Logger: log, Health: lv.health}
+	if o.ConfigPath != "" {
+		admin.Reload = lv.reload
 	}
 	m := &muxes{proxy: http.NewServeMux()}
 	m.admin, m.metrics = m.proxy, m.proxy
@@ -280,10 +280,10 @@ func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registr
 		m.metrics = http.NewServeMux()
 		st.probes(m.metrics)
 	}
-	gw.Register(m.proxy)
+	m.proxy.Handle("/", lv)
 	m.metrics.Handle(exporter.MetricsPath, withDeadline(metrics.Handler()))
 	m.admin.Handle(exporter.AdminPathPrefix, withDeadline(exporter.NewAdmin(reg, admin)))
-	return m, gw, hc, nil
+	return m, lv, nil
 }
 
 // boundListener is one listener: its setting, its handler, and once
