@@ -14,6 +14,7 @@ import (
 	"github.com/breakerwatch/breakerwatch/exporter"
 	"github.com/breakerwatch/breakerwatch/internal/config"
 	"github.com/breakerwatch/breakerwatch/internal/gateway"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // live holds what a configuration reload replaces: the routes (a gateway
@@ -28,6 +29,7 @@ type live struct {
 	path string // the file reloads read; "" for the demo (no reload)
 	opts Options
 	ctx  context.Context // health checks run until it is done
+	mp   metric.MeterProvider
 
 	routes atomic.Pointer[http.ServeMux]
 	gw     atomic.Pointer[gateway.Gateway]
@@ -36,8 +38,8 @@ type live struct {
 
 // newLive registers cfg's breakers and builds its routes and health
 // checker (not started).
-func newLive(cfg *config.Config, reg *breaker.Registry, log *slog.Logger) (*live, error) {
-	l := &live{reg: reg, log: log, cfg: cfg}
+func newLive(cfg *config.Config, reg *breaker.Registry, mp metric.MeterProvider, log *slog.Logger) (*live, error) {
+	l := &live{reg: reg, log: log, cfg: cfg, mp: mp}
 	for _, bc := range cfg.Breakers {
 		if _, err := reg.Register(bc); err != nil {
 			return nil, err
@@ -52,7 +54,7 @@ func newLive(cfg *config.Config, reg *breaker.Registry, log *slog.Logger) (*live
 // build makes cfg's gateway and health checker current. The old health
 // checker must be stopped already.
 func (l *live) build(cfg *config.Config) error {
-	gw, err := gateway.New(cfg.Routes, l.reg, gateway.Options{Logger: l.log})
+	gw, err := gateway.New(cfg.Routes, l.reg, gateway.Options{Logger: l.log, MaxReplayMemory: cfg.MaxReplayMemory, MeterProvider: l.mp})
 	if err != nil {
 		return err
 	}

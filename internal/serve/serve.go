@@ -259,7 +259,7 @@ type muxes struct {
 // admin API on theirs, and /healthz and /readyz on each. The caller adds
 // the index at / once it knows the listeners' addresses.
 func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registry, log *slog.Logger, st *readiness, o Options) (*muxes, *live, error) {
-	lv, err := newLive(cfg, reg, log)
+	lv, err := newLive(cfg, reg, metrics.MeterProvider(), log)
 	if err != nil {
 		return nil, nil, err
 	}
