@@ -40,6 +40,10 @@ const (
 	// MetricFallbacks counts calls of a fallback chain served by a member other
 	// than the primary. Labels: name (the primary), fallback (the member that served).
 	MetricFallbacks = "circuit_breaker_fallback_total"
+	// MetricReplaySkipped counts requests of a gateway route with fallbacks
+	// sent without fallback replay because the replay buffers held
+	// max_replay_memory already. Label: name (the route's breaker).
+	MetricReplaySkipped = "circuit_breaker_replay_skipped_total"
 	// MetricHealthUp is a gauge: 1 when the breaker's last health check
 	// passed, 0 when it failed. Only breakers with a health check have it. Label: name.
 	MetricHealthUp = "circuit_breaker_health_check_up"

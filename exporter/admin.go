@@ -61,6 +61,11 @@ type AdminOptions struct {
 	// /status and /health. Losing the fleet never makes /health fail: each
 	// replica then decides alone, which is not an outage.
 	Fleet Fleet
+	// Reload, if set, serves POST /api/circuit-breaker/reload, with the
+	// same authorisation as the other mutations: it re-reads the
+	// configuration and returns a summary, or why it refused (422; the
+	// running configuration is kept). Unset: 404.
+	Reload func() (summary string, err error)
 }
 
 // Fleet is what the admin API needs from a fleet of replicas (package
@@ -149,6 +154,7 @@ func (h *HealthResult) UnmarshalJSON(b []byte) error {
 //	POST /api/circuit-breaker/mode/{name}   body {"mode": "enforce"|"monitor"|"disabled"} or {"clear": true}
 //	GET  /api/circuit-breaker/tune/{name}   how the breaker's setting and its candidates would have behaved
 //	POST /api/circuit-breaker/tune/{name}   body {"promote": "<candidate>"}: apply its settings
+//	POST /api/circuit-breaker/reload        only with AdminOptions.Reload
 //
 // {"clear": true} returns the breaker to its configured mode. With
 // AdminOptions.Fleet the mutations are fleet-wide overrides.
@@ -163,13 +169,14 @@ func NewAdmin(reg *breaker.Registry, opts AdminOptions) http.Handler {
 		panic("exporter: NewAdmin needs a breaker registry")
 	}
 	a := &admin{
-		reg:    reg,
-		auth:   newAuthorizer(opts.Token),
-		logger: opts.Logger,
-		health: opts.Health,
-		fleet:  opts.Fleet,
-		csrf:   http.NewCrossOriginProtection(),
-		live:   opts.Live,
+		reg:      reg,
+		auth:     newAuthorizer(opts.Token),
+		logger:   opts.Logger,
+		health:   opts.Health,
+		fleet:    opts.Fleet,
+		reloadFn: opts.Reload,
+		csrf:     http.NewCrossOriginProtection(),
+		live:     opts.Live,
 	}
 	if a.live != nil {
 		a.hub = newHub(a, a.live)
@@ -178,14 +185,15 @@ func NewAdmin(reg *breaker.Registry, opts AdminOptions) http.Handler {
 }
 
 type admin struct {
-	reg    *breaker.Registry
-	auth   authorizer
-	logger *slog.Logger
-	health func() []HealthResult
-	fleet  Fleet
-	csrf   *http.CrossOriginProtection
-	live   *Live // nil: no live endpoints
-	hub    *hub
+	reg      *breaker.Registry
+	auth     authorizer
+	logger   *slog.Logger
+	health   func() []HealthResult
+	fleet    Fleet
+	reloadFn func() (string, error)
+	csrf     *http.CrossOriginProtection
+	live     *Live // nil: no live endpoints
+	hub      *hub
 }
 
 // actor is who asked for a mutation, as the fleet records it.
@@ -259,6 +267,8 @@ func (a *admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.serveLive(w, r, rest)
 	case rest == "reset-all":
 		a.mutate(w, r, "reset-all", "", a.resetAll)
+	case rest == "reload" && a.reloadFn != nil:
+		a.mutate(w, r, "reload", "", a.reload)
 	case strings.HasPrefix(rest, "reset/"):
 		a.mutate(w, r, "reset", strings.TrimPrefix(rest, "reset/"), a.reset)
 	case strings.HasPrefix(rest, "mode/"):
@@ -348,11 +358,20 @@ func (a *admin) mutate(w http.ResponseWriter, r *http.Request, action, name stri
 		slog.Int("status", status),
 		slog.String("result", result),
 	}
-	if action != "reset-all" {
+	if action != "reset-all" && action != "reload" {
 		all = append(all, slog.String("breaker", clip(name)))
 	}
 	all = append(all, attrs...)
 	a.log().LogAttrs(r.Context(), level, "circuit breaker admin mutation", all...)
+}
+
+// reload re-reads the configuration through AdminOptions.Reload.
+func (a *admin) reload(*http.Request, string) (int, any, []slog.Attr) {
+	summary, err := a.reloadFn()
+	if err != nil {
+		return http.StatusUnprocessableEntity, errorBody{Error: "reload refused, the running configuration is kept: " + err.Error()}, nil
+	}
+	return http.StatusOK, map[string]string{"action": "reload", "result": summary}, nil
 }
 
 // Responses of the read endpoints.

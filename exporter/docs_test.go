@@ -116,6 +116,18 @@ func realResponses(t *testing.T) map[string]func() (int, []byte) {
 		"POST /api/circuit-breaker/reset-all 401": func() (int, []byte) {
 			return adminOf(fixture(t), exporter.AdminOptions{Token: "t"})("POST", prefix+"reset-all", "", remote)
 		},
+		"POST /api/circuit-breaker/reload 200": func() (int, []byte) {
+			reload := func() (string, error) {
+				return "3 breaker(s) kept, 1 mode switched, 0 replaced, 0 added, 0 removed; 4 route(s)", nil
+			}
+			return adminOf(fixture(t), exporter.AdminOptions{Reload: reload})("POST", prefix+"reload", "", local)
+		},
+		"POST /api/circuit-breaker/reload 422": func() (int, []byte) {
+			reload := func() (string, error) {
+				return "", errors.New(`breakerwatch.yaml:4: breakers.openai_api.mode: unknown mode "enforcing"`)
+			}
+			return adminOf(fixture(t), exporter.AdminOptions{Reload: reload})("POST", prefix+"reload", "", local)
+		},
 		"GET /api/circuit-breaker/reset-all 405": func() (int, []byte) {
 			return adminOf(fixture(t), exporter.AdminOptions{})("GET", prefix+"reset-all", "", remote)
 		},

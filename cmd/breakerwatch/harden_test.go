@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -112,14 +113,20 @@ func TestSelfRouteRefused(t *testing.T) {
 // Listening beyond loopback without an admin token is warned about.
 func TestWarnExposedWithoutToken(t *testing.T) {
 	cfg := writeConfig(t, "breakers: {a: {}}\n")
-	p := start(t, nil, "serve", "--config", cfg, "--listen", "0.0.0.0:0")
-	testutil.WaitFor(t, "serving", 60*time.Second, func() bool { return strings.Contains(p.stdout.String(), "serving on") })
-	if !strings.Contains(p.stderr.String(), "no admin token") {
-		t.Errorf("no warning about the missing admin token:\n%s", p.stderr)
-	}
-	q := serve(t, nil, "--config", cfg) // loopback: no warning
-	if strings.Contains(q.stderr.String(), "no admin token") {
-		t.Errorf("warning on a loopback listener:\n%s", q.stderr)
+	// stdout and stderr are separate pipes: look at them once the process
+	// has exited and everything it wrote has arrived.
+	for _, c := range []struct {
+		listen string
+		warn   bool
+	}{{"0.0.0.0:0", true}, {"127.0.0.1:0", false}} {
+		p := start(t, nil, "serve", "--config", cfg, "--listen", c.listen)
+		testutil.WaitFor(t, "serving", 60*time.Second, func() bool { return strings.Contains(p.stdout.String(), "serving on") })
+		if code := p.stop(); code != 0 {
+			t.Errorf("exit %d", code)
+		}
+		if got := strings.Contains(p.stderr.String(), "no admin token"); got != c.warn {
+			t.Errorf("listen %s: warning about the missing admin token: %v, want %v\n%s", c.listen, got, c.warn, p.stderr)
+		}
 	}
 }
 
@@ -236,5 +243,86 @@ func TestSeparateListenersAndProbes(t *testing.T) {
 	case <-p.done:
 	case <-time.After(30 * time.Second):
 		t.Fatal("no exit after the held request finished")
+	}
+}
+
+// SIGHUP and `ctl reload` re-read the configuration: a breaker whose
+// settings did not change keeps its state, a changed mode switches in
+// place, new breakers and routes appear; an invalid file is refused with
+// its problems logged and the running configuration kept.
+func TestReload(t *testing.T) {
+	up := newUpstream(t)
+	routes := "routes:\n  - {prefix: /a/, upstream: '" + up.URL + "', breaker: a}\n"
+	cfg := writeConfig(t, "breakers:\n  a: {mode: enforce, failure_threshold: 1, timeout: 1m}\n  b: {mode: monitor}\n"+routes)
+	p := serve(t, nil, "--config", cfg, "--log-format", "json")
+
+	up.set(500)
+	get(t, p.base+"/a/x")
+	if s := p.breaker("a").State; s != "open" {
+		t.Fatalf("a: %s, want open", s)
+	}
+	up.set(200)
+
+	// b's mode changes, c and its route are new; a is untouched.
+	write := func(text string) {
+		t.Helper()
+		if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("breakers:\n  a: {mode: enforce, failure_threshold: 1, timeout: 1m}\n  b: {mode: enforce}\n  c: {}\n" + routes +
+		"  - {prefix: /c/, upstream: '" + up.URL + "', breaker: c}\n")
+	_ = p.cmd.Process.Signal(syscall.SIGHUP)
+	rec := p.waitLog(30*time.Second, map[string]string{"msg": "configuration reloaded"})
+	if fmt.Sprint(rec["kept"]) != "[a]" || fmt.Sprint(rec["mode_switched"]) != "[b]" || fmt.Sprint(rec["added"]) != "[c]" {
+		t.Errorf("reload record %v", rec)
+	}
+	if s := p.breaker("a").State; s != "open" {
+		t.Errorf("a after a reload that did not change it: %s, want still open", s)
+	}
+	if m := p.breaker("b").Mode; m != "enforce" {
+		t.Errorf("b's mode after the reload: %s, want enforce", m)
+	}
+	if r := get(t, p.base+"/c/x"); r.status != 200 || r.body != "ok /x" {
+		t.Errorf("new route /c/: %d %q", r.status, r.body)
+	}
+
+	// An invalid file: ctl reload fails with the problems, nothing changes.
+	write("breakers:\n  a: {mode: enforcing}\n" + routes)
+	code, out, errOut := runCmd(t, nil, "ctl", "--addr", p.base, "reload")
+	if code != 1 || out != "" || !strings.Contains(errOut, "422") || !strings.Contains(errOut, `breakers.a.mode: unknown mode "enforcing"`) {
+		t.Errorf("ctl reload of an invalid file: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	p.waitLog(30*time.Second, map[string]string{"msg": "configuration reload refused: the running configuration is kept"})
+	if r := get(t, p.base+"/c/x"); r.status != 200 {
+		t.Errorf("/c/ after a refused reload: %d, want the old configuration kept", r.status)
+	}
+	if s := p.breaker("a").State; s != "open" {
+		t.Errorf("a after a refused reload: %s, want still open", s)
+	}
+
+	// a's threshold changes: a fresh breaker with the new settings; /c/ is gone.
+	write("breakers:\n  a: {mode: enforce, failure_threshold: 2, timeout: 1m}\n  b: {mode: enforce}\n  c: {}\n" + routes)
+	code, out, errOut = runCmd(t, nil, "ctl", "--addr", p.base, "reload")
+	if code != 0 || !strings.HasPrefix(out, "reloaded: 2 breaker(s) kept, 0 mode switched, 1 replaced, 0 added, 0 removed") {
+		t.Errorf("ctl reload: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if s := p.breaker("a").State; s != "closed" {
+		t.Errorf("a with new settings: %s, want closed", s)
+	}
+	if r := get(t, p.base+"/c/x"); r.status != 404 {
+		t.Errorf("/c/ after its route was removed: %d, want 404", r.status)
+	}
+}
+
+// ctl reload is a mutation: with a token, it needs the token.
+func TestReloadNeedsTheToken(t *testing.T) {
+	cfg := writeConfig(t, "breakers: {a: {}}\n")
+	p := serve(t, []string{"BREAKERWATCH_ADMIN_TOKEN=s3cret"}, "--config", cfg)
+	if code, _, errOut := runCmd(t, nil, "ctl", "--addr", p.base, "reload"); code != 1 || !strings.Contains(errOut, "401") {
+		t.Errorf("reload without the token: exit %d, %s", code, errOut)
+	}
+	if code, out, errOut := runCmd(t, nil, "ctl", "--addr", p.base, "--token", "s3cret", "reload"); code != 0 || !strings.HasPrefix(out, "reloaded: 1 breaker(s) kept") {
+		t.Errorf("reload with the token: exit %d, %q %s", code, out, errOut)
 	}
 }

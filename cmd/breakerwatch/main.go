@@ -4,7 +4,7 @@
 // listener. Without a configuration it runs an embedded demo.
 //
 //	breakerwatch [serve] [--config FILE] [--listen ADDR]
-//	breakerwatch ctl [--addr URL] [--token T] status | reset NAME | reset-all | mode NAME MODE
+//	breakerwatch ctl [--addr URL] [--token T] status | reset NAME | reset-all | mode NAME MODE | reload
 //	breakerwatch validate --config FILE
 //	breakerwatch generate [--root DIR]
 //	breakerwatch version

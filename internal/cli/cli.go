@@ -32,7 +32,7 @@ Usage:
   breakerwatch [serve] [--config FILE] [--listen ADDR] [flags]
         Run the gateway: proxy routes through named breakers, /metrics and the
         admin API on one listener. Without --config, run the embedded demo.
-  breakerwatch ctl [--addr URL] [--token T] status | reset NAME | reset-all | mode NAME MODE|--clear
+  breakerwatch ctl [--addr URL] [--token T] status | reset NAME | reset-all | mode NAME MODE|--clear | reload
         Read and steer the breakers of a running breakerwatch.
   breakerwatch ctl [--addr URL] [--token T] tune NAME [--promote CANDIDATE]
         Compare a breaker's setting with its candidates; promote one.

@@ -30,6 +30,9 @@ const (
 	// MaxMaxReplayBody bounds max_replay_body: a buffered body is held in
 	// memory for the whole request.
 	MaxMaxReplayBody = 1 << 30
+	// DefaultMaxReplayMemory bounds the memory that all replay buffers hold
+	// at once: 64 MiB.
+	DefaultMaxReplayMemory = 64 << 20
 )
 
 // Config is a resolved configuration: defaults merged, environment applied,
@@ -46,6 +49,10 @@ type Config struct {
 	// MetricsListen, when set, is a separate listener for /metrics. Empty:
 	// /metrics is on AdminListen if set, else on Listen.
 	MetricsListen string
+	// MaxReplayMemory bounds the bytes the replay buffers of all routes
+	// with fallbacks hold at once; requests beyond it go without fallback
+	// replay. Default DefaultMaxReplayMemory.
+	MaxReplayMemory int64
 	// AdminToken, when set, is required (as a bearer token) by the admin
 	// API's mutations. Empty: mutations are accepted from loopback only.
 	AdminToken string

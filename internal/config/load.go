@@ -155,7 +155,7 @@ func (p *parser) unknown(k *yaml.Node, path, key string, known string) {
 }
 
 const (
-	topKeys     = "listen, admin_listen, metrics_listen, admin_token, defaults, breakers, routes, fleet, telemetry"
+	topKeys     = "listen, admin_listen, metrics_listen, admin_token, max_replay_memory, defaults, breakers, routes, fleet, telemetry"
 	breakerKeys = "mode, failure_threshold, min_throughput, failure_rate, slow_call, timeout, half_open_requests, window"
 	// A breaker's own entry may also have a health check and candidates;
 	// defaults may not.
@@ -183,6 +183,8 @@ func (p *parser) top(root *yaml.Node) {
 			if s, ok := p.str(v, key); ok {
 				p.c.MetricsListen = s
 			}
+		case "max_replay_memory":
+			p.size(v, key, &p.c.MaxReplayMemory, "64MiB")
 		case "admin_token":
 			if s, ok := p.str(v, key); ok {
 				p.c.AdminToken = s
@@ -401,7 +403,7 @@ func (p *parser) routes(n *yaml.Node) {
 			case "fallbacks":
 				r.Fallbacks = p.fallbacks(v, kp)
 			case "max_replay_body":
-				p.size(v, kp, &r.MaxReplayBody)
+				p.size(v, kp, &r.MaxReplayBody, "1MiB")
 			default:
 				p.unknown(k, path, key, routeKeys)
 			}
@@ -543,8 +545,8 @@ var sizeUnits = map[string]int64{"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 
 
 // size reads a size like 512KiB or 1MiB (B, KiB, MiB or GiB; no bare
 // numbers, as for durations) into dst. It must be from 1B to
-// MaxMaxReplayBody.
-func (p *parser) size(n *yaml.Node, path string, dst *int64) {
+// MaxMaxReplayBody; def names the default in problems.
+func (p *parser) size(n *yaml.Node, path string, dst *int64, def string) {
 	if n.Kind != yaml.ScalarNode || isNull(n) {
 		p.problem(n, path, "want a size like 64KiB or 1MiB, not %s", describe(n))
 		return
@@ -564,7 +566,7 @@ func (p *parser) size(n *yaml.Node, path string, dst *int64) {
 	case err != nil || v > MaxMaxReplayBody/unit:
 		p.problem(n, path, "%s is over the limit of 1GiB (the body is held in memory)", n.Value)
 	case v == 0:
-		p.problem(n, path, "%s: want at least 1B (omit it for the default, 1MiB)", n.Value)
+		p.problem(n, path, "%s: want at least 1B (omit it for the default, %s)", n.Value, def)
 	default:
 		*dst = v * unit
 	}

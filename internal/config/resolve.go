@@ -45,6 +45,9 @@ func (c *Config) resolve(env Env, ps *problems) {
 	if c.HealthCheckInterval == 0 {
 		c.HealthCheckInterval = DefaultHealthCheckInterval
 	}
+	if c.MaxReplayMemory == 0 {
+		c.MaxReplayMemory = DefaultMaxReplayMemory
+	}
 	for i := range c.Routes {
 		if c.Routes[i].Timeout == 0 {
 			c.Routes[i].Timeout = DefaultRouteTimeout

@@ -55,7 +55,7 @@ func (e *UsageError) Error() string { return e.msg }
 func usage(format string, args ...any) error { return &UsageError{fmt.Sprintf(format, args...)} }
 
 // Usage is the ctl subcommand's synopsis.
-const Usage = `status | reset NAME | reset-all | mode NAME enforce|monitor|disabled|--clear | tune NAME [--promote CANDIDATE]`
+const Usage = `status | reset NAME | reset-all | mode NAME enforce|monitor|disabled|--clear | reload | tune NAME [--promote CANDIDATE]`
 
 // Run runs one ctl command (args: the command and its arguments) and prints
 // its result to w.
@@ -64,7 +64,7 @@ func (c *Client) Run(ctx context.Context, args []string, w io.Writer) error {
 		return usage("ctl: missing command (%s)", Usage)
 	}
 	cmd, rest := args[0], args[1:]
-	want := map[string]int{"status": 0, "reset": 1, "reset-all": 0, "mode": 2, "tune": 1}
+	want := map[string]int{"status": 0, "reset": 1, "reset-all": 0, "mode": 2, "reload": 0, "tune": 1}
 	n, ok := want[cmd]
 	if !ok {
 		return usage("ctl: unknown command %q (%s)", cmd, Usage)
@@ -95,6 +95,14 @@ func (c *Client) Run(ctx context.Context, args []string, w io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(w, "reset %d breaker(s): %s\n", len(out.Breakers), strings.Join(out.Breakers, ", "))
+	case "reload":
+		var out struct {
+			Result string `json:"result"`
+		}
+		if err := c.do(ctx, http.MethodPost, "reload", nil, &out); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "reloaded: %s\n", out.Result)
 	case "mode":
 		var body []byte
 		if rest[1] == "--clear" {

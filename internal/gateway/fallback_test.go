@@ -550,9 +550,17 @@ func TestWithReplay(t *testing.T) {
 			if tt.chunked {
 				req.ContentLength = -1
 			}
-			out, err := withReplay(req, tt.limit)
-			if err != nil {
-				t.Fatal(err)
+			budget := &replayBudget{limit: 1 << 20}
+			out, release, over, err := withReplay(req, tt.limit, budget)
+			if err != nil || over != nil {
+				t.Fatal(err, over)
+			}
+			if tt.body != "" && tt.limit >= int64(len(tt.body)) && budget.used.Load() == 0 {
+				t.Error("a buffered body took nothing from the budget")
+			}
+			release()
+			if u := budget.used.Load(); u != 0 {
+				t.Errorf("budget used after release: %d", u)
 			}
 			rp := out.Context().Value(replayKey{}).(*replay)
 			stored := ""

@@ -15,6 +15,9 @@ import (
 	"github.com/breakerwatch/breakerwatch/breaker"
 	"github.com/breakerwatch/breakerwatch/exporter"
 	"github.com/breakerwatch/breakerwatch/internal/config"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Options configures New. The zero value is usable.
@@ -25,12 +28,21 @@ type Options struct {
 	// Transport carries every route's requests after the breaker and the
 	// route's timeout. Default NewBaseTransport().
 	Transport http.RoundTripper
+	// MaxReplayMemory bounds the bytes that the replay buffers of all
+	// routes with fallbacks hold at once; a request that would go over it
+	// is sent without fallback replay, logged and counted in
+	// breaker.MetricReplaySkipped. Default config.DefaultMaxReplayMemory.
+	MaxReplayMemory int64
+	// MeterProvider receives breaker.MetricReplaySkipped. Default: the
+	// global one.
+	MeterProvider metric.MeterProvider
 }
 
 // Gateway holds the routes' reverse proxies.
 type Gateway struct {
 	routes []*route
 	base   http.RoundTripper
+	replay *replayBudget
 }
 
 // NewBaseTransport returns the transport the routes share by default:
@@ -58,12 +70,26 @@ func New(routes []config.Route, reg *breaker.Registry, opts Options) (*Gateway, 
 	if base == nil {
 		base = NewBaseTransport()
 	}
-	g := &Gateway{base: base}
+	g := &Gateway{base: base, replay: &replayBudget{limit: opts.MaxReplayMemory}}
+	if g.replay.limit <= 0 {
+		g.replay.limit = config.DefaultMaxReplayMemory
+	}
+	mp := opts.MeterProvider
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	skipped, err := mp.Meter(breaker.ScopeName).Int64Counter(breaker.MetricReplaySkipped,
+		metric.WithDescription("Requests of routes with fallbacks sent without fallback replay because max_replay_memory was reached."))
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	for _, rc := range routes {
 		r, err := newRoute(rc, reg, base, logger)
 		if err != nil {
 			return nil, fmt.Errorf("gateway: route %s: %w", rc.Prefix, err)
 		}
+		r.replay = g.replay
+		r.skipped, r.skippedAttrs = skipped, metric.WithAttributeSet(attribute.NewSet(attribute.String(breaker.LabelName, rc.Breaker)))
 		g.routes = append(g.routes, r)
 	}
 	return g, nil
@@ -91,6 +117,11 @@ type route struct {
 	isFailure func(status int) bool
 	proxy     *httputil.ReverseProxy
 	logger    *slog.Logger
+	// replay is the gateway's budget for replay buffers; skipped counts
+	// the requests it could not hold.
+	replay       *replayBudget
+	skipped      metric.Int64Counter
+	skippedAttrs metric.MeasurementOption
 }
 
 // member is one upstream of a route's chain.
@@ -175,10 +206,17 @@ func (r *route) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		// client as they arrive; from a member that may then fail and be
 		// replaced by a fallback they would be bytes sent too early.
 		sw.dropInterim = true
-		out, err := withReplay(req, r.cfg.MaxReplayBody)
+		out, release, over, err := withReplay(req, r.cfg.MaxReplayBody, r.replay)
 		if err != nil {
 			r.badBody(sw, req, err)
 			return
+		}
+		defer release()
+		if over != nil {
+			r.skipped.Add(req.Context(), 1, r.skippedAttrs)
+			r.logger.LogAttrs(req.Context(), slog.LevelWarn, "request body not buffered for replay",
+				slog.String("reason", over.Error()), slog.Int64("content_length", req.ContentLength),
+				slog.Int64("max_replay_memory", r.replay.limit))
 		}
 		req = out
 	}

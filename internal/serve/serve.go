@@ -12,9 +12,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -26,7 +29,6 @@ import (
 	"github.com/breakerwatch/breakerwatch/fleet"
 	"github.com/breakerwatch/breakerwatch/internal/config"
 	"github.com/breakerwatch/breakerwatch/internal/demo"
-	"github.com/breakerwatch/breakerwatch/internal/gateway"
 	"github.com/breakerwatch/breakerwatch/internal/telemetry"
 	"github.com/breakerwatch/breakerwatch/internal/version"
 )
@@ -119,11 +121,11 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	// live keeps the status page's history and series; Close ends its
+	// feed keeps the status page's history and series; Close ends its
 	// event streams, which would otherwise hold Shutdown up.
-	live := exporter.NewLive(exporter.LiveOptions{Routes: liveRoutes(cfg)})
-	defer live.Close()
-	regOpts := []breaker.Option{breaker.WithStateListener(stateLogger(log)), breaker.WithStateListener(live.Record)}
+	feed := exporter.NewLive(exporter.LiveOptions{Routes: liveRoutes(cfg)})
+	defer feed.Close()
+	regOpts := []breaker.Option{breaker.WithStateListener(stateLogger(log)), breaker.WithStateListener(feed.Record)}
 	var fl *fleet.Fleet
 	if cfg.Fleet != nil {
 		fo := *cfg.Fleet
@@ -162,7 +164,7 @@ func Run(ctx context.Context, o Options) error {
 		_ = reg.Close()
 	}
 	st := &readiness{}
-	muxes, gw, hc, err := handler(cfg, metrics, reg, live, fl, log, st)
+	muxes, lv, err := handler(cfg, metrics, reg, feed, fl, log, st, o)
 	if err != nil {
 		release()
 		return err
@@ -199,9 +201,9 @@ func Run(ctx context.Context, o Options) error {
 	sampling := make(chan struct{})
 	go func() {
 		defer close(sampling)
-		live.Run(ctx, reg)
+		feed.Run(ctx, reg)
 	}()
-	defer func() { live.Close(); <-sampling }()
+	defer func() { feed.Close(); <-sampling }()
 	serveErr := make(chan error, len(lns))
 	for _, l := range lns {
 		l.srv = &http.Server{
@@ -211,7 +213,7 @@ func Run(ctx context.Context, o Options) error {
 			MaxHeaderBytes:    1 << 20,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		}
-		l.srv.RegisterOnShutdown(live.Close)
+		l.srv.RegisterOnShutdown(feed.Close)
 		go func() { serveErr <- l.srv.Serve(l.ln) }()
 	}
 	st.set(stateReady)
@@ -253,23 +255,33 @@ func Run(ctx context.Context, o Options) error {
 			slog.String("listen", adminLn.Addr().String()))
 	}
 	banner(o.Stdout, u, cfg, dm != nil)
-	if hc != nil {
-		// Probes stop with ctx (the process's signal context) and Stop.
-		if err := hc.Start(ctx); err != nil {
-			log.Error("health checks did not start", slog.String("error", err.Error()))
-		}
-	}
+	// Health probes stop with ctx (the process's signal context) and close.
+	lv.start(ctx)
 	if dm != nil {
 		dm.Start(base)
 	}
+	var hup chan os.Signal
+	if o.ConfigPath != "" {
+		hup = make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+	}
 
 	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down: draining in-flight requests", slog.Duration("within", o.ShutdownTimeout))
-	case err := <-serveErr:
-		runErr = fmt.Errorf("serve: %w", err)
-		log.Error("server stopped", slog.String("error", err.Error()))
+wait:
+	for {
+		select {
+		case <-hup:
+			log.Info("SIGHUP: reloading the configuration", slog.String("file", o.ConfigPath))
+			_, _ = lv.reload() // logged either way
+		case <-ctx.Done():
+			log.Info("shutting down: draining in-flight requests", slog.Duration("within", o.ShutdownTimeout))
+			break wait
+		case err := <-serveErr:
+			runErr = fmt.Errorf("serve: %w", err)
+			log.Error("server stopped", slog.String("error", err.Error()))
+			break wait
+		}
 	}
 
 	// Shutdown: not ready any more, stop the demo's traffic, stop
@@ -289,13 +301,10 @@ func Run(ctx context.Context, o Options) error {
 			_ = l.srv.Close()
 		}
 	}
-	if hc != nil {
-		hc.Stop() // before the last flush: its series go with it
-	}
+	lv.close() // health checks stop before the last flush: their series go with it
 	if dm != nil {
 		dm.Close()
 	}
-	gw.CloseIdleConnections()
 	release()
 	log.Info("stopped")
 	return runErr
@@ -333,32 +342,23 @@ type muxes struct {
 	proxy, admin, metrics *http.ServeMux
 }
 
-// handler registers the breakers, builds the health checker (nil without
-// health checks; not started) and serves the routes on the proxy's mux,
-// /metrics and the admin API (with the status page) on theirs, and /healthz
-// and /readyz on each. The caller adds the index at / once it knows the
-// listeners' addresses.
-func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registry, live *exporter.Live, fl *fleet.Fleet, log *slog.Logger, st *readiness) (*muxes, *gateway.Gateway, *breaker.HealthChecker, error) {
-	for _, bc := range cfg.Breakers {
-		if _, err := reg.Register(bc); err != nil {
-			return nil, nil, nil, err
-		}
-	}
-	gw, err := gateway.New(cfg.Routes, reg, gateway.Options{Logger: log})
+// handler registers the breakers, builds the routes and the health checker
+// (not started) and serves the routes on the proxy's mux, /metrics and the
+// admin API (with the status page) on theirs, and /healthz and /readyz on
+// each. The caller adds the index at / once it knows the listeners'
+// addresses.
+func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registry, feed *exporter.Live, fl *fleet.Fleet, log *slog.Logger, st *readiness, o Options) (*muxes, *live, error) {
+	lv, err := newLive(cfg, reg, metrics.MeterProvider(), log)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	admin := exporter.AdminOptions{Token: cfg.AdminToken, Logger: log, Live: live}
+	lv.path, lv.opts = o.ConfigPath, o
+	admin := exporter.AdminOptions{Token: cfg.AdminToken, Logger: log, Health: lv.health, Live: feed}
 	if fl != nil {
 		admin.Fleet = fleetAdmin{fl}
 	}
-	var hc *breaker.HealthChecker
-	if len(cfg.HealthChecks) > 0 {
-		hc, err = reg.NewHealthChecker(breaker.HealthOptions{Interval: cfg.HealthCheckInterval, Logger: log}, cfg.HealthChecks...)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		admin.Health = healthResults(hc)
+	if o.ConfigPath != "" {
+		admin.Reload = lv.reload
 	}
 	m := &muxes{proxy: http.NewServeMux()}
 	m.admin, m.metrics = m.proxy, m.proxy
@@ -372,7 +372,7 @@ func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registr
 		m.metrics = http.NewServeMux()
 		st.probes(m.metrics)
 	}
-	gw.Register(m.proxy)
+	m.proxy.Handle("/", lv)
 	if cfg.Telemetry.Prometheus {
 		m.metrics.Handle(exporter.MetricsPath, withDeadline(metrics.Handler()))
 	}
@@ -380,7 +380,7 @@ func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registr
 	page := ui.Handler()
 	m.admin.Handle("GET "+ui.Path, page)
 	m.admin.Handle("GET "+strings.TrimSuffix(ui.Path, "/"), page) // redirects to ui.Path
-	return m, gw, hc, nil
+	return m, lv, nil
 }
 
 // boundListener is one listener: its setting, its handler, and once
