@@ -93,6 +93,19 @@ func waitSynced(t *testing.T, rs []*replica) {
 	time.Sleep(6 * interval) // lower bound only; the assertions after it wait on conditions
 }
 
+// tripFleet makes n failures round-robin over the replicas, two publish
+// intervals apart, and waits until every replica is open.
+func tripFleet(t *testing.T, rs []*replica, n int) {
+	t.Helper()
+	for i := range n {
+		_ = rs[i%len(rs)].b.Execute(context.Background(), fail)
+		time.Sleep(2 * interval)
+	}
+	for _, r := range rs {
+		testutil.WaitFor(t, r.name+" open", 10*time.Second, func() bool { return r.b.State() == breaker.StateOpen })
+	}
+}
+
 func TestPooledConsecutiveFailuresOpenEveryReplica(t *testing.T) {
 	srv := redistest.Start(t)
 	cfg := breaker.Config{Name: "llm", FailureThreshold: 5, Timeout: time.Minute}
@@ -102,13 +115,7 @@ func TestPooledConsecutiveFailuresOpenEveryReplica(t *testing.T) {
 		_ = r.b.Execute(ctx, succeed)
 	}
 	// Five failures spread round-robin: no replica has more than two.
-	for i := range 5 {
-		_ = rs[i%3].b.Execute(ctx, fail)
-		time.Sleep(2 * interval)
-	}
-	for _, r := range rs {
-		testutil.WaitFor(t, r.name+" open", 10*time.Second, func() bool { return r.b.State() == breaker.StateOpen })
-	}
+	tripFleet(t, rs, 5)
 	until := rs[0].b.Evidence().OpenUntil
 	for _, r := range rs {
 		e := r.b.Evidence()
@@ -190,13 +197,7 @@ func TestOneProbePerFleet(t *testing.T) {
 	cfg := breaker.Config{Name: "api", FailureThreshold: 3, Timeout: timeout, HalfOpenRequests: 1}
 	rs := startFleet(t, srv, cfg)
 	ctx := context.Background()
-	for i := range 3 {
-		_ = rs[i].b.Execute(ctx, fail)
-		time.Sleep(2 * interval)
-	}
-	for _, r := range rs {
-		testutil.WaitFor(t, r.name+" open", 10*time.Second, func() bool { return r.b.State() == breaker.StateOpen })
-	}
+	tripFleet(t, rs, 3)
 	// After the open period, call every replica again and again: only one
 	// probe reaches the upstream (which still fails), then the fleet opens
 	// again with a new open-until.
@@ -280,13 +281,7 @@ func TestResetReachesEveryReplica(t *testing.T) {
 	cfg := breaker.Config{Name: "api", FailureThreshold: 3, Timeout: time.Minute}
 	rs := startFleet(t, srv, cfg)
 	ctx := context.Background()
-	for i := range 3 {
-		_ = rs[i].b.Execute(ctx, fail)
-		time.Sleep(2 * interval)
-	}
-	for _, r := range rs {
-		testutil.WaitFor(t, r.name+" open", 10*time.Second, func() bool { return r.b.State() == breaker.StateOpen })
-	}
+	tripFleet(t, rs, 3)
 	if err := rs[1].fleet.Reset(ctx, "api", "carol"); err != nil {
 		t.Fatal(err)
 	}
@@ -341,13 +336,7 @@ func TestRedisDownDecidesLocallyAndResyncs(t *testing.T) {
 	for _, r := range rs {
 		_ = r.b.Execute(ctx, succeed)
 	}
-	for i := range 3 {
-		_ = rs[i].b.Execute(ctx, fail)
-		time.Sleep(2 * interval)
-	}
-	for _, r := range rs {
-		testutil.WaitFor(t, r.name+" open by the fleet", 10*time.Second, func() bool { return r.b.State() == breaker.StateOpen })
-	}
+	tripFleet(t, rs, 3)
 }
 
 func TestGarbageIsIgnored(t *testing.T) {
