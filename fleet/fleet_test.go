@@ -357,9 +357,12 @@ func TestGarbageIsIgnored(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// A fake replica claiming many failures: garbled counts, then a stale record.
+	// Fake replicas claiming many failures: from the future, with counts that
+	// do not add up, and a stale record.
 	rdb.ZAdd(ctx, prefix+"members", redis.Z{Score: float64(now + 60_000), Member: "evil"})
-	rdb.HSet(ctx, prefix+"ev:api", "evil", fmt.Sprintf(`{"v":1,"at":%d,"mode":"enforce","state":"closed","req":1,"ok":0,"fail":1,"consec":99}`, now+60_000))
+	rdb.HSet(ctx, prefix+"ev:api", "evil", fmt.Sprintf(`{"v":1,"at":%d,"mode":"enforce","state":"closed","req":99,"ok":0,"fail":99,"consec":99,"streak":%d}`, now+60_000, now+60_000))
+	rdb.ZAdd(ctx, prefix+"members", redis.Z{Score: float64(now), Member: "liar"})
+	rdb.HSet(ctx, prefix+"ev:api", "liar", fmt.Sprintf(`{"v":1,"at":%d,"mode":"enforce","state":"closed","req":1,"ok":0,"fail":1,"consec":99}`, now))
 	rdb.HSet(ctx, prefix+"ev:api", "ghost", fmt.Sprintf(`{"v":1,"at":%d,"mode":"enforce","state":"closed","req":99,"ok":0,"fail":99,"consec":99}`, now-60_000))
 	waitSynced(t, rs)
 	waitSynced(t, rs)
@@ -368,6 +371,25 @@ func TestGarbageIsIgnored(t *testing.T) {
 			t.Errorf("%s: %v %v: garbage was trusted", r.name, r.b.State(), r.b.Mode())
 		}
 	}
+	// Without a decision in the way, the evidence from the future is still
+	// not trusted.
+	rdb.Del(ctx, prefix+"open:api")
+	rdb.HDel(ctx, prefix+"ev:api", "liar", "ghost")
+	waitSynced(t, rs)
+	waitSynced(t, rs)
+	for _, r := range rs {
+		if r.b.State() != breaker.StateClosed {
+			t.Errorf("%s: %v: evidence from the future was trusted", r.name, r.b.State())
+		}
+	}
+	// Real pooled evidence still opens the fleet: a garbled decision is
+	// replaced, not obeyed and not in the way.
+	rdb.HDel(ctx, prefix+"ev:api", "evil")
+	rdb.Set(ctx, prefix+"open:api", "garbage", 0)
+	for _, r := range rs {
+		_ = r.b.Execute(ctx, succeed)
+	}
+	tripFleet(t, rs, 3)
 }
 
 func TestOverridesWithRedisDownApplyHereOnly(t *testing.T) {

@@ -51,7 +51,8 @@ func (f *Fleet) sync(ctx context.Context, now time.Time) {
 		pipe.ZRemRangeByScore(ctx, members, "-inf", strconv.FormatInt(nowMS-10*f.staleAfter().Milliseconds(), 10))
 	}
 	liveCmd := pipe.ZRangeByScore(ctx, members, &redis.ZRangeBy{
-		Min: strconv.FormatInt(nowMS-f.staleAfter().Milliseconds(), 10), Max: "+inf"})
+		Min: strconv.FormatInt(nowMS-f.staleAfter().Milliseconds(), 10),
+		Max: strconv.FormatInt(nowMS+f.staleAfter().Milliseconds(), 10)})
 	rs := make([]remote, len(bs))
 	f.mu.Lock()
 	for i, b := range bs {
@@ -152,10 +153,12 @@ func (f *Fleet) decide(ctx context.Context, now time.Time, b *breaker.Breaker, l
 		return
 	}
 	var rec *openRecord
+	garbled := false
 	raw, err := r.open.Result()
 	if err == nil {
 		if or, perr := parseOpen(raw); perr != nil {
 			f.garbage(name, "open", "", perr)
+			garbled = true
 		} else {
 			rec = &or
 		}
@@ -176,7 +179,8 @@ func (f *Fleet) decide(ctx context.Context, now time.Time, b *breaker.Breaker, l
 		}
 		p := pool(live(evs, alive, now, f.staleAfter()))
 		if ok, reason := p.trip(b.Config()); ok {
-			f.openFleet(ctx, now, b, now.Add(b.Config().Timeout), reason, false)
+			// A garbled decision is no decision: replace it.
+			f.openFleet(ctx, now, b, now.Add(b.Config().Timeout), reason, garbled)
 		}
 	}
 }
@@ -253,8 +257,8 @@ func (f *Fleet) applyReset(b *breaker.Breaker, t *track, cmd *redis.StringCmd) b
 
 // openFleet records the fleet's decision to open b until until. Another
 // replica may have decided first: then its decision stands and is applied
-// on the next sync. A prober that saw its probe fail replaces the decision
-// (replace).
+// on the next sync. A prober that saw its probe fail, or a replica that
+// found the decision garbled, replaces it (replace).
 func (f *Fleet) openFleet(ctx context.Context, now time.Time, b *breaker.Breaker, until time.Time, reason string, replace bool) {
 	name := b.Name()
 	epoch, err := f.rdb.Incr(ctx, f.key("epoch:"+name)).Result()
@@ -373,9 +377,8 @@ func (f *Fleet) updateView(now time.Time, bs []*breaker.Breaker, evs []map[strin
 			}
 		}
 		if evs != nil {
-			oldest := now.Add(-f.staleAfter()).UnixMilli()
 			for inst, e := range evs[i] {
-				if !alive[inst] || e.At < oldest {
+				if !isLive(inst, e, alive, now, f.staleAfter()) {
 					continue
 				}
 				decision := DecisionLocal
