@@ -193,7 +193,7 @@ func TestNoPoisoning(t *testing.T) {
 
 func TestOneProbePerFleet(t *testing.T) {
 	srv := redistest.Start(t)
-	const timeout = 400 * time.Millisecond
+	const timeout = time.Second
 	cfg := breaker.Config{Name: "api", FailureThreshold: 3, Timeout: timeout, HalfOpenRequests: 1}
 	rs := startFleet(t, srv, cfg)
 	ctx := context.Background()
@@ -201,7 +201,8 @@ func TestOneProbePerFleet(t *testing.T) {
 	// After the open period, call every replica again and again: only one
 	// probe reaches the upstream (which still fails), then the fleet opens
 	// again with a new open-until.
-	until := rs[0].b.Evidence().OpenUntil
+	// The fleet's open-until (a replica that does not probe holds longer).
+	until := *rs[0].fleet.Status().Breakers[0].OpenUntil
 	time.Sleep(time.Until(until))
 	var probes atomic.Int32
 	probe := func(context.Context) error { probes.Add(1); return errDown }

@@ -203,7 +203,9 @@ func (f *Fleet) setTrack(name string, t track) {
 func (f *Fleet) applyMode(b *breaker.Breaker, t *track, cmd *redis.StringCmd) {
 	raw, err := cmd.Result()
 	if err != nil {
-		if errors.Is(err, redis.Nil) && t.mode != "" {
+		// No override: the configured mode, also after a mode change
+		// made here while Redis was down (it was never recorded).
+		if errors.Is(err, redis.Nil) && (t.mode != "" || b.ModeSource() != breaker.ModeSourceConfig) {
 			_ = b.SetModeFrom(b.Config().Mode, breaker.ModeSourceConfig)
 			f.update(b.Name(), func(t *track) { t.mode = "" })
 			f.o.Logger.Info("fleet: mode override cleared; back to the configured mode",
@@ -329,10 +331,13 @@ func (f *Fleet) followOpen(ctx context.Context, now time.Time, b *breaker.Breake
 		}
 		return
 	}
-	if now.Before(t.hold.Add(-2 * f.o.PublishInterval)) {
+	// Half a lease before the hold ends (a margin for a loop delayed by a
+	// busy machine: past the hold the state machine would half-open and
+	// probe by itself), either take the probe over from a silent prober or
+	// hold on for another lease.
+	if now.Before(t.hold.Add(-f.lease() / 2)) {
 		return
 	}
-	// The prober has not published an outcome within its lease.
 	if f.claim(ctx, name, rec.Epoch, f.lease()) {
 		b.Apply(breaker.StateHalfOpen, time.Time{}, "fleet: the probing replica went silent; this replica probes")
 		f.update(name, func(t *track) { t.prober = true })
