@@ -501,3 +501,26 @@ func TestChaosUnderRace(t *testing.T) {
 	}
 	t.Logf("%d calls during chaos", calls.Load())
 }
+
+// Monitor mode pools exactly like enforce: the fleet's decision opens every
+// replica's virtual state machine, and the calls it would reject still run
+// and count as would-reject.
+func TestMonitorModePoolsLikeEnforce(t *testing.T) {
+	srv := redistest.Start(t)
+	cfg := breaker.Config{Name: "api", FailureThreshold: 5, Timeout: time.Minute, Mode: breaker.ModeMonitor}
+	rs := startFleet(t, srv, cfg)
+	ctx := context.Background()
+	for _, r := range rs {
+		_ = r.b.Execute(ctx, succeed)
+	}
+	tripFleet(t, rs, 5) // no replica has more than two failures of its own
+	for _, r := range rs {
+		ran := false
+		if err := r.b.Execute(ctx, func(context.Context) error { ran = true; return nil }); err != nil || !ran {
+			t.Errorf("%s: monitor mode rejected a call (ran %v, err %v)", r.name, ran, err)
+		}
+		if n := r.b.Snapshot().Counts.WouldReject; n != 1 {
+			t.Errorf("%s: would_reject %d, want 1", r.name, n)
+		}
+	}
+}
