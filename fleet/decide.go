@@ -76,14 +76,20 @@ func (p pooled) trip(cfg breaker.Config) (bool, string) {
 }
 
 // live filters the evidence of replicas that heartbeat recently enough and
-// published it recently enough.
+// published it recently enough. Evidence from further in the future than
+// staleAfter (a clock far ahead, or a forged record) is not trusted either.
 func live(evs map[string]evidence, members map[string]bool, now time.Time, staleAfter time.Duration) []evidence {
 	out := make([]evidence, 0, len(evs))
-	oldest := now.Add(-staleAfter).UnixMilli()
 	for id, e := range evs {
-		if members[id] && e.At >= oldest {
+		if isLive(id, e, members, now, staleAfter) {
 			out = append(out, e)
 		}
 	}
 	return out
+}
+
+// isLive reports whether replica id's evidence e counts at now.
+func isLive(id string, e evidence, members map[string]bool, now time.Time, staleAfter time.Duration) bool {
+	at := time.UnixMilli(e.At)
+	return members[id] && !at.Before(now.Add(-staleAfter)) && !at.After(now.Add(staleAfter))
 }

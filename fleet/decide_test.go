@@ -51,10 +51,10 @@ func TestPoolAndTrip(t *testing.T) {
 
 func TestLiveDropsSilentReplicas(t *testing.T) {
 	now := time.UnixMilli(10_000)
-	evs := map[string]evidence{"a": {At: 9_900}, "b": {At: 5_000}, "c": {At: 9_950}}
-	got := live(evs, map[string]bool{"a": true, "b": true}, now, time.Second)
+	evs := map[string]evidence{"a": {At: 9_900}, "b": {At: 5_000}, "c": {At: 9_950}, "d": {At: 60_000}}
+	got := live(evs, map[string]bool{"a": true, "b": true, "d": true}, now, time.Second)
 	if len(got) != 1 || got[0].At != 9_900 {
-		t.Errorf("live %+v, want only a (b is stale, c left the members)", got)
+		t.Errorf("live %+v, want only a (b is stale, c left the members, d is from the future)", got)
 	}
 }
 

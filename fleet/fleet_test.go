@@ -93,6 +93,19 @@ func waitSynced(t *testing.T, rs []*replica) {
 	time.Sleep(6 * interval) // lower bound only; the assertions after it wait on conditions
 }
 
+// tripFleet makes n failures round-robin over the replicas, two publish
+// intervals apart, and waits until every replica is open.
+func tripFleet(t *testing.T, rs []*replica, n int) {
+	t.Helper()
+	for i := range n {
+		_ = rs[i%len(rs)].b.Execute(context.Background(), fail)
+		time.Sleep(2 * interval)
+	}
+	for _, r := range rs {
+		testutil.WaitFor(t, r.name+" open", 10*time.Second, func() bool { return r.b.State() == breaker.StateOpen })
+	}
+}
+
 func TestPooledConsecutiveFailuresOpenEveryReplica(t *testing.T) {
 	srv := redistest.Start(t)
 	cfg := breaker.Config{Name: "llm", FailureThreshold: 5, Timeout: time.Minute}
@@ -102,13 +115,7 @@ func TestPooledConsecutiveFailuresOpenEveryReplica(t *testing.T) {
 		_ = r.b.Execute(ctx, succeed)
 	}
 	// Five failures spread round-robin: no replica has more than two.
-	for i := range 5 {
-		_ = rs[i%3].b.Execute(ctx, fail)
-		time.Sleep(2 * interval)
-	}
-	for _, r := range rs {
-		testutil.WaitFor(t, r.name+" open", 10*time.Second, func() bool { return r.b.State() == breaker.StateOpen })
-	}
+	tripFleet(t, rs, 5)
 	until := rs[0].b.Evidence().OpenUntil
 	for _, r := range rs {
 		e := r.b.Evidence()
@@ -186,21 +193,16 @@ func TestNoPoisoning(t *testing.T) {
 
 func TestOneProbePerFleet(t *testing.T) {
 	srv := redistest.Start(t)
-	const timeout = 400 * time.Millisecond
+	const timeout = time.Second
 	cfg := breaker.Config{Name: "api", FailureThreshold: 3, Timeout: timeout, HalfOpenRequests: 1}
 	rs := startFleet(t, srv, cfg)
 	ctx := context.Background()
-	for i := range 3 {
-		_ = rs[i].b.Execute(ctx, fail)
-		time.Sleep(2 * interval)
-	}
-	for _, r := range rs {
-		testutil.WaitFor(t, r.name+" open", 10*time.Second, func() bool { return r.b.State() == breaker.StateOpen })
-	}
+	tripFleet(t, rs, 3)
 	// After the open period, call every replica again and again: only one
 	// probe reaches the upstream (which still fails), then the fleet opens
 	// again with a new open-until.
-	until := rs[0].b.Evidence().OpenUntil
+	// The fleet's open-until (a replica that does not probe holds longer).
+	until := *rs[0].fleet.Status().Breakers[0].OpenUntil
 	time.Sleep(time.Until(until))
 	var probes atomic.Int32
 	probe := func(context.Context) error { probes.Add(1); return errDown }
@@ -280,13 +282,7 @@ func TestResetReachesEveryReplica(t *testing.T) {
 	cfg := breaker.Config{Name: "api", FailureThreshold: 3, Timeout: time.Minute}
 	rs := startFleet(t, srv, cfg)
 	ctx := context.Background()
-	for i := range 3 {
-		_ = rs[i].b.Execute(ctx, fail)
-		time.Sleep(2 * interval)
-	}
-	for _, r := range rs {
-		testutil.WaitFor(t, r.name+" open", 10*time.Second, func() bool { return r.b.State() == breaker.StateOpen })
-	}
+	tripFleet(t, rs, 3)
 	if err := rs[1].fleet.Reset(ctx, "api", "carol"); err != nil {
 		t.Fatal(err)
 	}
@@ -341,13 +337,7 @@ func TestRedisDownDecidesLocallyAndResyncs(t *testing.T) {
 	for _, r := range rs {
 		_ = r.b.Execute(ctx, succeed)
 	}
-	for i := range 3 {
-		_ = rs[i].b.Execute(ctx, fail)
-		time.Sleep(2 * interval)
-	}
-	for _, r := range rs {
-		testutil.WaitFor(t, r.name+" open by the fleet", 10*time.Second, func() bool { return r.b.State() == breaker.StateOpen })
-	}
+	tripFleet(t, rs, 3)
 }
 
 func TestGarbageIsIgnored(t *testing.T) {
@@ -368,9 +358,12 @@ func TestGarbageIsIgnored(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// A fake replica claiming many failures: garbled counts, then a stale record.
+	// Fake replicas claiming many failures: from the future, with counts that
+	// do not add up, and a stale record.
 	rdb.ZAdd(ctx, prefix+"members", redis.Z{Score: float64(now + 60_000), Member: "evil"})
-	rdb.HSet(ctx, prefix+"ev:api", "evil", fmt.Sprintf(`{"v":1,"at":%d,"mode":"enforce","state":"closed","req":1,"ok":0,"fail":1,"consec":99}`, now+60_000))
+	rdb.HSet(ctx, prefix+"ev:api", "evil", fmt.Sprintf(`{"v":1,"at":%d,"mode":"enforce","state":"closed","req":99,"ok":0,"fail":99,"consec":99,"streak":%d}`, now+60_000, now+60_000))
+	rdb.ZAdd(ctx, prefix+"members", redis.Z{Score: float64(now), Member: "liar"})
+	rdb.HSet(ctx, prefix+"ev:api", "liar", fmt.Sprintf(`{"v":1,"at":%d,"mode":"enforce","state":"closed","req":1,"ok":0,"fail":1,"consec":99}`, now))
 	rdb.HSet(ctx, prefix+"ev:api", "ghost", fmt.Sprintf(`{"v":1,"at":%d,"mode":"enforce","state":"closed","req":99,"ok":0,"fail":99,"consec":99}`, now-60_000))
 	waitSynced(t, rs)
 	waitSynced(t, rs)
@@ -379,6 +372,25 @@ func TestGarbageIsIgnored(t *testing.T) {
 			t.Errorf("%s: %v %v: garbage was trusted", r.name, r.b.State(), r.b.Mode())
 		}
 	}
+	// Without a decision in the way, the evidence from the future is still
+	// not trusted.
+	rdb.Del(ctx, prefix+"open:api")
+	rdb.HDel(ctx, prefix+"ev:api", "liar", "ghost")
+	waitSynced(t, rs)
+	waitSynced(t, rs)
+	for _, r := range rs {
+		if r.b.State() != breaker.StateClosed {
+			t.Errorf("%s: %v: evidence from the future was trusted", r.name, r.b.State())
+		}
+	}
+	// Real pooled evidence still opens the fleet: a garbled decision is
+	// replaced, not obeyed and not in the way.
+	rdb.HDel(ctx, prefix+"ev:api", "evil")
+	rdb.Set(ctx, prefix+"open:api", "garbage", 0)
+	for _, r := range rs {
+		_ = r.b.Execute(ctx, succeed)
+	}
+	tripFleet(t, rs, 3)
 }
 
 func TestOverridesWithRedisDownApplyHereOnly(t *testing.T) {
@@ -488,4 +500,27 @@ func TestChaosUnderRace(t *testing.T) {
 		})
 	}
 	t.Logf("%d calls during chaos", calls.Load())
+}
+
+// Monitor mode pools exactly like enforce: the fleet's decision opens every
+// replica's virtual state machine, and the calls it would reject still run
+// and count as would-reject.
+func TestMonitorModePoolsLikeEnforce(t *testing.T) {
+	srv := redistest.Start(t)
+	cfg := breaker.Config{Name: "api", FailureThreshold: 5, Timeout: time.Minute, Mode: breaker.ModeMonitor}
+	rs := startFleet(t, srv, cfg)
+	ctx := context.Background()
+	for _, r := range rs {
+		_ = r.b.Execute(ctx, succeed)
+	}
+	tripFleet(t, rs, 5) // no replica has more than two failures of its own
+	for _, r := range rs {
+		ran := false
+		if err := r.b.Execute(ctx, func(context.Context) error { ran = true; return nil }); err != nil || !ran {
+			t.Errorf("%s: monitor mode rejected a call (ran %v, err %v)", r.name, ran, err)
+		}
+		if n := r.b.Snapshot().Counts.WouldReject; n != 1 {
+			t.Errorf("%s: would_reject %d, want 1", r.name, n)
+		}
+	}
 }

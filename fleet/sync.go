@@ -51,7 +51,8 @@ func (f *Fleet) sync(ctx context.Context, now time.Time) {
 		pipe.ZRemRangeByScore(ctx, members, "-inf", strconv.FormatInt(nowMS-10*f.staleAfter().Milliseconds(), 10))
 	}
 	liveCmd := pipe.ZRangeByScore(ctx, members, &redis.ZRangeBy{
-		Min: strconv.FormatInt(nowMS-f.staleAfter().Milliseconds(), 10), Max: "+inf"})
+		Min: strconv.FormatInt(nowMS-f.staleAfter().Milliseconds(), 10),
+		Max: strconv.FormatInt(nowMS+f.staleAfter().Milliseconds(), 10)})
 	rs := make([]remote, len(bs))
 	f.mu.Lock()
 	for i, b := range bs {
@@ -152,10 +153,12 @@ func (f *Fleet) decide(ctx context.Context, now time.Time, b *breaker.Breaker, l
 		return
 	}
 	var rec *openRecord
+	garbled := false
 	raw, err := r.open.Result()
 	if err == nil {
 		if or, perr := parseOpen(raw); perr != nil {
 			f.garbage(name, "open", "", perr)
+			garbled = true
 		} else {
 			rec = &or
 		}
@@ -176,7 +179,8 @@ func (f *Fleet) decide(ctx context.Context, now time.Time, b *breaker.Breaker, l
 		}
 		p := pool(live(evs, alive, now, f.staleAfter()))
 		if ok, reason := p.trip(b.Config()); ok {
-			f.openFleet(ctx, now, b, now.Add(b.Config().Timeout), reason, false)
+			// A garbled decision is no decision: replace it.
+			f.openFleet(ctx, now, b, now.Add(b.Config().Timeout), reason, garbled)
 		}
 	}
 }
@@ -199,7 +203,9 @@ func (f *Fleet) setTrack(name string, t track) {
 func (f *Fleet) applyMode(b *breaker.Breaker, t *track, cmd *redis.StringCmd) {
 	raw, err := cmd.Result()
 	if err != nil {
-		if errors.Is(err, redis.Nil) && t.mode != "" {
+		// No override: the configured mode, also after a mode change
+		// made here while Redis was down (it was never recorded).
+		if errors.Is(err, redis.Nil) && (t.mode != "" || b.ModeSource() != breaker.ModeSourceConfig) {
 			_ = b.SetModeFrom(b.Config().Mode, breaker.ModeSourceConfig)
 			f.update(b.Name(), func(t *track) { t.mode = "" })
 			f.o.Logger.Info("fleet: mode override cleared; back to the configured mode",
@@ -253,8 +259,8 @@ func (f *Fleet) applyReset(b *breaker.Breaker, t *track, cmd *redis.StringCmd) b
 
 // openFleet records the fleet's decision to open b until until. Another
 // replica may have decided first: then its decision stands and is applied
-// on the next sync. A prober that saw its probe fail replaces the decision
-// (replace).
+// on the next sync. A prober that saw its probe fail, or a replica that
+// found the decision garbled, replaces it (replace).
 func (f *Fleet) openFleet(ctx context.Context, now time.Time, b *breaker.Breaker, until time.Time, reason string, replace bool) {
 	name := b.Name()
 	epoch, err := f.rdb.Incr(ctx, f.key("epoch:"+name)).Result()
@@ -325,10 +331,13 @@ func (f *Fleet) followOpen(ctx context.Context, now time.Time, b *breaker.Breake
 		}
 		return
 	}
-	if now.Before(t.hold.Add(-2 * f.o.PublishInterval)) {
+	// Half a lease before the hold ends (a margin for a loop delayed by a
+	// busy machine: past the hold the state machine would half-open and
+	// probe by itself), either take the probe over from a silent prober or
+	// hold on for another lease.
+	if now.Before(t.hold.Add(-f.lease() / 2)) {
 		return
 	}
-	// The prober has not published an outcome within its lease.
 	if f.claim(ctx, name, rec.Epoch, f.lease()) {
 		b.Apply(breaker.StateHalfOpen, time.Time{}, "fleet: the probing replica went silent; this replica probes")
 		f.update(name, func(t *track) { t.prober = true })
@@ -373,9 +382,8 @@ func (f *Fleet) updateView(now time.Time, bs []*breaker.Breaker, evs []map[strin
 			}
 		}
 		if evs != nil {
-			oldest := now.Add(-f.staleAfter()).UnixMilli()
 			for inst, e := range evs[i] {
-				if !alive[inst] || e.At < oldest {
+				if !isLive(inst, e, alive, now, f.staleAfter()) {
 					continue
 				}
 				decision := DecisionLocal

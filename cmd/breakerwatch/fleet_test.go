@@ -148,6 +148,29 @@ func lowTraffic(t *testing.T, up *upstream, ps []*proc) (hits int64, took time.D
 	}
 }
 
+// traffic calls fn for each replica, every interval, in one goroutine per
+// replica, until the returned stop is called (which waits for them).
+func traffic(ps []*proc, every time.Duration, fn func(p *proc)) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, p := range ps {
+		wg.Add(1)
+		go func(p *proc) {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				fn(p)
+				time.Sleep(every)
+			}
+		}(p)
+	}
+	return func() { close(done); wg.Wait() }
+}
+
 // Proof 1: low traffic, the upstream dies.
 func TestFleetProof1LowTraffic(t *testing.T) {
 	srv := redistest.Start(t)
@@ -240,23 +263,7 @@ fleet:
 	until := openUntil(t, ps[0])
 	time.Sleep(time.Until(until) - 500*time.Millisecond)
 	before := up.hits.Load()
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for _, p := range ps {
-		wg.Add(1)
-		go func(p *proc) {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				p.call(t)
-				time.Sleep(20 * time.Millisecond)
-			}
-		}(p)
-	}
+	stopTraffic := traffic(ps, 20*time.Millisecond, func(p *proc) { p.call(t) })
 	testutil.WaitFor(t, "every replica re-opened with a later open-until", 20*time.Second, func() bool {
 		for _, p := range ps {
 			if u := openUntil(t, p); !u.After(until.Add(time.Second)) {
@@ -265,8 +272,7 @@ fleet:
 		}
 		return true
 	})
-	close(stop)
-	wg.Wait()
+	stopTraffic()
 	probes := up.hits.Load() - before
 	t.Logf("one half-open cycle with the upstream still down: %d probe(s) reached it from 3 replicas (half_open_requests 1)", probes)
 	if probes != 1 {
@@ -434,29 +440,15 @@ func TestFleetProof5RedisDown(t *testing.T) {
 		calls    int
 		failures []string
 	)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for _, p := range ps {
-		wg.Add(1)
-		go func(p *proc) {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				s, rejected := p.call(t)
-				mu.Lock()
-				calls++
-				if s != 200 || rejected {
-					failures = append(failures, fmt.Sprintf("%s: %d", p.base, s))
-				}
-				mu.Unlock()
-				time.Sleep(10 * time.Millisecond)
-			}
-		}(p)
-	}
+	stopTraffic := traffic(ps, 10*time.Millisecond, func(p *proc) {
+		s, rejected := p.call(t)
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if s != 200 || rejected {
+			failures = append(failures, fmt.Sprintf("%s: %d", p.base, s))
+		}
+	})
 	srv.Stop()
 	connectedRE := regexp.MustCompile(`(?m)^circuit_breaker_fleet_connected\{[^}]*\} 0$`)
 	for _, p := range ps {
@@ -470,8 +462,7 @@ func TestFleetProof5RedisDown(t *testing.T) {
 		p.waitLog(5*time.Second, map[string]string{"msg": "fleet: redis unavailable; breakers decide locally until it answers"})
 	}
 	time.Sleep(time.Second) // traffic keeps flowing with Redis down
-	close(stop)
-	wg.Wait()
+	stopTraffic()
 	t.Logf("Redis down mid-traffic: %d calls, %d client-visible errors", calls, len(failures))
 	if len(failures) > 0 {
 		t.Errorf("%d of %d calls failed while Redis stopped: %v", len(failures), calls, failures[:min(5, len(failures))])
