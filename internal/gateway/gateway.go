@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/breakerwatch/breakerwatch/breaker"
@@ -41,8 +42,10 @@ type Gateway struct {
 func NewBaseTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.DisableCompression = true
-	t.MaxIdleConns = 256
-	t.MaxIdleConnsPerHost = 64
+	// Keep a connection per concurrent request: one opened and closed per
+	// request above the idle limit costs more than the request itself.
+	t.MaxIdleConns = 1024
+	t.MaxIdleConnsPerHost = 256
 	return t
 }
 
@@ -96,6 +99,7 @@ type route struct {
 // member is one upstream of a route's chain.
 type member struct {
 	b        *breaker.Breaker
+	name     []string // the breaker's name, as a header value
 	upstream *url.URL
 	rt       http.RoundTripper // base, bounded by the route's timeout
 }
@@ -124,7 +128,7 @@ func newRoute(rc config.Route, reg *breaker.Registry, base http.RoundTripper, lo
 	}
 	for i, name := range chain.Members() {
 		b, _ := reg.Get(name) // the chain found it
-		m := &member{b: b, upstream: upstreams[i],
+		m := &member{b: b, name: []string{name}, upstream: upstreams[i],
 			rt: &headerTimeout{next: base, timeout: rc.Timeout, upstream: upstreams[i].Redacted()}}
 		r.members = append(r.members, m)
 		r.byBreaker[b] = m
@@ -133,15 +137,17 @@ func newRoute(rc config.Route, reg *breaker.Registry, base http.RoundTripper, lo
 	r.logger = logger.With(attrs...)
 	r.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.Out.URL = target(rc.Upstream, rc.Prefix, pr.In.URL, pr.Out.URL.RawQuery)
-			pr.Out.Host = "" // the upstream's own
+			setTarget(pr.Out, rc.Upstream, rc.Prefix, pr.In.URL) // and the upstream's own Host
 			pr.SetXForwarded()
 		},
 		Transport: r,
-		// Flush after every write: server-sent events and other streams
-		// reach the client as the upstream sends them.
-		FlushInterval: -1,
-		ErrorHandler:  r.fail,
+		// FlushInterval is 0: ReverseProxy flushes after every write the
+		// responses that stream (text/event-stream, or no Content-Length),
+		// so server-sent events reach the client as the upstream sends
+		// them, and buffers the others (a flush per write would cost a
+		// syscall each, and -1 a timer per response).
+		BufferPool:   copyBuffers,
+		ErrorHandler: r.fail,
 		// Body copy errors (mostly clients that hang up mid-stream).
 		ErrorLog: slog.NewLogLogger(r.logger.Handler(), slog.LevelDebug),
 	}
@@ -150,19 +156,65 @@ func newRoute(rc config.Route, reg *breaker.Registry, base http.RoundTripper, lo
 
 func is5xx(status int) bool { return status >= 500 && status <= 599 }
 
-// target is the URL of the request for in at upstream: the prefix is
-// stripped (its trailing slash kept), the rest joined to upstream's path, in
-// its escaped form too, with the query.
+// target is the URL of the request for in at upstream (see setTarget),
+// with the query.
 func target(upstream *url.URL, prefix string, in *url.URL, query string) *url.URL {
-	out := &http.Request{URL: &url.URL{Path: "/" + strings.TrimPrefix(in.Path, prefix), RawQuery: query}}
-	if raw := in.EscapedPath(); strings.HasPrefix(raw, prefix) {
-		out.URL.RawPath = "/" + raw[len(prefix):]
-	}
-	(&httputil.ProxyRequest{Out: out}).SetURL(upstream)
+	out := &http.Request{URL: &url.URL{RawQuery: query}}
+	setTarget(out, upstream, prefix, in)
 	return out.URL
 }
 
+// setTarget points out, whose URL holds the query to send, at upstream for
+// the client's URL in: the prefix is stripped (its trailing slash kept), the
+// rest joined to upstream's path, in its escaped form too. out's Host is
+// cleared: the upstream's own is sent. out.URL is rewritten in place.
+func setTarget(out *http.Request, upstream *url.URL, prefix string, in *url.URL) {
+	*out.URL = url.URL{Path: stripPrefix(in.Path, prefix), RawQuery: out.URL.RawQuery}
+	if raw := in.EscapedPath(); strings.HasPrefix(raw, prefix) {
+		out.URL.RawPath = stripPrefix(raw, prefix)
+	}
+	(&httputil.ProxyRequest{Out: out}).SetURL(upstream)
+}
+
+// stripPrefix is "/" + p without prefix; a slice of p, not a new string,
+// when p starts with prefix and prefix ends with a slash (a route's does).
+func stripPrefix(p, prefix string) string {
+	if strings.HasPrefix(p, prefix) && strings.HasSuffix(prefix, "/") {
+		return p[len(prefix)-1:]
+	}
+	return "/" + strings.TrimPrefix(p, prefix)
+}
+
+// copyBuffers are the 32 KiB buffers ReverseProxy copies response bodies
+// through, shared by every route.
+var copyBuffers = &bufferPool{}
+
+const copyBufferSize = 32 << 10
+
+// bufferPool is an httputil.BufferPool of copyBufferSize buffers. It pools
+// array pointers, so that Put does not allocate.
+type bufferPool struct{ p sync.Pool }
+
+func (bp *bufferPool) Get() []byte {
+	if b, ok := bp.p.Get().(*[copyBufferSize]byte); ok {
+		return b[:]
+	}
+	return make([]byte, copyBufferSize)
+}
+
+func (bp *bufferPool) Put(b []byte) {
+	if cap(b) >= copyBufferSize {
+		bp.p.Put((*[copyBufferSize]byte)(b[:copyBufferSize]))
+	}
+}
+
 func (r *route) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if len(r.members) == 1 && !r.logger.Enabled(req.Context(), slog.LevelDebug) {
+		// Nothing to log and no fallback to hold interim responses back
+		// for: no need to watch the response.
+		r.proxy.ServeHTTP(w, req)
+		return
+	}
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() {
