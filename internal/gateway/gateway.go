@@ -30,8 +30,9 @@ type Options struct {
 
 // Gateway holds the routes' reverse proxies.
 type Gateway struct {
-	routes []*route
-	base   http.RoundTripper
+	routes   []*route
+	byPrefix map[string]*route
+	base     http.RoundTripper
 }
 
 // NewBaseTransport returns the transport the routes share by default:
@@ -61,22 +62,55 @@ func New(routes []config.Route, reg *breaker.Registry, opts Options) (*Gateway, 
 	if base == nil {
 		base = NewBaseTransport()
 	}
-	g := &Gateway{base: base}
+	g := &Gateway{base: base, byPrefix: make(map[string]*route, len(routes))}
 	for _, rc := range routes {
+		if !strings.HasPrefix(rc.Prefix, "/") || !strings.HasSuffix(rc.Prefix, "/") {
+			return nil, fmt.Errorf("gateway: route %q: the prefix must start and end with /", rc.Prefix)
+		}
+		if _, dup := g.byPrefix[rc.Prefix]; dup {
+			return nil, fmt.Errorf("gateway: route %s: another route has this prefix", rc.Prefix)
+		}
 		r, err := newRoute(rc, reg, base, logger)
 		if err != nil {
 			return nil, fmt.Errorf("gateway: route %s: %w", rc.Prefix, err)
 		}
 		g.routes = append(g.routes, r)
+		g.byPrefix[rc.Prefix] = r
 	}
 	return g, nil
 }
 
-// Register adds every route to mux, at its prefix.
+// Register serves the routes on mux, under the catch-all pattern "/": the
+// gateway finds a request's route itself, so that the mux's more specific
+// patterns (/metrics, the admin API) still win. (A ServeMux pattern per
+// route would cost O(routes) per registration: ServeMux checks each new
+// prefix pattern against the others, and 10,000 routes took seconds.)
 func (g *Gateway) Register(mux *http.ServeMux) {
-	for _, r := range g.routes {
-		mux.Handle(r.cfg.Prefix, r)
+	mux.Handle("/", g)
+}
+
+// ServeHTTP sends the request to the route with the longest prefix its
+// path starts with, as ServeMux does for subtree patterns: a path that
+// names a route's prefix without its trailing slash is redirected (301) to
+// it, and one under no route is not found (404). The path is the one the
+// mux cleaned; it is matched decoded (%2F is a slash here, as it was in
+// ServeMux before Go 1.22).
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	p := req.URL.Path
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] == '/' {
+			if r, ok := g.byPrefix[p[:i+1]]; ok {
+				r.ServeHTTP(w, req)
+				return
+			}
+		}
 	}
+	if _, ok := g.byPrefix[p+"/"]; ok {
+		u := &url.URL{Path: p + "/", RawQuery: req.URL.RawQuery}
+		http.Redirect(w, req, u.String(), http.StatusMovedPermanently)
+		return
+	}
+	http.NotFound(w, req)
 }
 
 // CloseIdleConnections closes the base transport's idle connections.

@@ -449,3 +449,62 @@ func testNotBatched(t *testing.T, contentType string, logger *slog.Logger) {
 		t.Errorf("after the events: %q", line)
 	}
 }
+
+// TestDispatch: the gateway under "/" answers as ServeMux did with a
+// pattern per route, and leaves the mux's more specific patterns theirs.
+func TestDispatch(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "upstream "+r.URL.RequestURI())
+	}))
+	t.Cleanup(up.Close)
+	reg, err := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	for _, name := range []string{"a", "ab"} {
+		if _, err := reg.Register(breaker.Config{Name: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u, _ := url.Parse(up.URL)
+	g, err := New([]config.Route{
+		{Prefix: "/a/", Upstream: u, Breaker: "a", Timeout: 5 * time.Second},
+		{Prefix: "/a/b/", Upstream: &url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/deeper"}, Breaker: "ab", Timeout: 5 * time.Second},
+	}, reg, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "metrics") }))
+	g.Register(mux)
+	front := httptest.NewServer(mux)
+	t.Cleanup(front.Close)
+	t.Cleanup(g.CloseIdleConnections)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for path, want := range map[string]string{
+		"/a/x?q=1":    "200 upstream /x?q=1",
+		"/a/b/x":      "200 upstream /deeper/x",
+		"/a/bx":       "200 upstream /bx",
+		"/metrics":    "200 metrics",
+		"/a?q=1":      "301 /a/?q=1",
+		"/a/b":        "200 upstream /b",
+		"/nowhere/":   "404 404 page not found\n",
+		"/":           "404 404 page not found\n",
+		"/a/../a/b/y": "307 /a/b/y", // the mux's own clean-up
+	} {
+		resp, err := noRedirect.Get(front.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got := fmt.Sprintf("%d %s", resp.StatusCode, body)
+		if resp.StatusCode == http.StatusMovedPermanently || resp.StatusCode == http.StatusTemporaryRedirect {
+			got = fmt.Sprintf("%d %s", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		if got != want {
+			t.Errorf("GET %s: %q, want %q", path, got, want)
+		}
+	}
+}
