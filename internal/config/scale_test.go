@@ -47,29 +47,29 @@ func checkBounded(t *testing.T, err error, allocated uint64, firstWant string, o
 	t.Logf("allocated %.1f MiB", float64(allocated)/(1<<20))
 }
 
-// Regression: 2,000 routes with one prefix made validation report each
-// against every earlier one (two million problems, 716 MB).
-func TestManyDuplicateRoutesAreBounded(t *testing.T) {
-	const n = 2000
-	var b strings.Builder
-	b.WriteString("breakers: {a: {}}\nroutes:\n")
-	for range n {
-		b.WriteString("  - {prefix: /dup/, upstream: 'http://x', breaker: a}\n")
+// Regressions: 2,000 routes with one prefix made validation report each
+// against every earlier one (two million problems, 716 MB); 3,000 YAML
+// aliases of one route exhausted memory.
+func TestPathologicalConfigsAreBounded(t *testing.T) {
+	const route = "{prefix: /dup/, upstream: 'http://x', breaker: a}"
+	tests := map[string]struct {
+		head, item string
+		n          int
+		first      string
+		omitted    int
+	}{
+		"2000 duplicated routes": {"", "  - " + route + "\n", 2000,
+			`c.yaml:4: routes[1].prefix: "/dup/" is also the prefix of routes[0] (line 3)`, 2000 - 1 - MaxProblems},
+		"3000 aliases of one route": {"  - &r " + route + "\n", "  - *r\n", 3000,
+			`c.yaml:3: routes[1].prefix: "/dup/" is also the prefix of routes[0] (line 3)`, 3000 - MaxProblems},
 	}
-	err, allocated := parseAllocated(t, b.String())
-	checkBounded(t, err, allocated, `c.yaml:4: routes[1].prefix: "/dup/" is also the prefix of routes[0] (line 3)`, n-1-MaxProblems)
-}
-
-// Regression: 3,000 YAML aliases of one route exhausted memory.
-func TestManyAliasesOfARouteAreBounded(t *testing.T) {
-	const n = 3000
-	var b strings.Builder
-	b.WriteString("breakers: {a: {}}\nroutes:\n  - &r {prefix: /dup/, upstream: 'http://x', breaker: a}\n")
-	for range n {
-		b.WriteString("  - *r\n")
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			data := "breakers: {a: {}}\nroutes:\n" + tt.head + strings.Repeat(tt.item, tt.n)
+			err, allocated := parseAllocated(t, data)
+			checkBounded(t, err, allocated, tt.first, tt.omitted)
+		})
 	}
-	err, allocated := parseAllocated(t, b.String())
-	checkBounded(t, err, allocated, `c.yaml:3: routes[1].prefix: "/dup/" is also the prefix of routes[0] (line 3)`, n-MaxProblems)
 }
 
 func TestPrefixIndex(t *testing.T) {
