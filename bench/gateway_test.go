@@ -337,6 +337,9 @@ http {
 	cmd := exec.Command(nginxBinary(), "-p", prefix, "-e", filepath.Join(prefix, "error.log"), "-c", confPath)
 	cmd.ExtraFiles = []*os.File{f} // fd 3
 	cmd.Env = append(os.Environ(), "NGINX=3;")
+	// Its own process group, so that the workers are stopped with the
+	// master; and the master dies with this process.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -345,19 +348,21 @@ http {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	tb.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGQUIT) // graceful: the master stops its workers
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGQUIT) // graceful: the master stops its workers
 		select {
 		case <-exited:
 		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			<-exited
 		}
 	})
 	base := "http://" + ln.Addr().String()
 	// Ready when it answers through to the upstream.
 	deadline := time.Now().Add(10 * time.Second)
+	client := &http.Client{Timeout: time.Second}
+	defer client.CloseIdleConnections()
 	for {
-		resp, err := http.Get(base + benchPath)
+		resp, err := client.Get(base + benchPath)
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			_ = resp.Body.Close()
