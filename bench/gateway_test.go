@@ -82,7 +82,7 @@ func BenchmarkGateway(b *testing.B) {
 		for _, c := range contenders {
 			b.Run(fmt.Sprintf("conns=%d/%s", conns, c.name), func(b *testing.B) {
 				target := c.start(b, up) + benchPath
-				b.ReportAllocs() // overridden: allocs/op and B/op below are per request
+				b.ReportAllocs()                              // overridden: allocs/op and B/op below are per request
 				runWrk(b, wrk, target, conns, *gatewayWarmup) // connections open, pools fill
 				var total wrkResult
 				var before, after runtime.MemStats
@@ -526,4 +526,3 @@ func TestGatewayContenders(t *testing.T) {
 		check(t, startNginx(t, up))
 	})
 }
-
