@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/breakerwatch/breakerwatch/breaker"
 	"github.com/breakerwatch/breakerwatch/exporter"
@@ -175,6 +176,7 @@ func BenchmarkRegister(b *testing.B) {
 			defer p.Close()
 			b.ReportAllocs()
 			var allocated uint64 // by registering and listing
+			var cpu time.Duration
 			var before, after runtime.MemStats
 			for b.Loop() {
 				b.StopTimer()
@@ -183,6 +185,7 @@ func BenchmarkRegister(b *testing.B) {
 					b.Fatal(err)
 				}
 				runtime.ReadMemStats(&before)
+				cpu0 := processCPU()
 				b.StartTimer()
 				for _, name := range names {
 					if _, err := reg.Register(breaker.Config{Name: name}); err != nil {
@@ -193,6 +196,7 @@ func BenchmarkRegister(b *testing.B) {
 					b.Fatalf("%d breakers listed, want %d", got, n)
 				}
 				b.StopTimer()
+				cpu += processCPU() - cpu0
 				runtime.ReadMemStats(&after)
 				allocated += after.TotalAlloc - before.TotalAlloc
 				_ = reg.Close()
@@ -200,6 +204,9 @@ func BenchmarkRegister(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/breaker")
 			b.ReportMetric(float64(allocated)/float64(b.N)/float64(n), "B/breaker")
+			// The process's CPU time (GC included) per breaker: on a loaded
+			// machine ns/breaker also counts the wait for a core.
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N)/float64(n), "cpu-ns/breaker")
 		})
 	}
 }
