@@ -3,7 +3,8 @@ package breaker
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,9 +42,14 @@ func WithStateListener(fn func(StateChange)) Option {
 type Registry struct {
 	opts options
 
-	mu       sync.Mutex                 // serialises writers
-	breakers atomic.Pointer[[]*Breaker] // sorted by name; copy on write
-	byName   atomic.Pointer[map[string]*Breaker]
+	// Registering n breakers costs O(n log n) in all: Register adds to a map
+	// and to a list of breakers not yet in sorted; the first list after
+	// registrations sorts those and merges them into a new sorted slice.
+	mu       sync.RWMutex
+	byName   map[string]*Breaker        // guarded by mu
+	unsorted []*Breaker                 // registered since sorted was built; guarded by mu
+	dirty    atomic.Bool                // unsorted is not empty
+	sorted   atomic.Pointer[[]*Breaker] // by name; never modified once stored
 	closed   atomic.Bool
 
 	metrics *instruments
@@ -62,9 +68,8 @@ func NewRegistry(opts ...Option) (*Registry, error) {
 		r.opts.mp = otel.GetMeterProvider()
 	}
 	empty := []*Breaker{}
-	r.breakers.Store(&empty)
-	m := map[string]*Breaker{}
-	r.byName.Store(&m)
+	r.sorted.Store(&empty)
+	r.byName = map[string]*Breaker{}
 	ins, err := newInstruments(r)
 	if err != nil {
 		return nil, fmt.Errorf("breaker: creating instruments: %w", err)
@@ -84,6 +89,21 @@ func NewRegistry(opts ...Option) (*Registry, error) {
 // Register validates cfg, applies its defaults and adds a breaker. It fails
 // for an invalid config or a name already registered.
 func (r *Registry) Register(cfg Config) (*Breaker, error) {
+	return r.put(cfg, false)
+}
+
+// Replace swaps the registered breaker of cfg.Name for a new one built from
+// cfg: closed, with fresh counts and window, and cumulative counters from
+// zero (Prometheus sees a counter reset). Callers that hold the old
+// *Breaker (chains, health checks) keep using it until they look the name
+// up again. It fails for an invalid config or an unknown name (ErrNotFound).
+func (r *Registry) Replace(cfg Config) (*Breaker, error) {
+	return r.put(cfg, true)
+}
+
+// put registers a breaker for cfg: a new name, or with replace the
+// replacement of a registered one.
+func (r *Registry) put(cfg Config, replace bool) (*Breaker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("breaker %q: %w", cfg.Name, err)
 	}
@@ -93,36 +113,74 @@ func (r *Registry) Register(cfg Config) (*Breaker, error) {
 	cfg = cfg.withDefaults()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	old := *r.byName.Load()
-	if _, dup := old[cfg.Name]; dup {
+	prev, exists := r.byName[cfg.Name]
+	switch {
+	case exists && !replace:
 		return nil, fmt.Errorf("breaker %q: name: already registered", cfg.Name)
+	case !exists && replace:
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, cfg.Name)
 	}
 	b := newBreaker(r, cfg)
-	m := make(map[string]*Breaker, len(old)+1)
-	for k, v := range old {
-		m[k] = v
+	r.byName[cfg.Name] = b
+	if !replace {
+		r.unsorted = append(r.unsorted, b)
+		r.dirty.Store(true)
+		return b, nil
 	}
-	m[cfg.Name] = b
-	list := append([]*Breaker(nil), *r.breakers.Load()...)
-	list = append(list, b)
-	sort.Slice(list, func(i, j int) bool { return list[i].cfg.Name < list[j].cfg.Name })
-	r.byName.Store(&m)
-	r.breakers.Store(&list)
+	// The replaced breaker is in unsorted (modified under mu) or in sorted
+	// (never modified once stored: a copy takes its place).
+	if i := slices.Index(r.unsorted, prev); i >= 0 {
+		r.unsorted[i] = b
+	} else {
+		list := slices.Clone(*r.sorted.Load())
+		list[slices.Index(list, prev)] = b
+		r.sorted.Store(&list)
+	}
+	prev.stop()
 	return b, nil
 }
 
 // Get returns the breaker with that name.
 func (r *Registry) Get(name string) (*Breaker, bool) {
-	b, ok := (*r.byName.Load())[name]
+	r.mu.RLock()
+	b, ok := r.byName[name]
+	r.mu.RUnlock()
 	return b, ok
 }
 
 // List returns every breaker, sorted by name. The slice is the caller's.
 func (r *Registry) List() []*Breaker {
-	return append([]*Breaker(nil), *r.breakers.Load()...)
+	return append([]*Breaker(nil), r.list()...)
 }
 
-func (r *Registry) list() []*Breaker { return *r.breakers.Load() }
+// list returns every breaker, sorted by name, in a slice nobody modifies.
+func (r *Registry) list() []*Breaker {
+	if !r.dirty.Load() {
+		return *r.sorted.Load()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.unsorted) > 0 {
+		slices.SortFunc(r.unsorted, func(a, b *Breaker) int { return strings.Compare(a.cfg.Name, b.cfg.Name) })
+		old := *r.sorted.Load()
+		merged := make([]*Breaker, 0, len(old)+len(r.unsorted))
+		i, j := 0, 0
+		for i < len(old) && j < len(r.unsorted) {
+			if old[i].cfg.Name < r.unsorted[j].cfg.Name {
+				merged = append(merged, old[i])
+				i++
+			} else {
+				merged = append(merged, r.unsorted[j])
+				j++
+			}
+		}
+		merged = append(append(merged, old[i:]...), r.unsorted[j:]...)
+		r.sorted.Store(&merged)
+		r.unsorted = nil
+		r.dirty.Store(false)
+	}
+	return *r.sorted.Load()
+}
 
 // Reset resets the named breaker; ErrNotFound for an unknown name.
 func (r *Registry) Reset(name string) error {

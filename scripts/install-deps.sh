@@ -3,7 +3,8 @@
 #   - Debian packages: promtool and Prometheus, Alertmanager and amtool,
 #     redis-server (the fleet's tests start one per test on a loopback port),
 #     docker-compose (only to validate the compose file; no engine is needed)
-#     and Chromium (the status page's browser tests drive it headless).
+#     Chromium (the status page's browser tests drive it headless), nginx and
+#     wrk (the gateway benchmark starts nginx itself, never as a service).
 #     Root or sudo required.
 #   - npm packages of the dashboard schema check (dashboards/schemacheck:
 #     @grafana/schema and TypeScript, the versions its package-lock.json
@@ -30,6 +31,8 @@ command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
 
 if [ ${#need[@]} -gt 0 ]; then
   # shellcheck disable=SC2207

@@ -142,8 +142,13 @@ func (r Route) Breakers() []string {
 	return out
 }
 
-// Breaker returns the configuration of the named breaker.
+// Breaker returns the configuration of the named breaker: a binary search,
+// since Breakers are sorted by name once resolved, and a scan otherwise.
 func (c *Config) Breaker(name string) (breaker.Config, bool) {
+	i := sort.Search(len(c.Breakers), func(i int) bool { return c.Breakers[i].Name >= name })
+	if i < len(c.Breakers) && c.Breakers[i].Name == name {
+		return c.Breakers[i], true
+	}
 	for _, b := range c.Breakers {
 		if b.Name == name {
 			return b, true
@@ -227,13 +232,24 @@ type origin struct {
 	flag string
 }
 
-// problems collects Problems for one configuration source.
+// MaxProblems bounds the problems an Error lists: a pathological file
+// (thousands of duplicated routes) is reported in bounded memory, with a
+// last problem that counts the ones left out.
+const MaxProblems = 100
+
+// problems collects Problems for one configuration source: the first
+// MaxProblems found, and a count of the others.
 type problems struct {
-	file string
-	list []Problem
+	file    string
+	list    []Problem
+	omitted int
 }
 
 func (ps *problems) at(o origin, path, format string, args ...any) {
+	if len(ps.list) >= MaxProblems {
+		ps.omitted++
+		return
+	}
 	file := ps.file
 	if o.env != "" || o.flag != "" {
 		file = ""
@@ -245,6 +261,7 @@ func (ps *problems) err() error {
 	if len(ps.list) == 0 {
 		return nil
 	}
+
 	// File problems by line, then environment problems; stable otherwise.
 	sort.SliceStable(ps.list, func(i, j int) bool {
 		a, b := ps.list[i], ps.list[j]
@@ -253,7 +270,12 @@ func (ps *problems) err() error {
 		}
 		return a.Var == "" && a.Flag == "" && a.Line < b.Line
 	})
-	return &Error{Problems: ps.list}
+	list := ps.list
+	if ps.omitted > 0 {
+		list = append(list[:len(list):len(list)], Problem{File: ps.file,
+			Msg: fmt.Sprintf("%d more problems not listed (only the first %d found are)", ps.omitted, MaxProblems)})
+	}
+	return &Error{Problems: list}
 }
 
 // kind orders problems: the file's, the environment's, then the flags'.

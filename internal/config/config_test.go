@@ -227,7 +227,6 @@ routes:
 			want: []string{
 				`c.yaml:4: routes[1].prefix: "/openai/" is also the prefix of routes[0] (line 3)`,
 				`c.yaml:5: routes[2].prefix: "/openai/v1/" overlaps "/openai/" of routes[0] (line 3)`,
-				`c.yaml:5: routes[2].prefix: "/openai/v1/" overlaps "/openai/" of routes[1] (line 4)`,
 				`c.yaml:6: routes[3].prefix: "/api/" overlaps /api/circuit-breaker/, which breakerwatch serves itself`,
 				`c.yaml:7: routes[4].prefix: "/metrics/" overlaps /metrics, which breakerwatch serves itself`,
 				`c.yaml:8: routes[5].prefix: "openai": want a path that starts and ends with / (like /openai/), of letters, digits and ._~-`,

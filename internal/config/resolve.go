@@ -227,11 +227,7 @@ func (c *Config) validate(ps *problems) {
 	}
 
 	// Routes.
-	type placed struct {
-		prefix string
-		path   string
-	}
-	var prefixes []placed
+	prefixes := prefixIndex{}
 	for i, r := range c.Routes {
 		path := fmt.Sprintf("routes[%d]", i)
 		_, hasPrefix := c.origins[path+".prefix"]
@@ -248,15 +244,14 @@ func (c *Config) validate(ps *problems) {
 					ps.at(c.at(path+".prefix"), path+".prefix", "%q overlaps %s, which breakerwatch serves itself", r.Prefix, res)
 				}
 			}
-			for _, prev := range prefixes {
-				switch {
-				case prev.prefix == r.Prefix:
-					ps.at(c.at(path+".prefix"), path+".prefix", "%q is also the prefix of %s%s", r.Prefix, prev.path, lineSuffix(c.at(prev.path)))
-				case overlaps(r.Prefix, prev.prefix):
-					ps.at(c.at(path+".prefix"), path+".prefix", "%q overlaps %q of %s%s", r.Prefix, prev.prefix, prev.path, lineSuffix(c.at(prev.path)))
-				}
+			switch prev, ok := prefixes.conflict(r.Prefix); {
+			case !ok:
+			case prev.prefix == r.Prefix:
+				ps.at(c.at(path+".prefix"), path+".prefix", "%q is also the prefix of %s%s", r.Prefix, prev.path, lineSuffix(c.at(prev.path)))
+			default:
+				ps.at(c.at(path+".prefix"), path+".prefix", "%q overlaps %q of %s%s", r.Prefix, prev.prefix, prev.path, lineSuffix(c.at(prev.path)))
 			}
-			prefixes = append(prefixes, placed{r.Prefix, path})
+			prefixes.add(r.Prefix, path)
 		}
 		c.checkMember(ps, path, r.Upstream, r.Breaker, seen)
 		c.checkFallbacks(ps, path, r, seen)
@@ -530,6 +525,56 @@ func lineSuffix(o origin) string {
 		return fmt.Sprintf(" (line %d)", o.line)
 	}
 	return ""
+}
+
+// placed is a route's prefix and the route's path (routes[3]).
+type placed struct {
+	prefix string
+	path   string
+}
+
+// prefixIndex finds, for a route's prefix, an earlier route whose prefix
+// overlaps it, in time linear in the prefix's length: the earlier route
+// with the same prefix, else one whose prefix contains it, else one whose
+// prefix it contains. Valid prefixes start and end with a slash, so one
+// contains another exactly when it is the other cut after one of its
+// slashes.
+type prefixIndex struct {
+	exact map[string]placed // each prefix, with its first route
+	below map[string]placed // each proper ancestor of a prefix, with the first route under it
+}
+
+func (x *prefixIndex) conflict(prefix string) (placed, bool) {
+	if p, ok := x.exact[prefix]; ok {
+		return p, true
+	}
+	for i := 1; i < len(prefix)-1; i++ {
+		if prefix[i] == '/' {
+			if p, ok := x.exact[prefix[:i+1]]; ok {
+				return p, true
+			}
+		}
+	}
+	p, ok := x.below[prefix]
+	return p, ok
+}
+
+func (x *prefixIndex) add(prefix, path string) {
+	if x.exact == nil {
+		x.exact, x.below = map[string]placed{}, map[string]placed{}
+	}
+	if _, ok := x.exact[prefix]; ok {
+		return
+	}
+	p := placed{prefix, path}
+	x.exact[prefix] = p
+	for i := 1; i < len(prefix)-1; i++ {
+		if prefix[i] == '/' {
+			if _, ok := x.below[prefix[:i+1]]; !ok {
+				x.below[prefix[:i+1]] = p
+			}
+		}
+	}
 }
 
 // overlaps reports whether one path prefix contains the other.

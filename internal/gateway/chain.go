@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -111,13 +112,34 @@ func (r *route) attemptRequest(ctx context.Context, out *http.Request, m *member
 	return a
 }
 
-// annotate sets the headers naming the member whose response this is.
+// annotate sets the headers naming the member whose response this is. The
+// values are shared, built once (ReverseProxy copies them to the client's
+// response): a proxied request allocates none of them.
 func annotate(resp *http.Response, m *member, state breaker.State) {
 	h := resp.Header
-	h.Set(HeaderServedBy, m.b.Name())
-	h.Set(exporter.HeaderBreakerName, m.b.Name())
-	h.Set(exporter.HeaderBreakerState, state.String())
-	h.Set(exporter.HeaderBreakerMode, m.b.Mode().String())
+	h[HeaderServedBy] = m.name
+	h[exporter.HeaderBreakerName] = m.name
+	h[exporter.HeaderBreakerState] = headerValue(stateValues[:], int(state), state)
+	h[exporter.HeaderBreakerMode] = headerValue(modeValues[:], int(m.b.Mode()), m.b.Mode())
+}
+
+// The header values of each state and mode, by number.
+var (
+	stateValues = [...][]string{
+		breaker.StateClosed: {breaker.StateClosed.String()}, breaker.StateHalfOpen: {breaker.StateHalfOpen.String()},
+		breaker.StateOpen: {breaker.StateOpen.String()},
+	}
+	modeValues = [...][]string{
+		breaker.ModeEnforce: {breaker.ModeEnforce.String()}, breaker.ModeMonitor: {breaker.ModeMonitor.String()},
+		breaker.ModeDisabled: {breaker.ModeDisabled.String()},
+	}
+)
+
+func headerValue(values [][]string, i int, v fmt.Stringer) []string {
+	if i >= 0 && i < len(values) {
+		return values[i]
+	}
+	return []string{v.String()}
 }
 
 // attempt is a called member's failure.

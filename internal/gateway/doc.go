@@ -17,8 +17,10 @@
 // headers arrive: a transport error, a timeout or a failure status (every
 // 5xx unless the route lists failure_status) is a failure; a 4xx is a
 // success; a client that hangs up before the headers is ignored. The
-// response body is streamed to the client and flushed after every write, so
-// server-sent events arrive as the upstream sends them. The response names
+// response body is streamed to the client. A response that streams
+// (text/event-stream, or no Content-Length) is flushed after every write, so
+// server-sent events arrive as the upstream sends them; others go out as
+// the server's buffers fill or the body ends. The response names
 // the breaker whose upstream answered (X-Breakerwatch-Served-By and the
 // X-Circuit-Breaker-* headers of exporter.Middleware).
 //

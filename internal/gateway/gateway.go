@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/breakerwatch/breakerwatch/breaker"
@@ -40,9 +41,10 @@ type Options struct {
 
 // Gateway holds the routes' reverse proxies.
 type Gateway struct {
-	routes []*route
-	base   http.RoundTripper
-	replay *replayBudget
+	routes   []*route
+	byPrefix map[string]*route
+	base     http.RoundTripper
+	replay   *replayBudget
 }
 
 // NewBaseTransport returns the transport the routes share by default:
@@ -53,8 +55,10 @@ type Gateway struct {
 func NewBaseTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.DisableCompression = true
-	t.MaxIdleConns = 256
-	t.MaxIdleConnsPerHost = 64
+	// Keep a connection per concurrent request: one opened and closed per
+	// request above the idle limit costs more than the request itself.
+	t.MaxIdleConns = 1024
+	t.MaxIdleConnsPerHost = 256
 	return t
 }
 
@@ -70,7 +74,7 @@ func New(routes []config.Route, reg *breaker.Registry, opts Options) (*Gateway, 
 	if base == nil {
 		base = NewBaseTransport()
 	}
-	g := &Gateway{base: base, replay: &replayBudget{limit: opts.MaxReplayMemory}}
+	g := &Gateway{base: base, byPrefix: make(map[string]*route, len(routes)), replay: &replayBudget{limit: opts.MaxReplayMemory}}
 	if g.replay.limit <= 0 {
 		g.replay.limit = config.DefaultMaxReplayMemory
 	}
@@ -84,6 +88,12 @@ func New(routes []config.Route, reg *breaker.Registry, opts Options) (*Gateway, 
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	for _, rc := range routes {
+		if !strings.HasPrefix(rc.Prefix, "/") || !strings.HasSuffix(rc.Prefix, "/") {
+			return nil, fmt.Errorf("gateway: route %q: the prefix must start and end with /", rc.Prefix)
+		}
+		if _, dup := g.byPrefix[rc.Prefix]; dup {
+			return nil, fmt.Errorf("gateway: route %s: another route has this prefix", rc.Prefix)
+		}
 		r, err := newRoute(rc, reg, base, logger)
 		if err != nil {
 			return nil, fmt.Errorf("gateway: route %s: %w", rc.Prefix, err)
@@ -91,15 +101,42 @@ func New(routes []config.Route, reg *breaker.Registry, opts Options) (*Gateway, 
 		r.replay = g.replay
 		r.skipped, r.skippedAttrs = skipped, metric.WithAttributeSet(attribute.NewSet(attribute.String(breaker.LabelName, rc.Breaker)))
 		g.routes = append(g.routes, r)
+		g.byPrefix[rc.Prefix] = r
 	}
 	return g, nil
 }
 
-// Register adds every route to mux, at its prefix.
+// Register serves the routes on mux, under the catch-all pattern "/": the
+// gateway finds a request's route itself, so that the mux's more specific
+// patterns (/metrics, the admin API) still win. (A ServeMux pattern per
+// route would cost O(routes) per registration: ServeMux checks each new
+// prefix pattern against the others, and 10,000 routes took seconds.)
 func (g *Gateway) Register(mux *http.ServeMux) {
-	for _, r := range g.routes {
-		mux.Handle(r.cfg.Prefix, r)
+	mux.Handle("/", g)
+}
+
+// ServeHTTP sends the request to the route with the longest prefix its
+// path starts with, as ServeMux does for subtree patterns: a path that
+// names a route's prefix without its trailing slash is redirected (301) to
+// it, and one under no route is not found (404). The path is the one the
+// mux cleaned; it is matched decoded (%2F is a slash here, as it was in
+// ServeMux before Go 1.22).
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	p := req.URL.Path
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] == '/' {
+			if r, ok := g.byPrefix[p[:i+1]]; ok {
+				r.ServeHTTP(w, req)
+				return
+			}
+		}
 	}
+	if _, ok := g.byPrefix[p+"/"]; ok {
+		u := &url.URL{Path: p + "/", RawQuery: req.URL.RawQuery}
+		http.Redirect(w, req, u.String(), http.StatusMovedPermanently)
+		return
+	}
+	http.NotFound(w, req)
 }
 
 // CloseIdleConnections closes the base transport's idle connections.
@@ -127,6 +164,7 @@ type route struct {
 // member is one upstream of a route's chain.
 type member struct {
 	b        *breaker.Breaker
+	name     []string // the breaker's name, as a header value
 	upstream *url.URL
 	rt       http.RoundTripper // base, bounded by the route's timeout
 }
@@ -155,7 +193,7 @@ func newRoute(rc config.Route, reg *breaker.Registry, base http.RoundTripper, lo
 	}
 	for i, name := range chain.Members() {
 		b, _ := reg.Get(name) // the chain found it
-		m := &member{b: b, upstream: upstreams[i],
+		m := &member{b: b, name: []string{name}, upstream: upstreams[i],
 			rt: &headerTimeout{next: base, timeout: rc.Timeout, upstream: upstreams[i].Redacted()}}
 		r.members = append(r.members, m)
 		r.byBreaker[b] = m
@@ -164,15 +202,17 @@ func newRoute(rc config.Route, reg *breaker.Registry, base http.RoundTripper, lo
 	r.logger = logger.With(attrs...)
 	r.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.Out.URL = target(rc.Upstream, rc.Prefix, pr.In.URL, pr.Out.URL.RawQuery)
-			pr.Out.Host = "" // the upstream's own
+			setTarget(pr.Out, rc.Upstream, rc.Prefix, pr.In.URL) // and the upstream's own Host
 			pr.SetXForwarded()
 		},
 		Transport: r,
-		// Flush after every write: server-sent events and other streams
-		// reach the client as the upstream sends them.
-		FlushInterval: -1,
-		ErrorHandler:  r.fail,
+		// FlushInterval is 0: ReverseProxy flushes after every write the
+		// responses that stream (text/event-stream, or no Content-Length),
+		// so server-sent events reach the client as the upstream sends
+		// them, and buffers the others (a flush per write would cost a
+		// syscall each, and -1 a timer per response).
+		BufferPool:   copyBuffers,
+		ErrorHandler: r.fail,
 		// Body copy errors (mostly clients that hang up mid-stream).
 		ErrorLog: slog.NewLogLogger(r.logger.Handler(), slog.LevelDebug),
 	}
@@ -181,19 +221,65 @@ func newRoute(rc config.Route, reg *breaker.Registry, base http.RoundTripper, lo
 
 func is5xx(status int) bool { return status >= 500 && status <= 599 }
 
-// target is the URL of the request for in at upstream: the prefix is
-// stripped (its trailing slash kept), the rest joined to upstream's path, in
-// its escaped form too, with the query.
+// target is the URL of the request for in at upstream (see setTarget),
+// with the query.
 func target(upstream *url.URL, prefix string, in *url.URL, query string) *url.URL {
-	out := &http.Request{URL: &url.URL{Path: "/" + strings.TrimPrefix(in.Path, prefix), RawQuery: query}}
-	if raw := in.EscapedPath(); strings.HasPrefix(raw, prefix) {
-		out.URL.RawPath = "/" + raw[len(prefix):]
-	}
-	(&httputil.ProxyRequest{Out: out}).SetURL(upstream)
+	out := &http.Request{URL: &url.URL{RawQuery: query}}
+	setTarget(out, upstream, prefix, in)
 	return out.URL
 }
 
+// setTarget points out, whose URL holds the query to send, at upstream for
+// the client's URL in: the prefix is stripped (its trailing slash kept), the
+// rest joined to upstream's path, in its escaped form too. out's Host is
+// cleared: the upstream's own is sent. out.URL is rewritten in place.
+func setTarget(out *http.Request, upstream *url.URL, prefix string, in *url.URL) {
+	*out.URL = url.URL{Path: stripPrefix(in.Path, prefix), RawQuery: out.URL.RawQuery}
+	if raw := in.EscapedPath(); strings.HasPrefix(raw, prefix) {
+		out.URL.RawPath = stripPrefix(raw, prefix)
+	}
+	(&httputil.ProxyRequest{Out: out}).SetURL(upstream)
+}
+
+// stripPrefix is "/" + p without prefix; a slice of p, not a new string,
+// when p starts with prefix and prefix ends with a slash (a route's does).
+func stripPrefix(p, prefix string) string {
+	if strings.HasPrefix(p, prefix) && strings.HasSuffix(prefix, "/") {
+		return p[len(prefix)-1:]
+	}
+	return "/" + strings.TrimPrefix(p, prefix)
+}
+
+// copyBuffers are the 32 KiB buffers ReverseProxy copies response bodies
+// through, shared by every route.
+var copyBuffers = &bufferPool{}
+
+const copyBufferSize = 32 << 10
+
+// bufferPool is an httputil.BufferPool of copyBufferSize buffers. It pools
+// array pointers, so that Put does not allocate.
+type bufferPool struct{ p sync.Pool }
+
+func (bp *bufferPool) Get() []byte {
+	if b, ok := bp.p.Get().(*[copyBufferSize]byte); ok {
+		return b[:]
+	}
+	return make([]byte, copyBufferSize)
+}
+
+func (bp *bufferPool) Put(b []byte) {
+	if cap(b) >= copyBufferSize {
+		bp.p.Put((*[copyBufferSize]byte)(b[:copyBufferSize]))
+	}
+}
+
 func (r *route) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if len(r.members) == 1 && !r.logger.Enabled(req.Context(), slog.LevelDebug) {
+		// Nothing to log and no fallback to hold interim responses back
+		// for: no need to watch the response.
+		r.proxy.ServeHTTP(w, req)
+		return
+	}
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() {

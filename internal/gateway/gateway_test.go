@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -29,6 +30,12 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // setup serves one route in front of upstream through a breaker with cfg.
 func setup(t *testing.T, upstream http.Handler, cfg breaker.Config, rc config.Route) (front *httptest.Server, b *breaker.Breaker) {
 	t.Helper()
+	return setupLogged(t, upstream, cfg, rc, slog.New(slog.DiscardHandler))
+}
+
+// setupLogged is setup with the gateway logging to logger.
+func setupLogged(t *testing.T, upstream http.Handler, cfg breaker.Config, rc config.Route, logger *slog.Logger) (front *httptest.Server, b *breaker.Breaker) {
+	t.Helper()
 	up := httptest.NewServer(upstream)
 	t.Cleanup(up.Close)
 	reg, err := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()))
@@ -51,17 +58,22 @@ func setup(t *testing.T, upstream http.Handler, cfg breaker.Config, rc config.Ro
 		u.Path = rc.Upstream.Path
 	}
 	rc.Upstream, rc.Breaker = u, cfg.Name
-	return serveRoute(t, rc, reg), b
+	return serveRouteLogged(t, rc, reg, logger), b
 }
 
 // serveRoute serves the gateway of one route (timeout 5s unless set) until
 // the test ends.
 func serveRoute(t *testing.T, rc config.Route, reg *breaker.Registry) *httptest.Server {
 	t.Helper()
+	return serveRouteLogged(t, rc, reg, slog.New(slog.DiscardHandler))
+}
+
+func serveRouteLogged(t *testing.T, rc config.Route, reg *breaker.Registry, logger *slog.Logger) *httptest.Server {
+	t.Helper()
 	if rc.Timeout == 0 {
 		rc.Timeout = 5 * time.Second
 	}
-	g, err := New([]config.Route{rc}, reg, Options{Logger: slog.New(slog.DiscardHandler)})
+	g, err := New([]config.Route{rc}, reg, Options{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,5 +366,145 @@ func TestNewUnknownBreaker(t *testing.T) {
 	_, err := New([]config.Route{{Prefix: "/x/", Upstream: &url.URL{Scheme: "http", Host: "x"}, Breaker: "nope", Timeout: time.Second}}, reg, Options{})
 	if !errors.Is(err, breaker.ErrNotFound) {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestStreamsAreNotBatched: the upstream sends each event only once the
+// client has received the one before. A gateway that holds writes back (a
+// buffer that waits to fill, a flush that does not reach the connection)
+// never passes the first event on while the upstream waits, and the test
+// fails at that event instead of the stream arriving in batches.
+//
+// With debug logging the gateway watches the response (the status for the
+// access log) through a wrapper of the ResponseWriter, which must let
+// ReverseProxy flush.
+func TestStreamsAreNotBatched(t *testing.T) {
+	loggers := map[string]*slog.Logger{
+		"info":  slog.New(slog.DiscardHandler),
+		"debug": slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	for _, level := range []string{"info", "debug"} {
+		for _, contentType := range []string{"text/event-stream", "application/x-ndjson"} {
+			t.Run(level+"/"+contentType, func(t *testing.T) {
+				testNotBatched(t, contentType, loggers[level])
+			})
+		}
+	}
+}
+
+func testNotBatched(t *testing.T, contentType string, logger *slog.Logger) {
+	const events = 5
+	received := make(chan struct{})
+	up := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", contentType) // no Content-Length: chunked
+		for i := range events {
+			fmt.Fprintf(w, "data: %d\n", i)
+			w.(http.Flusher).Flush()
+			select {
+			case <-received:
+			case <-r.Context().Done():
+				return
+			}
+		}
+	})
+	front, _ := setupLogged(t, up, breaker.Config{}, config.Route{}, logger)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, front.URL+"/up/stream", nil)
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		resp, err := http.DefaultClient.Do(req) // the headers are held back too when nothing flushes
+		if err != nil {
+			return
+		}
+		defer resp.Body.Close()
+		rd := bufio.NewReader(resp.Body)
+		for {
+			line, err := rd.ReadString('\n')
+			if err != nil {
+				return
+			}
+			lines <- line
+		}
+	}()
+	for i := range events {
+		select {
+		case line := <-lines:
+			if want := fmt.Sprintf("data: %d\n", i); line != want {
+				cancel()
+				for range lines { // until the client stops
+				}
+				t.Fatalf("event %d = %q, want %q", i, line, want)
+			}
+		case <-time.After(10 * time.Second):
+			cancel()
+			for range lines {
+			}
+			t.Fatalf("event %d did not reach the client while the upstream waited for it to: the gateway holds events back", i)
+		}
+		received <- struct{}{} // the next event, or the end of the stream
+	}
+	if line, ok := <-lines; ok {
+		t.Errorf("after the events: %q", line)
+	}
+}
+
+// TestDispatch: the gateway under "/" answers as ServeMux did with a
+// pattern per route, and leaves the mux's more specific patterns theirs.
+func TestDispatch(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "upstream "+r.URL.RequestURI())
+	}))
+	t.Cleanup(up.Close)
+	reg, err := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	for _, name := range []string{"a", "ab"} {
+		if _, err := reg.Register(breaker.Config{Name: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u, _ := url.Parse(up.URL)
+	g, err := New([]config.Route{
+		{Prefix: "/a/", Upstream: u, Breaker: "a", Timeout: 5 * time.Second},
+		{Prefix: "/a/b/", Upstream: &url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/deeper"}, Breaker: "ab", Timeout: 5 * time.Second},
+	}, reg, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "metrics") }))
+	g.Register(mux)
+	front := httptest.NewServer(mux)
+	t.Cleanup(front.Close)
+	t.Cleanup(g.CloseIdleConnections)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for path, want := range map[string]string{
+		"/a/x?q=1":    "200 upstream /x?q=1",
+		"/a/b/x":      "200 upstream /deeper/x",
+		"/a/bx":       "200 upstream /bx",
+		"/metrics":    "200 metrics",
+		"/a?q=1":      "301 /a/?q=1",
+		"/a/b":        "200 upstream /b",
+		"/nowhere/":   "404 404 page not found\n",
+		"/":           "404 404 page not found\n",
+		"/a/../a/b/y": "307 /a/b/y", // the mux's own clean-up
+	} {
+		resp, err := noRedirect.Get(front.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got := fmt.Sprintf("%d %s", resp.StatusCode, body)
+		if resp.StatusCode == http.StatusMovedPermanently || resp.StatusCode == http.StatusTemporaryRedirect {
+			got = fmt.Sprintf("%d %s", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		if got != want {
+			t.Errorf("GET %s: %q, want %q", path, got, want)
+		}
 	}
 }

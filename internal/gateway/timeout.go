@@ -42,11 +42,11 @@ type headerTimeout struct {
 
 func (h *headerTimeout) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancelCause(req.Context())
-	timer := time.AfterFunc(h.timeout, func() { cancel(errHeaderTimeout) })
+	timer := armHeaderTimer(h.timeout, cancel)
 	resp, err := h.next.RoundTrip(req.WithContext(ctx))
-	inTime := timer.Stop()
+	inTime := timer.disarm()
 	if err == nil && inTime {
-		resp.Body = wrapBody(resp.Body, func() { cancel(nil) })
+		resp.Body = wrapBody(resp.Body, cancel)
 		return resp, nil
 	}
 	if err == nil { // the headers came just as the timer fired
@@ -60,11 +60,58 @@ func (h *headerTimeout) RoundTrip(req *http.Request) (*http.Response, error) {
 	return nil, err
 }
 
-// wrapBody calls release once when the body is closed. A body that is also
-// a writer (a 101 Switching Protocols connection) stays one, so ReverseProxy
-// can pass upgrades through.
-func wrapBody(body io.ReadCloser, release func()) io.ReadCloser {
-	b := &releaseBody{ReadCloser: body, release: release}
+// headerTimer cancels a round trip whose headers are late. Timers are
+// pooled: a round trip whose headers come in time allocates none.
+type headerTimer struct {
+	t      *time.Timer
+	mu     sync.Mutex
+	cancel context.CancelCauseFunc // of the round trip it is armed for
+}
+
+var headerTimers sync.Pool
+
+// armHeaderTimer returns a timer that calls cancel(errHeaderTimeout) after d
+// unless disarmed first.
+func armHeaderTimer(d time.Duration, cancel context.CancelCauseFunc) *headerTimer {
+	ht, _ := headerTimers.Get().(*headerTimer)
+	if ht == nil {
+		ht = &headerTimer{cancel: cancel}
+		ht.t = time.AfterFunc(d, ht.fire)
+		return ht
+	}
+	ht.mu.Lock()
+	ht.cancel = cancel
+	ht.mu.Unlock()
+	ht.t.Reset(d)
+	return ht
+}
+
+func (ht *headerTimer) fire() {
+	ht.mu.Lock()
+	cancel := ht.cancel
+	ht.mu.Unlock()
+	cancel(errHeaderTimeout)
+}
+
+// disarm stops the timer and reports whether it had not fired. Only a
+// timer that had not fired goes back to the pool: one that fired may still
+// be running fire.
+func (ht *headerTimer) disarm() bool {
+	if !ht.t.Stop() {
+		return false
+	}
+	ht.mu.Lock()
+	ht.cancel = nil
+	ht.mu.Unlock()
+	headerTimers.Put(ht)
+	return true
+}
+
+// wrapBody cancels the round trip's context when the body is closed. A body
+// that is also a writer (a 101 Switching Protocols connection) stays one,
+// so ReverseProxy can pass upgrades through.
+func wrapBody(body io.ReadCloser, cancel context.CancelCauseFunc) io.ReadCloser {
+	b := &releaseBody{ReadCloser: body, cancel: cancel}
 	if rw, ok := body.(io.ReadWriteCloser); ok {
 		return &releaseRWBody{releaseBody: b, w: rw}
 	}
@@ -73,13 +120,12 @@ func wrapBody(body io.ReadCloser, release func()) io.ReadCloser {
 
 type releaseBody struct {
 	io.ReadCloser
-	once    sync.Once
-	release func()
+	cancel context.CancelCauseFunc // idempotent
 }
 
 func (b *releaseBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.once.Do(b.release)
+	b.cancel(nil)
 	return err
 }
 
