@@ -39,7 +39,9 @@ func client(t *testing.T, rt http.RoundTripper) *http.Client {
 	if rt == nil {
 		rt = &http.Transport{}
 	}
-	c := &http.Client{Transport: rt, Timeout: 10 * time.Second}
+	// Timeout only guards against a hang: the concurrent tests' hundreds of
+	// requests took more than 10s under -race on a loaded machine.
+	c := &http.Client{Transport: rt, Timeout: time.Minute}
 	t.Cleanup(c.CloseIdleConnections)
 	return c
 }

@@ -145,7 +145,9 @@ func TestFailoverAcrossThreeProviders(t *testing.T) {
 	openai := newFakeProvider(t, "openai_api", down)
 	anthropic := newFakeProvider(t, "anthropic_api", hang)
 	gemini := newFakeProvider(t, "gemini_api", serve)
-	r, reg, m := newTestRouter(t, breaker.Config{FailureThreshold: 2, Timeout: time.Hour}, 100*time.Millisecond, openai.provider(), anthropic.provider(), gemini.provider())
+	// The attempt timeout ends Claude's hanging calls; it must leave the
+	// answering providers time to answer on a loaded machine.
+	r, reg, m := newTestRouter(t, breaker.Config{FailureThreshold: 2, Timeout: time.Hour}, time.Second, openai.provider(), anthropic.provider(), gemini.provider())
 
 	for i := 1; i <= 5; i++ {
 		c, err := r.Complete(context.Background(), "Say hi")
