@@ -139,8 +139,9 @@ func aggregationSelector(k sdkmetric.InstrumentKind) sdkmetric.Aggregation {
 func (m *Metrics) MeterProvider() metric.MeterProvider { return m.provider }
 
 // NewRegistry returns a breaker registry wired to this pipeline: its
-// instruments are created on MeterProvider and its Producer (the
-// call-duration histogram) is read by the exporter. opts are applied first;
+// instruments, the call-duration histogram included, are created on
+// MeterProvider, so /metrics and every reader added with WithReader get
+// them. opts are applied first;
 // the MeterProvider option always comes last, so it cannot be overridden.
 //
 // Breaker names must be unique across the registries of one Metrics: two
