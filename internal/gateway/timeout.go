@@ -52,7 +52,10 @@ func (h *headerTimeout) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err == nil { // the headers came just as the timer fired
 		_ = resp.Body.Close()
 	}
-	timedOut := context.Cause(ctx) == errHeaderTimeout
+	// A timer that fired is a timeout even if its cancel has not run yet
+	// (the cause is still nil then): returning err alone would hand the
+	// caller a nil response with a nil error.
+	timedOut := !inTime || context.Cause(ctx) == errHeaderTimeout
 	cancel(nil)
 	if timedOut {
 		return nil, &TimeoutError{Upstream: h.upstream, After: h.timeout}
