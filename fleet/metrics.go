@@ -48,6 +48,9 @@ func (f *Fleet) initMetrics(mp metric.MeterProvider) error {
 		metric.WithDescription("Values read from the fleet's Redis that failed their checks and were ignored.")); err != nil {
 		return wrap(err)
 	}
+	// Exported at 0 from the start, so that its rate is 0, not absent,
+	// until a value is ignored.
+	ins.garbage.Add(context.Background(), 0, ins.opt)
 	f.ins = ins
 	f.gauges, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		var c int64
