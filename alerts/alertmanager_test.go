@@ -63,6 +63,9 @@ func TestAlertmanagerRoutes(t *testing.T) {
 		"monitor-mode high latency notifies": {
 			[]string{"alertname=" + mixin.AlertHighLatency, "severity=" + mixin.SeverityWarning, "job=breakerwatch", "name=claude_api", "mode=monitor"},
 			"breakerwatch-notify"},
+		"fleet disconnected notifies, whatever the modes of the replica's breakers": {
+			[]string{"alertname=" + mixin.AlertFleetDisconnected, "severity=" + mixin.SeverityWarning, "job=breakerwatch", "instance=a:8080", "replica=gw-a"},
+			"breakerwatch-notify"},
 		"unknown severity is notified, not dropped": {
 			[]string{"alertname=Other", "severity=page-me"},
 			"breakerwatch-notify"},

@@ -108,6 +108,17 @@ func alertDefs(p mixin.Params) []alertDef {
 				mixin.PromDuration(p.For[mixin.AlertMetricsAbsent]) + ": no breaker alert can fire. The targets are gone from " +
 				"service discovery, or they no longer register breakers.",
 		},
+		{
+			// No mode label: the replica's connectivity concerns all its
+			// breakers, whatever their modes, and routes by severity alone.
+			name: mixin.AlertFleetDisconnected, severity: mixin.SeverityWarning,
+			signal: mixin.FleetConnected, cond: "== 0", panel: mixin.PanelFleetConnected,
+			summary: "Replica {{ $labels.replica }} of job {{ $labels.job }} has lost the fleet: its breakers decide alone",
+			desc: "Replica {{ $labels.replica }} ({{ $labels.instance }}) of job {{ $labels.job }} has not exchanged evidence with " +
+				"the fleet's Redis for " + mixin.PromDuration(p.For[mixin.AlertFleetDisconnected]) + ". Its breakers decide on its " +
+				"own evidence alone: they neither see the other replicas' failures nor share theirs, and overrides made " +
+				"meanwhile reach it only when it reconnects. No call is blocked or slowed because of it.",
+		},
 	}
 }
 

@@ -1,8 +1,6 @@
 package dashboards
 
 import (
-	"fmt"
-
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
@@ -16,8 +14,6 @@ import (
 func transitionsSection(p mixin.Params, s mixin.Scope, y uint32) section {
 	rw := mixin.PromDuration(p.RateWindow)
 	fw := mixin.PromDuration(p.FlapWindow)
-	transitions := s.By("sum", fmt.Sprintf("increase(%s[%s])", s.Sel(breaker.MetricTransitions), rw),
-		breaker.LabelFrom, breaker.LabelTo)
 	return section{
 		row: row(mixin.RowTransitions, "State transitions", y),
 		panels: []cog.Builder[dashboard.Panel]{
@@ -25,7 +21,7 @@ func transitionsSection(p mixin.Params, s mixin.Scope, y uint32) section {
 				"State changes of each breaker in the last "+rw+", by from and to state, all replicas summed.",
 				unitCount, gridPos(0, y+1, 12, sectionHeight)).
 				DrawStyle(common.GraphDrawStyleBars).
-				WithTarget(prometheusQuery("A", transitions,
+				WithTarget(prometheusQuery("A", mixin.Transitions(s, rw),
 					"{{"+breaker.LabelName+"}}: {{"+breaker.LabelFrom+"}} → {{"+breaker.LabelTo+"}}")),
 			timeseriesPanel(mixin.PanelTrips, "Trips per replica (closed → open, "+fw+")",
 				"Trips of each breaker within "+fw+" on the replica that tripped most. Open ↔ half-open cycles of a breaker "+

@@ -20,6 +20,7 @@ import (
 	"github.com/breakerwatch/breakerwatch/alerts"
 	"github.com/breakerwatch/breakerwatch/dashboards"
 	"github.com/breakerwatch/breakerwatch/deploy/kubernetes"
+	"github.com/breakerwatch/breakerwatch/internal/redistest"
 	"github.com/breakerwatch/breakerwatch/mixin"
 	"go.yaml.in/yaml/v3"
 )
@@ -105,7 +106,10 @@ func TestStackEndToEnd(t *testing.T) {
 	slow := newUpstream(t, 3500*time.Millisecond) // e2e_slow: enforce; slows past the latency alert
 	shadow := newUpstream(t, 0)                   // e2e_shadow: monitor; fails
 
-	// breakerwatch, with a short window and timeout so the test takes a minute.
+	// breakerwatch, with a short window and timeout so the test takes a
+	// minute, in fleet mode (a fleet of one) so that the Fleet row has data,
+	// and e2e_shadow with a candidate setting for the Candidate settings row.
+	redis := redistest.Start(t)
 	bwAddr := freePort(t)
 	cfg := fmt.Sprintf(`listen: %s
 defaults:
@@ -117,12 +121,14 @@ breakers:
   e2e_api: {}
   e2e_backup: {}
   e2e_slow: {failure_threshold: 100}
-  e2e_shadow: {mode: monitor}
+  e2e_shadow: {mode: monitor, candidates: {strict: {failure_threshold: 1}}}
+fleet:
+  redis: %s
 routes:
   - {prefix: /svc/, upstream: %q, breaker: e2e_api, timeout: 10s, fallbacks: [{upstream: %q, breaker: e2e_backup}]}
   - {prefix: /slow/, upstream: %q, breaker: e2e_slow, timeout: 10s}
   - {prefix: /shadow/, upstream: %q, breaker: e2e_shadow, timeout: 10s}
-`, bwAddr, api.srv.URL, backup.srv.URL, slow.srv.URL, shadow.srv.URL)
+`, bwAddr, redis.URL(), api.srv.URL, backup.srv.URL, slow.srv.URL, shadow.srv.URL)
 	writeFile(t, filepath.Join(dir, "breakerwatch.yml"), cfg)
 	bwProc := start(t, "breakerwatch", bw, "serve", "--config", filepath.Join(dir, "breakerwatch.yml"))
 	waitHTTP(t, bwProc, "http://"+bwAddr+"/metrics", 20*time.Second)

@@ -49,7 +49,7 @@ type Options struct {
 	// Logger receives connectivity changes and fleet decisions. Default
 	// slog.Default().
 	Logger *slog.Logger
-	// MeterProvider receives the fleet gauges (names.go). Nil: no metrics.
+	// MeterProvider receives the fleet gauges (fleetnames). Nil: no metrics.
 	MeterProvider metric.MeterProvider
 }
 

@@ -35,4 +35,14 @@ const (
 	PanelTargetsUp
 	PanelSeries
 	PanelRejecting
+	RowFleet
+	PanelFleetConnected
+	PanelFleetMembers
+	PanelFleetIgnored
+	PanelFleetOpenReplicas
+	PanelFleetOpen
+	RowCandidates
+	PanelCandidateStates
+	PanelCandidateRejects
+	PanelCandidateTransitions
 )

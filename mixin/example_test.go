@@ -19,4 +19,5 @@ func ExampleAlertNames() {
 	// CircuitBreakerFlapping
 	// CircuitBreakerTargetDown
 	// CircuitBreakerMetricsAbsent
+	// CircuitBreakerFleetDisconnected
 }

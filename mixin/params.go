@@ -36,6 +36,11 @@ const (
 	AlertTargetDown = "CircuitBreakerTargetDown"
 	// AlertMetricsAbsent: no breaker metrics at all from the selected targets.
 	AlertMetricsAbsent = "CircuitBreakerMetricsAbsent"
+	// AlertFleetDisconnected: a replica in fleet mode has not exchanged
+	// evidence with the fleet's Redis for its `for:`: its breakers decide on
+	// its own evidence alone. Replicas without fleet mode have no
+	// connectivity gauge and never raise it.
+	AlertFleetDisconnected = "CircuitBreakerFleetDisconnected"
 )
 
 // Severities, the values of the severity label that alerts/alertmanager.yml routes on.
@@ -50,6 +55,7 @@ func AlertNames() []string {
 	return []string{
 		AlertOpen, AlertWouldOpen, AlertHighErrorRate, AlertHighLatency,
 		AlertLowSuccessRate, AlertFlapping, AlertTargetDown, AlertMetricsAbsent,
+		AlertFleetDisconnected,
 	}
 }
 
@@ -79,6 +85,9 @@ func DefaultFor() map[string]time.Duration {
 		AlertFlapping:       5 * time.Minute,
 		AlertTargetDown:     5 * time.Minute,
 		AlertMetricsAbsent:  10 * time.Minute,
+		// Longer than a Redis restart or failover, which the replicas
+		// ride out and resync after, without anyone to notify.
+		AlertFleetDisconnected: 5 * time.Minute,
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/breakerwatch/breakerwatch/breaker"
+	"github.com/breakerwatch/breakerwatch/fleet/fleetnames"
 )
 
 // Dashboard variable names. The dashboard's queries refer to them as $job and
@@ -31,6 +32,7 @@ var reservedLabels = map[string]bool{
 	LabelJob: true, LabelInstance: true, LabelLE: true, "alertname": true, "alertstate": true, "severity": true,
 	breaker.LabelName: true, breaker.LabelMode: true, breaker.LabelOutcome: true, breaker.LabelFrom: true,
 	breaker.LabelTo: true, breaker.LabelFallback: true, breaker.LabelQueue: true, breaker.LabelResult: true,
+	breaker.LabelCandidate: true, fleetnames.LabelReplica: true,
 }
 
 // scope holds the label matchers a signal is evaluated with: the alert rules
@@ -102,6 +104,11 @@ func (s Scope) Sel(metric string, extra ...string) string {
 	return Sel(metric, append(append([]string{}, s.series...), extra...)...)
 }
 
+// TargetSel selects metric with the scope's target matchers only, for the
+// series of a replica rather than of one of its breakers (they have no name
+// label for the breaker variable to match).
+func (s Scope) TargetSel(metric string) string { return Sel(metric, s.targets...) }
+
 // stateSel selects the state gauge restricted to the scope's mode.
 func (s Scope) StateSel() string { return s.Sel(breaker.MetricState, s.mode) }
 
@@ -129,6 +136,12 @@ func (s Scope) withMode(expr string) string {
 // grouping labels.
 func (s Scope) replicaLabels() string {
 	return strings.Join(append([]string{LabelJob, LabelInstance, breaker.LabelName}, s.groupBy...), ", ")
+}
+
+// breakerLabels identify one breaker of a job: job, name and the grouping
+// labels, the labels By keeps besides its extra ones.
+func (s Scope) breakerLabels() string {
+	return strings.Join(append([]string{LabelJob, breaker.LabelName}, s.groupBy...), ", ")
 }
 
 // by aggregates expr with op per breaker of each job, keeping the extra
@@ -249,6 +262,13 @@ func Trips(s Scope, window string) string {
 		MatchEqual(breaker.LabelFrom, breaker.StateClosedValue),
 		MatchEqual(breaker.LabelTo, breaker.StateOpenValue))
 	return s.By("max", s.perReplica(fmt.Sprintf("increase(%s[%s])", trips, window)))
+}
+
+// Transitions is the state changes of each breaker within window, by from
+// and to state, all replicas summed.
+func Transitions(s Scope, window string) string {
+	return s.By("sum", fmt.Sprintf("increase(%s[%s])", s.Sel(breaker.MetricTransitions), window),
+		breaker.LabelFrom, breaker.LabelTo)
 }
 
 // TargetsUp is Prometheus' up series of the selected targets.

@@ -141,6 +141,22 @@ func TestGenerateFlags(t *testing.T) {
 			t.Errorf("rules.yml lacks %s", want)
 		}
 	}
+	// The fleet alert and the fleet and candidate rows too.
+	if !strings.Contains(string(rules), `circuit_breaker_fleet_connected{job=~"api|worker", env!="dev"} == 0`) {
+		t.Error("rules.yml: the fleet alert does not use the selector")
+	}
+	for _, want := range []string{
+		`circuit_breaker_fleet_connected{job=~\"api|worker\", env!=\"dev\", job=~\"$job\"}`,
+		`rate(circuit_breaker_fleet_ignored_values_total{job=~\"api|worker\", env!=\"dev\", job=~\"$job\"}`,
+		`max by (job, name, cluster, namespace) (circuit_breaker_fleet_open_replicas{job=~\"api|worker\", env!=\"dev\"`,
+		`max by (job, name, candidate, cluster, namespace) (circuit_breaker_candidate_state{job=~\"api|worker\", env!=\"dev\"`,
+		`by (job, name, candidate, from, to, cluster, namespace) (increase(circuit_breaker_candidate_transitions_total{job=~\"api|worker\"`,
+		`and on (job, name, cluster, namespace) max by (job, name, candidate, cluster, namespace)`,
+	} {
+		if !strings.Contains(string(dash), want) {
+			t.Errorf("dashboard lacks %s", want)
+		}
+	}
 	if strings.Contains(string(rules), `job="breakerwatch"`) || strings.Contains(string(dash), `job=\"breakerwatch\"`) {
 		t.Error("the default selector is still in the generated files")
 	}

@@ -1,7 +1,9 @@
-package fleet
+// Package fleetnames is the fleet's metric contract, beside the breaker
+// package's (breaker/names.go): the names package fleet emits and the
+// dashboard and alert generators query. It imports nothing, so the
+// generators do not pull in package fleet's Redis client.
+package fleetnames
 
-// The fleet's metric contract, beside the breaker package's (breaker/names.go).
-// The dashboard and alert generators import these names.
 const (
 	// MetricConnected is a gauge: 1 while this replica exchanges evidence
 	// with the fleet's Redis, 0 while it decides alone. Label: replica.
@@ -19,7 +21,7 @@ const (
 	// and were ignored. Label: replica.
 	MetricGarbage = "circuit_breaker_fleet_ignored_values_total"
 
-	// LabelReplica is the replica's instance name (Options.Instance). Not
+	// LabelReplica is the replica's instance name (fleet.Options.Instance). Not
 	// "instance", which Prometheus sets to the scrape target.
 	LabelReplica = "replica"
 )
