@@ -8,17 +8,17 @@ import (
 	"testing"
 )
 
-// parseAllocated parses data and returns its error and the bytes the parse
-// allocated (runtime.MemStats.TotalAlloc: deterministic for a given input,
+// parseAllocated parses data and returns the bytes the parse
+// allocated and its error (runtime.MemStats.TotalAlloc: deterministic for a given input,
 // unlike timings).
-func parseAllocated(t *testing.T, data string) (error, uint64) {
+func parseAllocated(t *testing.T, data string) (uint64, error) {
 	t.Helper()
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	_, err := Parse("c.yaml", []byte(data), nil)
 	runtime.ReadMemStats(&after)
-	return err, after.TotalAlloc - before.TotalAlloc
+	return after.TotalAlloc - before.TotalAlloc, err
 }
 
 // checkBounded checks that err lists MaxProblems problems, the first of
@@ -66,7 +66,7 @@ func TestPathologicalConfigsAreBounded(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			data := "breakers: {a: {}}\nroutes:\n" + tt.head + strings.Repeat(tt.item, tt.n)
-			err, allocated := parseAllocated(t, data)
+			allocated, err := parseAllocated(t, data)
 			checkBounded(t, err, allocated, tt.first, tt.omitted)
 		})
 	}
