@@ -239,7 +239,7 @@ rule_files: [%q]
 breakers:
   otlp_api: {mode: enforce, failure_threshold: 3, timeout: 1m}
 routes:
-  - {prefix: /api/, upstream: %q, breaker: otlp_api, timeout: 10s}
+  - {prefix: /otlp-api/, upstream: %q, breaker: otlp_api, timeout: 10s}
 `, bwAddr, up.srv.URL))
 	bwProc := start(t, "breakerwatch", "/usr/bin/env",
 		"OTEL_METRICS_EXPORTER=otlp",
@@ -258,7 +258,7 @@ routes:
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	trafficCtx, stopTraffic := context.WithCancel(ctx)
-	wg := traffic(trafficCtx, "http://"+bwAddr, []string{"/api/"})
+	wg := traffic(trafficCtx, "http://"+bwAddr, []string{"/otlp-api/"})
 	defer func() { stopTraffic(); wg.Wait() }()
 
 	// The names a scrape has, with job and instance from the resource.
