@@ -173,8 +173,9 @@ scrape_configs:
 	}
 }
 
-// rulesWithShortFor is the checked-in alerts/rules.yml with every for:
-// shortened, so that the test takes seconds; the expressions are untouched.
+// rulesWithShortFor is the checked-in alerts/rules.yml with every for: and
+// every group's evaluation interval set to short, so that the test takes
+// seconds; the expressions are untouched.
 func rulesWithShortFor(t *testing.T, path, short string) []byte {
 	t.Helper()
 	raw, err := os.ReadFile(path)
@@ -187,6 +188,9 @@ func rulesWithShortFor(t *testing.T, path, short string) []byte {
 	}
 	groups, _ := doc["groups"].([]any)
 	for _, g := range groups {
+		if gm := g.(map[string]any); gm["interval"] != nil {
+			gm["interval"] = short
+		}
 		rules, _ := g.(map[string]any)["rules"].([]any)
 		for _, r := range rules {
 			if rm := r.(map[string]any); rm["for"] != nil {
@@ -220,7 +224,7 @@ func TestOTLPPushToPrometheus3(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 
-	writeFile(t, filepath.Join(dir, "rules.yml"), string(rulesWithShortFor(t, filepath.Join(root, "alerts", "rules.yml"), "2s")))
+	writeFile(t, filepath.Join(dir, "rules.yml"), string(rulesWithShortFor(t, filepath.Join(root, "alerts", "rules.yml"), "1s")))
 	promAddr := freePort(t)
 	writeFile(t, filepath.Join(dir, "prometheus.yml"), fmt.Sprintf(`global:
   evaluation_interval: 1s
@@ -239,7 +243,7 @@ rule_files: [%q]
 breakers:
   otlp_api: {mode: enforce, failure_threshold: 3, timeout: 1m}
 routes:
-  - {prefix: /otlp-api/, upstream: %q, breaker: otlp_api, timeout: 10s}
+  - {prefix: /svc/, upstream: %q, breaker: otlp_api, timeout: 10s}
 `, bwAddr, up.srv.URL))
 	bwProc := start(t, "breakerwatch", "/usr/bin/env",
 		"OTEL_METRICS_EXPORTER=otlp",
@@ -258,7 +262,7 @@ routes:
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	trafficCtx, stopTraffic := context.WithCancel(ctx)
-	wg := traffic(trafficCtx, "http://"+bwAddr, []string{"/otlp-api/"})
+	wg := traffic(trafficCtx, "http://"+bwAddr, []string{"/svc/"})
 	defer func() { stopTraffic(); wg.Wait() }()
 
 	// The names a scrape has, with job and instance from the resource.

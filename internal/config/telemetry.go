@@ -114,22 +114,16 @@ func (p *parser) telemetry(n *yaml.Node, path string) {
 				}
 			}
 		case "service_name":
-			if s, ok := p.str(v, kp); ok {
-				t.serviceName = s
-			}
+			p.setStr(v, kp, &t.serviceName)
 		case "resource_attributes":
 			t.attrs = p.stringMap(v, kp)
 		case "otlp":
 			p.mapping(v, kp, func(key, okp string, k, v *yaml.Node) {
 				switch key {
 				case "endpoint":
-					if s, ok := p.str(v, okp); ok {
-						t.endpoint = s
-					}
+					p.setStr(v, okp, &t.endpoint)
 				case "protocol":
-					if s, ok := p.str(v, okp); ok {
-						t.protocol = s
-					}
+					p.setStr(v, okp, &t.protocol)
 				case "headers":
 					t.headers = p.stringMap(v, okp)
 				case "interval":
@@ -141,9 +135,7 @@ func (p *parser) telemetry(n *yaml.Node, path string) {
 						p.problem(v, okp, "want a positive timeout (omit it for %v)", DefaultOTLPTimeout)
 					}
 				case "temporality":
-					if s, ok := p.str(v, okp); ok {
-						t.temporality = s
-					}
+					p.setStr(v, okp, &t.temporality)
 				default:
 					p.unknown(k, kp, key, otlpKeys)
 				}
@@ -152,6 +144,13 @@ func (p *parser) telemetry(n *yaml.Node, path string) {
 			p.unknown(k, path, key, telemetryKeys)
 		}
 	})
+}
+
+// setStr reads a string into dst.
+func (p *parser) setStr(n *yaml.Node, path string, dst *string) {
+	if s, ok := p.str(n, path); ok {
+		*dst = s
+	}
 }
 
 // stringMap reads a mapping of strings to strings.
