@@ -1,12 +1,10 @@
 package breaker_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/breakerwatch/breakerwatch/breaker"
-	"go.opentelemetry.io/otel/metric/noop"
 )
 
 // BenchmarkExecuteCandidates is the cost of candidates on the call path: a
@@ -23,23 +21,7 @@ func BenchmarkExecuteCandidates(b *testing.B) {
 		candidates map[string]breaker.Candidate
 	}{{"none", nil}, {"three", three}} {
 		b.Run(bc.name, func(b *testing.B) {
-			reg, err := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer reg.Close()
-			br, err := reg.Register(breaker.Config{Name: "bench", Mode: breaker.ModeMonitor, Candidates: bc.candidates})
-			if err != nil {
-				b.Fatal(err)
-			}
-			ctx := context.Background()
-			fn := func(context.Context) error { return nil }
-			b.ReportAllocs()
-			for b.Loop() {
-				if err := br.Execute(ctx, fn); err != nil {
-					b.Fatal(err)
-				}
-			}
+			benchExecute(b, breaker.Config{Name: "bench", Mode: breaker.ModeMonitor, Candidates: bc.candidates})
 		})
 	}
 }
