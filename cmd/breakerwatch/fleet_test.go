@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/breakerwatch/breakerwatch/fleet"
 	"github.com/breakerwatch/breakerwatch/internal/redistest"
 	"github.com/breakerwatch/breakerwatch/internal/testutil"
 )
@@ -60,22 +61,7 @@ type fleetStatus struct {
 		Mode       string `json:"mode"`
 		ModeSource string `json:"mode_source"`
 	} `json:"breakers"`
-	Fleet *struct {
-		Instance  string   `json:"instance"`
-		Connected bool     `json:"connected"`
-		Members   []string `json:"members"`
-		Breakers  []struct {
-			Name         string   `json:"name"`
-			FleetOpen    bool     `json:"fleet_open"`
-			OpenUntil    string   `json:"open_until"`
-			OpenReplicas []string `json:"open_replicas"`
-			Replicas     []struct {
-				Instance string `json:"instance"`
-				State    string `json:"state"`
-				Decision string `json:"decision"`
-			} `json:"replicas"`
-		} `json:"breakers"`
-	} `json:"fleet"`
+	Fleet *fleet.Status `json:"fleet"`
 }
 
 func (p *proc) status() fleetStatus {
@@ -296,11 +282,11 @@ func openUntil(t *testing.T, p *proc) time.Time {
 	if st.Fleet == nil || len(st.Fleet.Breakers) == 0 || !st.Fleet.Breakers[0].FleetOpen {
 		return time.Time{}
 	}
-	u, err := time.Parse(time.RFC3339Nano, st.Fleet.Breakers[0].OpenUntil)
-	if err != nil {
-		t.Fatal(err)
+	if u := st.Fleet.Breakers[0].OpenUntil; u != nil {
+		return *u
 	}
-	return u
+	t.Fatal("fleet open without open_until")
+	return time.Time{}
 }
 
 // Proof 3: a replica whose own path is broken opens alone.

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/breakerwatch/breakerwatch/breaker"
+	"github.com/breakerwatch/breakerwatch/fleet"
 )
 
 // DefaultAddr is where `breakerwatch serve` listens by default.
@@ -155,17 +156,7 @@ type statusBody struct {
 		Since      time.Time        `json:"since"`
 		Settings   breaker.Settings `json:"settings"`
 	} `json:"breakers"`
-	Fleet *struct {
-		Instance  string   `json:"instance"`
-		Connected bool     `json:"connected"`
-		Members   []string `json:"members"`
-		Breakers  []struct {
-			Name         string   `json:"name"`
-			FleetOpen    bool     `json:"fleet_open"`
-			DecidedBy    string   `json:"decided_by"`
-			OpenReplicas []string `json:"open_replicas"`
-		} `json:"breakers"`
-	} `json:"fleet"`
+	Fleet  *fleet.Status `json:"fleet"`
 	Checks []struct {
 		Name    string `json:"name"`
 		Healthy bool   `json:"healthy"`
