@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/breakerwatch/breakerwatch/internal/testutil"
-	"github.com/breakerwatch/breakerwatch/mixin"
 	"io"
 	"net"
 	"net/http"
@@ -20,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/breakerwatch/breakerwatch/internal/testutil"
+	"github.com/breakerwatch/breakerwatch/mixin"
 	yaml "go.yaml.in/yaml/v3"
 )
 

@@ -21,6 +21,7 @@ import (
 	"github.com/breakerwatch/breakerwatch/dashboards"
 	"github.com/breakerwatch/breakerwatch/deploy/kubernetes"
 	"github.com/breakerwatch/breakerwatch/internal/redistest"
+	"github.com/breakerwatch/breakerwatch/internal/testutil"
 	"github.com/breakerwatch/breakerwatch/mixin"
 	"go.yaml.in/yaml/v3"
 )
@@ -87,9 +88,9 @@ func TestStackEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test: runs real Prometheus and Alertmanager for about a minute")
 	}
-	promBin := requireBinary(t, "prometheus")
-	amBin := requireBinary(t, "prometheus-alertmanager")
-	root := repoRoot(t)
+	promBin := testutil.RequireTool(t, "prometheus")
+	amBin := testutil.RequireTool(t, "prometheus-alertmanager")
+	root := testutil.RepoRoot(t)
 	dir := t.TempDir()
 
 	// The binary under test, built as users build it.
@@ -291,7 +292,7 @@ func routedReceiver(t *testing.T, root string, labels map[string]string) string 
 	for k, v := range labels {
 		args = append(args, k+"="+v)
 	}
-	out, err := exec.Command(requireBinary(t, "amtool"), args...).CombinedOutput()
+	out, err := exec.Command(testutil.RequireTool(t, "amtool"), args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("amtool %v: %v\n%s", args, err, out)
 	}

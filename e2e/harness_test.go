@@ -8,10 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,28 +17,6 @@ import (
 
 	"github.com/breakerwatch/breakerwatch/internal/testutil"
 )
-
-// requireBinary returns the path of a program the test runs for real. It
-// skips the test when the program is missing on a developer's machine, and
-// fails it in CI (CI installs them with scripts/install-deps.sh).
-func requireBinary(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not installed (scripts/install-deps.sh installs it): %v", name, err)
-		}
-		t.Skipf("%s is not installed; run scripts/install-deps.sh", name)
-	}
-	return p
-}
-
-// repoRoot is the module root, found from this file's directory.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Dir(filepath.Dir(file))
-}
 
 // freePort returns a loopback address with a port that was free a moment ago.
 func freePort(t *testing.T) string {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/breakerwatch/breakerwatch/breaker"
 	"github.com/breakerwatch/breakerwatch/exporter"
+	"github.com/breakerwatch/breakerwatch/internal/testutil"
 )
 
 // Prometheus3Version is the Prometheus 3 release (its Go module version)
@@ -81,7 +82,7 @@ func TestExemplarsReachPrometheus(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a real Prometheus")
 	}
-	promBin := requireBinary(t, "prometheus")
+	promBin := testutil.RequireTool(t, "prometheus")
 	m, err := exporter.NewMetrics()
 	if err != nil {
 		t.Fatal(err)
@@ -215,7 +216,7 @@ func TestOTLPPushToPrometheus3(t *testing.T) {
 		t.Skip("runs a real Prometheus 3")
 	}
 	prom3 := prometheus3(t)
-	root := repoRoot(t)
+	root := testutil.RepoRoot(t)
 	dir := t.TempDir()
 	bw := filepath.Join(dir, "breakerwatch")
 	build := exec.Command("go", "build", "-o", bw, "./cmd/breakerwatch")

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/breakerwatch/breakerwatch/internal/testutil"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -33,7 +34,7 @@ type composeFile struct {
 // conditions: the short list does not decode).
 func readCompose(t *testing.T) composeFile {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "docker-compose.yml"))
+	raw, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), "docker-compose.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,8 +48,8 @@ func readCompose(t *testing.T) composeFile {
 // The compose file validates with docker-compose (no engine needed for
 // `config`), and every file or directory it mounts or builds from exists.
 func TestComposeFile(t *testing.T) {
-	bin := requireBinary(t, "docker-compose")
-	root := repoRoot(t)
+	bin := testutil.RequireTool(t, "docker-compose")
+	root := testutil.RepoRoot(t)
 	cmd := exec.Command(bin, "-f", "docker-compose.yml", "config", "--quiet")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -87,9 +88,9 @@ func TestComposeFile(t *testing.T) {
 
 // prometheus.yml at the root is valid, and the rules it loads are.
 func TestPrometheusConfig(t *testing.T) {
-	bin := requireBinary(t, "promtool")
+	bin := testutil.RequireTool(t, "promtool")
 	cmd := exec.Command(bin, "check", "config", "prometheus.yml")
-	cmd.Dir = repoRoot(t)
+	cmd.Dir = testutil.RepoRoot(t)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("promtool check config prometheus.yml: %v\n%s", err, out)
@@ -102,7 +103,7 @@ func TestPrometheusConfig(t *testing.T) {
 // The dashboard schema check types the dashboard with the @grafana/schema of
 // the Grafana version the stack runs.
 func TestSchemaCheckMatchesGrafana(t *testing.T) {
-	root := repoRoot(t)
+	root := testutil.RepoRoot(t)
 	compose := readCompose(t)
 	image := compose.Services["grafana"].Image
 	grafana := image[strings.LastIndex(image, ":")+1:]

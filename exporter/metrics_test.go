@@ -26,6 +26,7 @@ import (
 
 	"github.com/breakerwatch/breakerwatch/breaker"
 	"github.com/breakerwatch/breakerwatch/exporter"
+	"github.com/breakerwatch/breakerwatch/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -281,14 +282,7 @@ func lineDiff(want, got string) string {
 // missing, except in CI (env CI set), where that is a failure.
 func promtool(t *testing.T, input []byte) {
 	t.Helper()
-	path, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("promtool is not installed (run scripts/install-deps.sh): %v", err)
-		}
-		t.Skipf("promtool is not installed: %v", err)
-	}
-	cmd := exec.Command(path, "check", "metrics")
+	cmd := exec.Command(testutil.RequireTool(t, "promtool"), "check", "metrics")
 	cmd.Stdin = bytes.NewReader(input)
 	out, err := cmd.CombinedOutput()
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
