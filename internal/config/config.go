@@ -49,6 +49,11 @@ type Config struct {
 	// MetricsListen, when set, is a separate listener for /metrics. Empty:
 	// /metrics is on AdminListen if set, else on Listen.
 	MetricsListen string
+	// TLSCertFile and TLSKeyFile, both or neither, make the proxy listener
+	// (listen) serve HTTPS, with HTTP/2 offered through ALPN. The separate
+	// admin and metrics listeners stay plain HTTP. Empty: plain HTTP.
+	TLSCertFile string
+	TLSKeyFile  string
 	// MaxReplayMemory bounds the bytes the replay buffers of all routes
 	// with fallbacks hold at once; requests beyond it go without fallback
 	// replay. Default DefaultMaxReplayMemory.
@@ -119,6 +124,14 @@ type Route struct {
 	// it can be sent again to a fallback. Used only with Fallbacks. Default
 	// DefaultMaxReplayBody.
 	MaxReplayBody int64
+	// BodyReadTimeout bounds the reading of a request's whole body, from
+	// the moment the route gets the request: a client that stalls or
+	// trickles its body gets 408, and the breaker counts the call as
+	// ignored. Default DefaultBodyReadTimeout.
+	BodyReadTimeout time.Duration
+	// TLS configures the connection to Upstream when it is https:// (nil:
+	// the system's roots, the URL's host).
+	TLS *UpstreamTLS
 }
 
 // Fallback is one upstream of a route's fallback chain.
@@ -129,6 +142,9 @@ type Fallback struct {
 	// Breaker names the breaker the fallback's calls go through. A breaker
 	// appears at most once in a route's chain, counting the route's own.
 	Breaker string
+	// TLS configures the connection to this fallback's upstream; the
+	// route's TLS does not apply to it.
+	TLS *UpstreamTLS
 }
 
 // Breakers returns the names of the route's chain: its breaker, then its

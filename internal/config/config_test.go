@@ -35,7 +35,7 @@ func TestParseExample(t *testing.T) {
 	}
 	wantRoutes := []Route{{
 		Prefix: "/openai/", Upstream: &url.URL{Scheme: "https", Host: "api.openai.com"}, Breaker: "openai_api",
-		Timeout: 120 * time.Second, FailureStatus: []int{500, 502, 503, 504},
+		Timeout: 120 * time.Second, BodyReadTimeout: DefaultBodyReadTimeout, FailureStatus: []int{500, 502, 503, 504},
 	}}
 	if !reflect.DeepEqual(c.Routes, wantRoutes) {
 		t.Errorf("routes = %+v\nwant %+v", c.Routes, wantRoutes)
@@ -52,7 +52,7 @@ func TestParseFallbacksAndHealthChecks(t *testing.T) {
 	}
 	u := func(s string) *url.URL { v, _ := url.Parse(s); return v }
 	wantRoutes := []Route{{
-		Prefix: "/chat/", Upstream: u("https://api.openai.com"), Breaker: "openai_api", Timeout: 20 * time.Second,
+		Prefix: "/chat/", Upstream: u("https://api.openai.com"), Breaker: "openai_api", Timeout: 20 * time.Second, BodyReadTimeout: DefaultBodyReadTimeout,
 		FailureStatus: []int{429, 500, 502, 503, 504},
 		Fallbacks: []Fallback{
 			{Upstream: u("https://anthropic-compatible.example/openai"), Breaker: "anthropic_api"},
@@ -60,7 +60,7 @@ func TestParseFallbacksAndHealthChecks(t *testing.T) {
 		},
 		MaxReplayBody: 512 << 10,
 	}, {
-		Prefix: "/gemini/", Upstream: u("https://gemini-compatible.example"), Breaker: "gemini_api", Timeout: DefaultRouteTimeout,
+		Prefix: "/gemini/", Upstream: u("https://gemini-compatible.example"), Breaker: "gemini_api", Timeout: DefaultRouteTimeout, BodyReadTimeout: DefaultBodyReadTimeout,
 		Fallbacks:     []Fallback{{Upstream: u("https://api.openai.com"), Breaker: "openai_api"}},
 		MaxReplayBody: DefaultMaxReplayBody,
 	}}

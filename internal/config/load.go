@@ -155,14 +155,15 @@ func (p *parser) unknown(k *yaml.Node, path, key string, known string) {
 }
 
 const (
-	topKeys     = "listen, admin_listen, metrics_listen, admin_token, max_replay_memory, defaults, breakers, routes, fleet, telemetry"
+	topKeys     = "listen, admin_listen, metrics_listen, tls_cert_file, tls_key_file, admin_token, max_replay_memory, defaults, breakers, routes, fleet, telemetry"
 	breakerKeys = "mode, failure_threshold, min_throughput, failure_rate, slow_call, timeout, half_open_requests, window"
 	// A breaker's own entry may also have a health check and candidates;
 	// defaults may not.
 	breakerEntryKeys = breakerKeys + ", health_check, candidates"
 	healthKeys       = "url, expect_status, interval, timeout, half_open_on_pass, open_on_fail, open_after"
-	routeKeys        = "prefix, upstream, breaker, timeout, failure_status, fallbacks, max_replay_body"
-	fallbackKeys     = "upstream, breaker"
+	routeKeys        = "prefix, upstream, breaker, timeout, body_read_timeout, failure_status, fallbacks, max_replay_body, tls"
+	fallbackKeys     = "upstream, breaker, tls"
+	tlsKeys          = "ca_file, cert_file, key_file, server_name, insecure_skip_verify"
 	fleetKeys        = "redis, key_prefix, instance, publish_interval, heartbeat"
 )
 
@@ -185,6 +186,10 @@ func (p *parser) top(root *yaml.Node) {
 			}
 		case "max_replay_memory":
 			p.size(v, key, &p.c.MaxReplayMemory, "64MiB")
+		case "tls_cert_file":
+			p.c.TLSCertFile = p.file(v, key)
+		case "tls_key_file":
+			p.c.TLSKeyFile = p.file(v, key)
 		case "admin_token":
 			if s, ok := p.str(v, key); ok {
 				p.c.AdminToken = s
@@ -404,6 +409,12 @@ func (p *parser) routes(n *yaml.Node) {
 				r.Fallbacks = p.fallbacks(v, kp)
 			case "max_replay_body":
 				p.size(v, kp, &r.MaxReplayBody, "1MiB")
+			case "body_read_timeout":
+				if p.duration(v, kp, &r.BodyReadTimeout) && r.BodyReadTimeout == 0 {
+					p.problem(v, kp, "0 is not a timeout (omit it for the default %v)", DefaultBodyReadTimeout)
+				}
+			case "tls":
+				r.TLS = p.upstreamTLS(v, kp)
 			default:
 				p.unknown(k, path, key, routeKeys)
 			}
@@ -425,13 +436,51 @@ func (p *parser) fallbacks(n *yaml.Node, path string) []Fallback {
 		p.c.setOrigin(fp, origin{line: item.Line})
 		var f Fallback
 		p.mapping(item, fp, func(key, kp string, k, v *yaml.Node) {
-			if !p.member(key, v, kp, &f.Upstream, &f.Breaker) {
+			switch {
+			case p.member(key, v, kp, &f.Upstream, &f.Breaker):
+			case key == "tls":
+				f.TLS = p.upstreamTLS(v, kp)
+			default:
 				p.unknown(k, fp, key, fallbackKeys)
 			}
 		})
 		out = append(out, f)
 	}
 	return out
+}
+
+// upstreamTLS reads a route's or a fallback's tls: block. Files are
+// relative to the configuration file's directory.
+func (p *parser) upstreamTLS(n *yaml.Node, path string) *UpstreamTLS {
+	t := &UpstreamTLS{}
+	p.mapping(n, path, func(key, kp string, k, v *yaml.Node) {
+		switch key {
+		case "ca_file":
+			t.CAFile = p.file(v, kp)
+		case "cert_file":
+			t.CertFile = p.file(v, kp)
+		case "key_file":
+			t.KeyFile = p.file(v, kp)
+		case "server_name":
+			if s, ok := p.str(v, kp); ok {
+				t.ServerName = s
+			}
+		case "insecure_skip_verify":
+			p.bool(v, kp, &t.InsecureSkipVerify)
+		default:
+			p.unknown(k, path, key, tlsKeys)
+		}
+	})
+	return t
+}
+
+// file reads a file name, relative to the configuration file's directory.
+func (p *parser) file(n *yaml.Node, path string) string {
+	s, ok := p.str(n, path)
+	if ok && s == "" {
+		p.problem(n, path, "empty: want a file name (omit the key for none)")
+	}
+	return p.c.relPath(s)
 }
 
 // member reads the upstream or the breaker of a chain member (a route or a

@@ -52,6 +52,9 @@ func (c *Config) resolve(env Env, ps *problems) {
 		if c.Routes[i].Timeout == 0 {
 			c.Routes[i].Timeout = DefaultRouteTimeout
 		}
+		if c.Routes[i].BodyReadTimeout == 0 {
+			c.Routes[i].BodyReadTimeout = DefaultBodyReadTimeout
+		}
 		if c.Routes[i].MaxReplayBody == 0 && len(c.Routes[i].Fallbacks) > 0 {
 			c.Routes[i].MaxReplayBody = DefaultMaxReplayBody
 		}
@@ -196,6 +199,8 @@ func (c *Config) validate(ps *problems) {
 		ps.at(c.at("listen"), "listen", "%v", err)
 	}
 	c.validateListeners(ps)
+	c.checkListenerTLS(ps)
+	tlsLoaded := map[UpstreamTLS]error{}
 
 	// Breakers: the library's own rules. A bad value in the defaults section
 	// is reported once, at its line, not again for each breaker inheriting it.
@@ -255,8 +260,15 @@ func (c *Config) validate(ps *problems) {
 		}
 		c.checkMember(ps, path, r.Upstream, r.Breaker, seen)
 		c.checkFallbacks(ps, path, r, seen)
+		c.checkUpstreamTLS(ps, path, r.TLS, scheme(r.Upstream), tlsLoaded)
+		for j, f := range r.Fallbacks {
+			c.checkUpstreamTLS(ps, fmt.Sprintf("%s.fallbacks[%d]", path, j), f.TLS, scheme(f.Upstream), tlsLoaded)
+		}
 		if r.Timeout < 0 {
 			ps.at(c.at(path+".timeout"), path+".timeout", "%v is negative", r.Timeout)
+		}
+		if r.BodyReadTimeout < 0 {
+			ps.at(c.at(path+".body_read_timeout"), path+".body_read_timeout", "%v is negative", r.BodyReadTimeout)
 		}
 		if r.FailureStatus != nil && len(r.FailureStatus) == 0 {
 			ps.at(c.at(path+".failure_status"), path+".failure_status", "empty (omit it to count every 5xx)")
@@ -423,6 +435,13 @@ func (c *Config) validateHealthChecks(ps *problems, known map[string]bool) {
 			ps.at(o, p, "set without open_on_fail: true (failing probes open nothing unless open_on_fail is set)")
 		}
 	}
+}
+
+func scheme(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	return u.Scheme
 }
 
 // badPort says what is wrong with the port of u ("" if nothing): a colon

@@ -1,0 +1,149 @@
+package config
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/breakerwatch/breakerwatch/internal/testutil"
+)
+
+// pki writes a CA, a server certificate and a client certificate (and a
+// second, unrelated key) into dir, with relative names.
+func pki(t *testing.T, dir string) {
+	t.Helper()
+	ca := testutil.NewCA(t, "test CA")
+	srv := ca.Issue(t, false, "127.0.0.1")
+	cl := ca.Issue(t, true, "client")
+	other := ca.Issue(t, true, "other")
+	testutil.WriteFile(t, dir, "ca.pem", ca.PEM)
+	testutil.WriteFile(t, dir, "server.pem", srv.CertPEM)
+	testutil.WriteFile(t, dir, "server.key", srv.KeyPEM)
+	testutil.WriteFile(t, dir, "client.pem", cl.CertPEM)
+	testutil.WriteFile(t, dir, "client.key", cl.KeyPEM)
+	testutil.WriteFile(t, dir, "other.key", other.KeyPEM)
+	testutil.WriteFile(t, dir, "garbage.pem", []byte("not PEM at all\n"))
+}
+
+const tlsBase = `breakers: {b: {}, f: {}}
+routes:
+  - prefix: /x/
+    upstream: https://127.0.0.1:8443
+    breaker: b
+`
+
+func TestTLSSettings(t *testing.T) {
+	dir := t.TempDir()
+	pki(t, dir)
+	path := testutil.WriteFile(t, dir, "c.yaml", []byte(`tls_cert_file: server.pem
+tls_key_file: server.key
+`+tlsBase+`    body_read_timeout: 5s
+    tls:
+      ca_file: ca.pem
+      cert_file: client.pem
+      key_file: client.key
+      server_name: upstream.internal
+    fallbacks:
+      - upstream: https://127.0.0.2
+        breaker: f
+        tls: {insecure_skip_verify: true}
+`))
+	c, err := Load(path, env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Routes[0]
+	want := UpstreamTLS{CAFile: filepath.Join(dir, "ca.pem"), CertFile: filepath.Join(dir, "client.pem"),
+		KeyFile: filepath.Join(dir, "client.key"), ServerName: "upstream.internal"}
+	if r.TLS == nil || *r.TLS != want {
+		t.Errorf("tls = %+v, want %+v (files relative to the config's directory)", r.TLS, want)
+	}
+	if f := r.Fallbacks[0].TLS; f == nil || *f != (UpstreamTLS{InsecureSkipVerify: true}) {
+		t.Errorf("fallback tls = %+v", f)
+	}
+	if r.BodyReadTimeout != 5*time.Second {
+		t.Errorf("body_read_timeout = %v", r.BodyReadTimeout)
+	}
+	if c.TLSCertFile != filepath.Join(dir, "server.pem") || c.TLSKeyFile != filepath.Join(dir, "server.key") {
+		t.Errorf("listener tls = %q, %q", c.TLSCertFile, c.TLSKeyFile)
+	}
+	tc, err := r.TLS.ClientConfig()
+	if err != nil || tc.RootCAs == nil || len(tc.Certificates) != 1 || tc.ServerName != "upstream.internal" {
+		t.Errorf("ClientConfig = %+v, %v", tc, err)
+	}
+}
+
+func TestTLSProblems(t *testing.T) {
+	dir := t.TempDir()
+	pki(t, dir)
+	ca := filepath.Join(dir, "ca.pem")
+	for name, tc := range map[string]struct {
+		yaml string
+		want []string
+	}{
+		"missing ca_file": {tlsBase + "    tls: {ca_file: nope.pem}\n",
+			[]string{`c.yaml:6: routes[0].tls.ca_file: "` + filepath.Join(dir, "nope.pem") + `": no such file or directory`}},
+		"ca_file not PEM": {tlsBase + "    tls: {ca_file: garbage.pem}\n",
+			[]string{`routes[0].tls.ca_file: "` + filepath.Join(dir, "garbage.pem") + `": no PEM certificate in it`}},
+		"key without cert": {tlsBase + "    tls: {key_file: client.key}\n",
+			[]string{`routes[0].tls.key_file: "` + filepath.Join(dir, "client.key") + `": set without cert_file`}},
+		"cert without key": {tlsBase + "    tls: {cert_file: client.pem}\n",
+			[]string{`routes[0].tls.cert_file: "` + filepath.Join(dir, "client.pem") + `": set without key_file`}},
+		"cert and key mismatch": {tlsBase + "    tls: {cert_file: client.pem, key_file: other.key}\n",
+			[]string{`routes[0].tls.key_file: "` + filepath.Join(dir, "other.key") + `": not the key of cert_file "` + filepath.Join(dir, "client.pem") + `": private key does not match public key`}},
+		"key file holds a certificate": {tlsBase + "    tls: {cert_file: client.pem, key_file: client.pem}\n",
+			[]string{`routes[0].tls.key_file: "` + filepath.Join(dir, "client.pem") + `": no PEM PRIVATE KEY in it`}},
+		"http upstream": {strings.Replace(tlsBase, "https://", "http://", 1) + "    tls: {server_name: x}\n",
+			[]string{"routes[0].tls: set for an http:// upstream"}},
+		"insecure with ca": {tlsBase + "    tls: {ca_file: " + ca + ", insecure_skip_verify: true}\n",
+			[]string{"routes[0].tls.ca_file: unused with insecure_skip_verify: true"}},
+		"unknown key and bad bool": {tlsBase + "    tls: {ca: x, insecure_skip_verify: yes please}\n",
+			[]string{"routes[0].tls.ca: unknown key (known here: " + tlsKeys + ")", "routes[0].tls.insecure_skip_verify: want true or false"}},
+		"empty file name": {tlsBase + "    tls: {ca_file: \"\"}\n",
+			[]string{"routes[0].tls.ca_file: empty: want a file name"}},
+		"fallback": {tlsBase + "    fallbacks: [{upstream: https://y, breaker: f, tls: {ca_file: nope.pem}}]\n",
+			[]string{"routes[0].fallbacks[0].tls.ca_file: \"" + filepath.Join(dir, "nope.pem") + "\": no such file"}},
+		"listener cert only": {"tls_cert_file: server.pem\n",
+			[]string{"tls_cert_file: set without tls_key_file"}},
+		"listener key only": {"tls_key_file: server.key\n",
+			[]string{"tls_key_file: set without tls_cert_file"}},
+		"listener mismatch": {"tls_cert_file: server.pem\ntls_key_file: client.key\n",
+			[]string{`c.yaml:2: tls_key_file: "` + filepath.Join(dir, "client.key") + `": not the key of cert_file`}},
+		"listener missing": {"tls_cert_file: none.pem\ntls_key_file: server.key\n",
+			[]string{`c.yaml:1: tls_cert_file: "` + filepath.Join(dir, "none.pem") + `": no such file or directory`}},
+		"body_read_timeout zero": {tlsBase + "    body_read_timeout: 0s\n",
+			[]string{"routes[0].body_read_timeout: 0 is not a timeout"}},
+		"body_read_timeout negative": {tlsBase + "    body_read_timeout: -1s\n",
+			[]string{"routes[0].body_read_timeout: -1s is negative"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := testutil.WriteFile(t, dir, "c.yaml", []byte(tc.yaml))
+			_, err := Load(path, env())
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error:\n%v\nwant a line containing %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// Validation loads each distinct tls: block once; a cached failure is still
+// reported at every route that names it.
+func TestTLSMissingFileEveryRoute(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("breakers: {b: {}}\nroutes:\n")
+	for i := range 3 {
+		b.WriteString("  - {prefix: /r" + string(rune('a'+i)) + "/, upstream: https://h, breaker: b, tls: {ca_file: gone.pem}}\n")
+	}
+	path := testutil.WriteFile(t, dir, "c.yaml", []byte(b.String()))
+	_, err := Load(path, env())
+	if err == nil || strings.Count(err.Error(), "gone.pem") != 3 {
+		t.Fatalf("err = %v, want the missing file reported for each of the 3 routes", err)
+	}
+}
