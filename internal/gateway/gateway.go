@@ -26,8 +26,10 @@ type Options struct {
 	// Logger receives upstream errors (warn) and one record per proxied
 	// request (debug). Default slog.Default().
 	Logger *slog.Logger
-	// Transport carries every route's requests after the breaker and the
-	// route's timeout. Default NewBaseTransport().
+	// Transport carries the requests of every upstream without tls:
+	// settings, after the breaker and the route's timeout; each distinct
+	// tls: block gets a clone of it with its TLS client configuration.
+	// Default NewBaseTransport().
 	Transport http.RoundTripper
 	// MaxReplayMemory bounds the bytes that the replay buffers of all
 	// routes with fallbacks hold at once; a request that would go over it
@@ -43,7 +45,7 @@ type Options struct {
 type Gateway struct {
 	routes   []*route
 	byPrefix map[string]*route
-	base     http.RoundTripper
+	tr       *transports
 	replay   *replayBudget
 }
 
@@ -74,7 +76,7 @@ func New(routes []config.Route, reg *breaker.Registry, opts Options) (*Gateway, 
 	if base == nil {
 		base = NewBaseTransport()
 	}
-	g := &Gateway{base: base, byPrefix: make(map[string]*route, len(routes)), replay: &replayBudget{limit: opts.MaxReplayMemory}}
+	g := &Gateway{tr: &transports{base: base}, byPrefix: make(map[string]*route, len(routes)), replay: &replayBudget{limit: opts.MaxReplayMemory}}
 	if g.replay.limit <= 0 {
 		g.replay.limit = config.DefaultMaxReplayMemory
 	}
@@ -94,7 +96,7 @@ func New(routes []config.Route, reg *breaker.Registry, opts Options) (*Gateway, 
 		if _, dup := g.byPrefix[rc.Prefix]; dup {
 			return nil, fmt.Errorf("gateway: route %s: another route has this prefix", rc.Prefix)
 		}
-		r, err := newRoute(rc, reg, base, logger)
+		r, err := newRoute(rc, reg, g.tr, logger)
 		if err != nil {
 			return nil, fmt.Errorf("gateway: route %s: %w", rc.Prefix, err)
 		}
@@ -139,12 +141,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	http.NotFound(w, req)
 }
 
-// CloseIdleConnections closes the base transport's idle connections.
-func (g *Gateway) CloseIdleConnections() {
-	if c, ok := g.base.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
-	}
-}
+// CloseIdleConnections closes the idle connections of the base transport
+// and of the routes' TLS transports.
+func (g *Gateway) CloseIdleConnections() { g.tr.closeIdle() }
 
 type route struct {
 	cfg       config.Route
@@ -169,7 +168,7 @@ type member struct {
 	rt       http.RoundTripper // base, bounded by the route's timeout
 }
 
-func newRoute(rc config.Route, reg *breaker.Registry, base http.RoundTripper, logger *slog.Logger) (*route, error) {
+func newRoute(rc config.Route, reg *breaker.Registry, tr *transports, logger *slog.Logger) (*route, error) {
 	if rc.Upstream == nil || rc.Timeout <= 0 {
 		return nil, errors.New("needs an upstream and a positive timeout")
 	}
@@ -184,22 +183,30 @@ func newRoute(rc config.Route, reg *breaker.Registry, base http.RoundTripper, lo
 	if rc.FailureStatus != nil {
 		r.isFailure = func(status int) bool { return slices.Contains(rc.FailureStatus, status) }
 	}
-	upstreams := []*url.URL{rc.Upstream}
+	upstreams, tlss := []*url.URL{rc.Upstream}, []*config.UpstreamTLS{rc.TLS}
 	for i, f := range rc.Fallbacks {
 		if f.Upstream == nil {
 			return nil, fmt.Errorf("fallbacks[%d]: needs an upstream", i)
 		}
-		upstreams = append(upstreams, f.Upstream)
-	}
-	for i, name := range chain.Members() {
-		b, _ := reg.Get(name) // the chain found it
-		m := &member{b: b, name: []string{name}, upstream: upstreams[i],
-			rt: &headerTimeout{next: base, timeout: rc.Timeout, upstream: upstreams[i].Redacted()}}
-		r.members = append(r.members, m)
-		r.byBreaker[b] = m
+		upstreams, tlss = append(upstreams, f.Upstream), append(tlss, f.TLS)
 	}
 	attrs := []any{slog.String("route", rc.Prefix), slog.String("breaker", rc.Breaker)}
 	r.logger = logger.With(attrs...)
+	for i, name := range chain.Members() {
+		b, _ := reg.Get(name) // the chain found it
+		next, err := tr.get(tlss[i])
+		if err != nil {
+			return nil, fmt.Errorf("%s: tls: %w", upstreams[i].Redacted(), err)
+		}
+		if tlss[i] != nil && tlss[i].InsecureSkipVerify {
+			r.logger.Warn("insecure_skip_verify: the upstream's TLS certificate is not verified",
+				slog.String("upstream", upstreams[i].Redacted()), slog.String("member", name))
+		}
+		m := &member{b: b, name: []string{name}, upstream: upstreams[i],
+			rt: &headerTimeout{next: next, timeout: rc.Timeout, upstream: upstreams[i].Redacted()}}
+		r.members = append(r.members, m)
+		r.byBreaker[b] = m
+	}
 	r.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			setTarget(pr.Out, rc.Upstream, rc.Prefix, pr.In.URL) // and the upstream's own Host
