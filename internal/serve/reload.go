@@ -34,12 +34,17 @@ type live struct {
 	routes atomic.Pointer[http.ServeMux]
 	gw     atomic.Pointer[gateway.Gateway]
 	hc     atomic.Pointer[breaker.HealthChecker]
+	cert   *listenerCert // the proxy listener's certificate; nil: plain HTTP
 }
 
 // newLive registers cfg's breakers and builds its routes and health
 // checker (not started).
 func newLive(cfg *config.Config, reg *breaker.Registry, mp metric.MeterProvider, log *slog.Logger) (*live, error) {
 	l := &live{reg: reg, log: log, cfg: cfg, mp: mp}
+	var err error
+	if l.cert, err = newListenerCert(cfg); err != nil {
+		return nil, err
+	}
 	for _, bc := range cfg.Breakers {
 		if _, err := reg.Register(bc); err != nil {
 			return nil, err
@@ -148,6 +153,7 @@ func (l *live) reload() (string, error) {
 	for key, pair := range map[string][2]string{
 		"listen": {old.Listen, cfg.Listen}, "admin_listen": {old.AdminListen, cfg.AdminListen},
 		"metrics_listen": {old.MetricsListen, cfg.MetricsListen}, "admin_token": {old.AdminToken, cfg.AdminToken},
+		"tls_cert_file (HTTPS on or off)": {fmt.Sprint(old.TLSCertFile != ""), fmt.Sprint(cfg.TLSCertFile != "")},
 	} {
 		if pair[0] != pair[1] {
 			l.log.Warn("configuration reload: this setting changes only on a restart", slog.String("setting", key))
@@ -199,6 +205,11 @@ func (l *live) reload() (string, error) {
 		return "", err
 	}
 	l.startChecks()
+	if l.cert != nil && cfg.TLSCertFile != "" {
+		if err := l.cert.load(cfg); err != nil { // validated just now; the old certificate stays
+			l.log.Error("configuration reload: the listener's certificate did not load; the old one is kept", slog.String("error", err.Error()))
+		}
+	}
 	l.cfg = cfg
 	summary := fmt.Sprintf("%d breaker(s) kept, %d mode switched, %d replaced, %d added, %d removed (registered until restart); %d route(s)",
 		len(kept), len(switched), len(replaced), len(added), len(removed), len(cfg.Routes))

@@ -185,6 +185,9 @@ func Run(ctx context.Context, o Options) error {
 		release()
 		return err
 	}
+	if lv.cert != nil {
+		lns[0].base = httpsURL(lns[0].base)
+	}
 	ln, base := lns[0].ln, lns[0].base
 	u := urls{proxy: base, admin: base, metrics: base}
 	for _, l := range lns[1:] {
@@ -214,6 +217,11 @@ func Run(ctx context.Context, o Options) error {
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		}
 		l.srv.RegisterOnShutdown(feed.Close)
+		if l.key == "listen" && lv.cert != nil { // HTTPS, with HTTP/2 through ALPN
+			l.srv.TLSConfig = lv.cert.serverConfig()
+			go func() { serveErr <- l.srv.ServeTLS(l.ln, "", "") }()
+			continue
+		}
 		go func() { serveErr <- l.srv.Serve(l.ln) }()
 	}
 	st.set(stateReady)
@@ -599,6 +607,9 @@ func index(cfg *config.Config, reg *breaker.Registry, listeners urls) http.Handl
 		var b strings.Builder
 		u := listeners
 		here := "http://" + r.Host
+		if r.TLS != nil {
+			here = "https://" + r.Host
+		}
 		if u.admin == u.proxy {
 			u.admin = here
 		}

@@ -46,7 +46,7 @@ func start(t *testing.T, o Options) (string, func() error) {
 		done <- err
 	}()
 	sc := bufio.NewScanner(pr)
-	re := regexp.MustCompile(`serving on (http://\S+)`)
+	re := regexp.MustCompile(`serving on (https?://\S+)`)
 	base := ""
 	for sc.Scan() {
 		if m := re.FindStringSubmatch(sc.Text()); m != nil {
