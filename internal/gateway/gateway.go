@@ -179,6 +179,9 @@ func newRoute(rc config.Route, reg *breaker.Registry, tr *transports, logger *sl
 	if rc.MaxReplayBody <= 0 {
 		rc.MaxReplayBody = config.DefaultMaxReplayBody
 	}
+	if rc.BodyReadTimeout <= 0 {
+		rc.BodyReadTimeout = config.DefaultBodyReadTimeout
+	}
 	r := &route{cfg: rc, chain: chain, byBreaker: map[*breaker.Breaker]*member{}, isFailure: is5xx}
 	if rc.FailureStatus != nil {
 		r.isFailure = func(status int) bool { return slices.Contains(rc.FailureStatus, status) }
@@ -281,6 +284,8 @@ func (bp *bufferPool) Put(b []byte) {
 }
 
 func (r *route) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	req, done := withBodyTimeout(w, req, r.cfg.BodyReadTimeout)
+	defer done()
 	if len(r.members) == 1 && !r.logger.Enabled(req.Context(), slog.LevelDebug) {
 		// Nothing to log and no fallback to hold interim responses back
 		// for: no need to watch the response.
@@ -347,6 +352,8 @@ func (r *route) fail(w http.ResponseWriter, req *http.Request, err error) {
 		attrs = append(attrs, slog.String("state", rej.State.String()), slog.Duration("retry_after", rej.RetryAfter()))
 		r.logger.LogAttrs(req.Context(), slog.LevelDebug, "rejected by the circuit breaker", attrs...)
 		exporter.WriteRejection(w, rej)
+	case bodyTimedOut(req.Context()) != nil:
+		r.slowBody(w, req)
 	case req.Context().Err() != nil:
 		// The client hung up; nobody is left to answer.
 		r.logger.LogAttrs(req.Context(), slog.LevelDebug, "client went away", attrs...)
@@ -361,12 +368,26 @@ func (r *route) fail(w http.ResponseWriter, req *http.Request, err error) {
 
 // badBody answers a request whose body could not be read.
 func (r *route) badBody(w http.ResponseWriter, req *http.Request, err error) {
+	if bodyTimedOut(req.Context()) != nil {
+		r.slowBody(w, req)
+		return
+	}
 	if req.Context().Err() != nil {
 		r.logger.LogAttrs(req.Context(), slog.LevelDebug, "client went away", slog.String("error", err.Error()))
 		return
 	}
 	r.logger.LogAttrs(req.Context(), slog.LevelDebug, "bad request body", slog.String("error", err.Error()))
 	r.writeError(w, http.StatusBadRequest, r.cfg.Breaker, "reading the request body: "+err.Error())
+}
+
+// slowBody answers 408 to a request whose body did not arrive within the
+// route's body_read_timeout.
+func (r *route) slowBody(w http.ResponseWriter, req *http.Request) {
+	te := bodyTimedOut(req.Context())
+	r.logger.LogAttrs(req.Context(), slog.LevelInfo, "request body timeout",
+		slog.String("method", req.Method), slog.String("path", req.URL.Path), slog.Duration("body_read_timeout", te.After))
+	w.Header().Set("Connection", "close")
+	r.writeError(w, http.StatusRequestTimeout, r.cfg.Breaker, te.Error())
 }
 
 func (r *route) writeError(w http.ResponseWriter, status int, breakerName, msg string) {

@@ -1,0 +1,89 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"time"
+)
+
+// BodyTimeoutError is the error of a request whose client did not send its
+// whole body within the route's body_read_timeout. It is the client's
+// doing, not the upstream's: it matches context.Canceled, so that the
+// breaker counts the call as ignored, as it does a client that hangs up.
+type BodyTimeoutError struct {
+	After time.Duration
+}
+
+func (e *BodyTimeoutError) Error() string {
+	return fmt.Sprintf("request body not received within %v (body_read_timeout)", e.After)
+}
+
+// Timeout reports true, as net.Error's Timeout does.
+func (e *BodyTimeoutError) Timeout() bool { return true }
+
+// Unwrap returns context.Canceled.
+func (e *BodyTimeoutError) Unwrap() error { return context.Canceled }
+
+// bodyKey is the context key of a request's *timedBody.
+type bodyKey struct{}
+
+// timedBody is a request body read under a deadline on the client's
+// connection (HTTP/1) or stream (HTTP/2): a read past it fails, and the
+// request's context is canceled with a *BodyTimeoutError, which ends the
+// upstream call in flight. The deadline need not be lifted at the body's
+// end: net/http's HTTP/1 server clears the connection's read deadline
+// itself when it starts reading ahead after a body, and an HTTP/2 stream's
+// deadline only closes a body that has ended already.
+type timedBody struct {
+	io.ReadCloser
+	cancel   context.CancelCauseFunc
+	err      *BodyTimeoutError
+	timedOut atomic.Bool
+}
+
+// withBodyTimeout puts req's body, if it has one, under the route's
+// body_read_timeout d. done releases the request's context.
+func withBodyTimeout(w http.ResponseWriter, req *http.Request, d time.Duration) (out *http.Request, done func()) {
+	if req.Body == nil || req.Body == http.NoBody || req.ContentLength == 0 {
+		return req, func() {}
+	}
+	rc := http.NewResponseController(w)
+	if err := rc.SetReadDeadline(time.Now().Add(d)); err != nil {
+		return req, func() {} // a writer without deadlines (not a net/http server's)
+	}
+	ctx, cancel := context.WithCancelCause(req.Context())
+	tb := &timedBody{ReadCloser: req.Body, cancel: cancel, err: &BodyTimeoutError{After: d}}
+	out = req.WithContext(context.WithValue(ctx, bodyKey{}, tb))
+	out.Body = tb
+	return out, func() { cancel(nil) }
+}
+
+func (b *timedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && isTimeout(err) {
+		b.timedOut.Store(true)
+		b.cancel(b.err)
+		return n, b.err
+	}
+	return n, err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// bodyTimedOut returns the *BodyTimeoutError of a request (or of its
+// context) whose body read timed out, or nil.
+func bodyTimedOut(ctx context.Context) *BodyTimeoutError {
+	if tb, ok := ctx.Value(bodyKey{}).(*timedBody); ok && tb.timedOut.Load() {
+		return tb.err
+	}
+	return nil
+}
