@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -145,5 +146,52 @@ func TestTLSMissingFileEveryRoute(t *testing.T) {
 	_, err := Load(path, env())
 	if err == nil || strings.Count(err.Error(), "gone.pem") != 3 {
 		t.Fatalf("err = %v, want the missing file reported for each of the 3 routes", err)
+	}
+}
+
+// The example of docs/configuration.md's TLS section loads, with the files
+// it names made next to it, and sets what it says.
+func TestTLSDocExample(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(doc), "<!-- config: internal/config/tls_test.go loads this block -->\n```yaml\n")
+	block, _, ok2 := strings.Cut(after, "```")
+	if !ok || !ok2 {
+		t.Fatal("no TLS config block in docs/configuration.md")
+	}
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "tls"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ca := testutil.NewCA(t, "internal CA")
+	gw, cl := ca.Issue(t, false, "gateway.internal"), ca.Issue(t, true, "gateway")
+	for name, data := range map[string][]byte{"internal-ca.pem": ca.PEM, "gateway.pem": gw.CertPEM, "gateway.key": gw.KeyPEM,
+		"client.pem": cl.CertPEM, "client.key": cl.KeyPEM} {
+		testutil.WriteFile(t, filepath.Join(dir, "tls"), name, data)
+	}
+	c, err := Load(testutil.WriteFile(t, dir, "breakerwatch.yaml", []byte(block)), env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Routes
+	if c.TLSKeyFile != filepath.Join(dir, "tls", "gateway.key") || r[0].BodyReadTimeout != 10*time.Second ||
+		r[0].TLS.KeyFile != filepath.Join(dir, "tls", "client.key") || r[0].Fallbacks[0].TLS.ServerName != "billing.internal" ||
+		!r[1].TLS.InsecureSkipVerify || r[1].BodyReadTimeout != DefaultBodyReadTimeout {
+		t.Errorf("%+v %+v %+v %+v", c, r[0].TLS, r[0].Fallbacks[0].TLS, r[1].TLS)
+	}
+	// The problems the section shows are the ones reported.
+	os.Remove(filepath.Join(dir, "tls", "internal-ca.pem"))
+	testutil.WriteFile(t, filepath.Join(dir, "tls"), "client.key", gw.KeyPEM)
+	_, err = Load(filepath.Join(dir, "breakerwatch.yaml"), env())
+	for _, line := range []string{
+		`breakerwatch.yaml:10: routes[0].tls.ca_file: "` + filepath.Join(dir, "tls/internal-ca.pem") + `": no such file or directory`,
+		`breakerwatch.yaml:12: routes[0].tls.key_file: "` + filepath.Join(dir, "tls/client.key") + `": not the key of cert_file "` +
+			filepath.Join(dir, "tls/client.pem") + `": private key does not match public key`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), line) {
+			t.Errorf("error:\n%v\nwant a line %s", err, line)
+		}
 	}
 }

@@ -50,11 +50,27 @@
 // a token stream may run as long as the upstream and the client keep it
 // open.
 //
+// A route's body_read_timeout bounds the client's sending of the request
+// body, through a read deadline on its connection (HTTP/1) or stream
+// (HTTP/2): a body that stalls or trickles past it gets 408, the upstream
+// call in flight is canceled, and the breaker counts the call as ignored
+// (a *BodyTimeoutError matches context.Canceled), since it is the client's
+// doing, not the upstream's.
+//
+// # TLS
+//
+// An upstream with tls: settings (config.UpstreamTLS: a CA file, a client
+// certificate for mutual TLS, a server name, or no verification) gets a
+// transport of its own, shared by every upstream with the same settings;
+// the others share the base transport. Every transport speaks HTTP/2 to
+// the upstreams that offer it through ALPN.
+//
 // # Errors
 //
 // A rejected request gets exporter.WriteRejection's 503 with Retry-After and
 // a JSON body naming the breaker. An upstream that does not answer in time
-// gets 504, one that cannot be reached 502, both with a JSON body
+// gets 504, one that cannot be reached (a TLS failure included) 502, a
+// request whose body did not arrive in time 408, each with a JSON body
 // {"error": "...", "breaker": "...", "route": "..."}. On a route with
 // fallbacks that no member served, the answer is that of the last member
 // called (its own failing response, or its 502/504), or, when every member
