@@ -24,7 +24,7 @@ func TestBadConfig(t *testing.T) {
 			yaml: "listen: :0\nbreakers:\n  a: {failure_treshold: 3}\nroutez: []\n",
 			want: []string{
 				`:3: breakers.a.failure_treshold: unknown key (known here: mode, failure_threshold, min_throughput, failure_rate, slow_call, timeout, half_open_requests, window, health_check, candidates)`,
-				`:4: routez: unknown key (known here: listen, admin_listen, metrics_listen, admin_token, max_replay_memory, defaults, breakers, routes, fleet, telemetry)`,
+				`:4: routez: unknown key (known here: listen, admin_listen, metrics_listen, tls_cert_file, tls_key_file, admin_token, max_replay_memory, defaults, breakers, routes, fleet, telemetry)`,
 			},
 		},
 		"bad durations": {
@@ -80,6 +80,16 @@ func TestBadConfig(t *testing.T) {
 				`environment variable CB_TIMEOUT_SECONDS: "soon": want a number of seconds (30) or a duration (30s)`,
 				`environment variable CIRCUIT_BREAKER_ENABLED: "maybe": want true or false`,
 				`environment variable BREAKERWATCH_LISTEN: listen: "localhost": want host:port, like 127.0.0.1:8000 or :8000`,
+			},
+		},
+		"TLS files": {
+			yaml: "tls_cert_file: /nonexistent/gw.pem\nbreakers: {a: {}}\nroutes:\n" +
+				"  - {prefix: /a/, upstream: 'https://a', breaker: a, body_read_timeout: 0s, tls: {ca_file: /nonexistent/ca.pem, key_file: /nonexistent/c.key}}\n",
+			want: []string{
+				`:1: tls_cert_file: set without tls_key_file: serving HTTPS needs both`,
+				`:4: routes[0].body_read_timeout: 0 is not a timeout (omit it for the default 1m0s)`,
+				`:4: routes[0].tls.ca_file: "/nonexistent/ca.pem": no such file or directory`,
+				`:4: routes[0].tls.key_file: "/nonexistent/c.key": set without cert_file (a client certificate needs both)`,
 			},
 		},
 		"OpenTelemetry settings": {

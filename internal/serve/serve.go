@@ -234,7 +234,7 @@ func Run(ctx context.Context, o Options) error {
 		slog.String("source", mode), slog.Int("breakers", len(cfg.Breakers)), slog.Int("routes", len(cfg.Routes)),
 		slog.Any("env_overrides", cfg.EnvApplied), slog.Bool("admin_token", cfg.AdminToken != ""),
 		slog.Int("health_checks", len(cfg.HealthChecks)), slog.Duration("health_check_interval", cfg.HealthCheckInterval),
-		slog.Bool("prometheus_metrics", cfg.Telemetry.Prometheus))
+		slog.Bool("prometheus_metrics", cfg.Telemetry.Prometheus), slog.Bool("https", lv.cert != nil))
 	if t := cfg.Telemetry.OTLP; t != nil {
 		log.Info("pushing metrics over OTLP", slog.String("endpoint", t.Endpoint.Redacted()), slog.String("protocol", t.Protocol),
 			slog.Duration("interval", t.Interval), slog.String("temporality", t.Temporality), slog.Int("headers", len(t.Headers)))
