@@ -10,6 +10,7 @@ import (
 
 	"github.com/breakerwatch/breakerwatch/breaker"
 	"github.com/breakerwatch/breakerwatch/fleet"
+	"google.golang.org/grpc/codes"
 )
 
 // Built-in defaults.
@@ -49,6 +50,11 @@ type Config struct {
 	// MetricsListen, when set, is a separate listener for /metrics. Empty:
 	// /metrics is on AdminListen if set, else on Listen.
 	MetricsListen string
+	// DisableH2C turns off HTTP/2 without TLS on the listeners (h2c: false).
+	// By default they serve it next to HTTP/1.1, with prior knowledge (a
+	// connection that opens with HTTP/2's preface, as gRPC clients' do), so
+	// that gRPC clients can call gRPC routes.
+	DisableH2C bool
 	// MaxReplayMemory bounds the bytes the replay buffers of all routes
 	// with fallbacks hold at once; requests beyond it go without fallback
 	// replay. Default DefaultMaxReplayMemory.
@@ -119,6 +125,12 @@ type Route struct {
 	// it can be sent again to a fallback. Used only with Fallbacks. Default
 	// DefaultMaxReplayBody.
 	MaxReplayBody int64
+	// Protocol is RouteHTTP or RouteGRPC (see grpc.go). Empty means
+	// RouteHTTP.
+	Protocol string
+	// FailureCodes, on a gRPC route, lists the grpc-status codes that count
+	// as failures. Default DefaultFailureCodes.
+	FailureCodes []codes.Code
 }
 
 // Fallback is one upstream of a route's fallback chain.

@@ -155,13 +155,13 @@ func (p *parser) unknown(k *yaml.Node, path, key string, known string) {
 }
 
 const (
-	topKeys     = "listen, admin_listen, metrics_listen, admin_token, max_replay_memory, defaults, breakers, routes, fleet, telemetry"
+	topKeys     = "listen, admin_listen, metrics_listen, h2c, admin_token, max_replay_memory, defaults, breakers, routes, fleet, telemetry"
 	breakerKeys = "mode, failure_threshold, min_throughput, failure_rate, slow_call, timeout, half_open_requests, window"
 	// A breaker's own entry may also have a health check and candidates;
 	// defaults may not.
 	breakerEntryKeys = breakerKeys + ", health_check, candidates"
 	healthKeys       = "url, expect_status, interval, timeout, half_open_on_pass, open_on_fail, open_after"
-	routeKeys        = "prefix, upstream, breaker, timeout, failure_status, fallbacks, max_replay_body"
+	routeKeys        = "prefix, upstream, breaker, timeout, failure_status, fallbacks, max_replay_body, protocol, failure_codes"
 	fallbackKeys     = "upstream, breaker"
 	fleetKeys        = "redis, key_prefix, instance, publish_interval, heartbeat"
 )
@@ -185,6 +185,10 @@ func (p *parser) top(root *yaml.Node) {
 			}
 		case "max_replay_memory":
 			p.size(v, key, &p.c.MaxReplayMemory, "64MiB")
+		case "h2c":
+			h2c := true
+			p.bool(v, key, &h2c)
+			p.c.DisableH2C = !h2c
 		case "admin_token":
 			if s, ok := p.str(v, key); ok {
 				p.c.AdminToken = s
@@ -404,6 +408,12 @@ func (p *parser) routes(n *yaml.Node) {
 				r.Fallbacks = p.fallbacks(v, kp)
 			case "max_replay_body":
 				p.size(v, kp, &r.MaxReplayBody, "1MiB")
+			case "protocol":
+				if s, ok := p.str(v, kp); ok {
+					r.Protocol = s
+				}
+			case "failure_codes":
+				r.FailureCodes = p.codes(v, kp)
 			default:
 				p.unknown(k, path, key, routeKeys)
 			}

@@ -255,6 +255,7 @@ func (c *Config) validate(ps *problems) {
 		}
 		c.checkMember(ps, path, r.Upstream, r.Breaker, seen)
 		c.checkFallbacks(ps, path, r, seen)
+		c.validateGRPC(ps, path, r)
 		if r.Timeout < 0 {
 			ps.at(c.at(path+".timeout"), path+".timeout", "%v is negative", r.Timeout)
 		}
