@@ -45,6 +45,9 @@ type Gateway struct {
 	byPrefix map[string]*route
 	base     http.RoundTripper
 	replay   *replayBudget
+	// grpcBase carries the gRPC routes' requests (NewGRPCTransport), made
+	// by New when a route needs it.
+	grpcBase *http.Transport
 }
 
 // NewBaseTransport returns the transport the routes share by default:
@@ -94,7 +97,7 @@ func New(routes []config.Route, reg *breaker.Registry, opts Options) (*Gateway, 
 		if _, dup := g.byPrefix[rc.Prefix]; dup {
 			return nil, fmt.Errorf("gateway: route %s: another route has this prefix", rc.Prefix)
 		}
-		r, err := newRoute(rc, reg, base, logger)
+		r, err := newRoute(rc, reg, g.transport(rc), logger)
 		if err != nil {
 			return nil, fmt.Errorf("gateway: route %s: %w", rc.Prefix, err)
 		}
@@ -139,11 +142,28 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	http.NotFound(w, req)
 }
 
-// CloseIdleConnections closes the base transport's idle connections.
+// CloseIdleConnections closes the base transports' idle connections.
 func (g *Gateway) CloseIdleConnections() {
 	if c, ok := g.base.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}
+	if g.grpcBase != nil {
+		g.grpcBase.CloseIdleConnections()
+	}
+}
+
+// transport is the transport of rc's requests: the base one, or for a gRPC
+// route an HTTP/2-only clone of it (of NewBaseTransport's settings when the
+// base is not an *http.Transport).
+func (g *Gateway) transport(rc config.Route) http.RoundTripper {
+	if !rc.GRPC() {
+		return g.base
+	}
+	if g.grpcBase == nil {
+		bt, _ := g.base.(*http.Transport)
+		g.grpcBase = NewGRPCTransport(bt)
+	}
+	return g.grpcBase
 }
 
 type route struct {
@@ -152,6 +172,7 @@ type route struct {
 	members   []*member // the route's upstream, then its fallbacks
 	byBreaker map[*breaker.Breaker]*member
 	isFailure func(status int) bool
+	grpc      *grpcRoute // nil on an HTTP route
 	proxy     *httputil.ReverseProxy
 	logger    *slog.Logger
 	// replay is the gateway's budget for replay buffers; skipped counts
@@ -216,6 +237,9 @@ func newRoute(rc config.Route, reg *breaker.Registry, base http.RoundTripper, lo
 		// Body copy errors (mostly clients that hang up mid-stream).
 		ErrorLog: slog.NewLogLogger(r.logger.Handler(), slog.LevelDebug),
 	}
+	if rc.GRPC() {
+		r.setGRPC(rc)
+	}
 	return r, nil
 }
 
@@ -274,6 +298,10 @@ func (bp *bufferPool) Put(b []byte) {
 }
 
 func (r *route) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if r.grpc != nil {
+		r.serveGRPC(w, req)
+		return
+	}
 	if len(r.members) == 1 && !r.logger.Enabled(req.Context(), slog.LevelDebug) {
 		// Nothing to log and no fallback to hold interim responses back
 		// for: no need to watch the response.
