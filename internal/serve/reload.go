@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -148,6 +149,7 @@ func (l *live) reload() (string, error) {
 	for key, pair := range map[string][2]string{
 		"listen": {old.Listen, cfg.Listen}, "admin_listen": {old.AdminListen, cfg.AdminListen},
 		"metrics_listen": {old.MetricsListen, cfg.MetricsListen}, "admin_token": {old.AdminToken, cfg.AdminToken},
+		"h2c": {strconv.FormatBool(!old.DisableH2C), strconv.FormatBool(!cfg.DisableH2C)},
 	} {
 		if pair[0] != pair[1] {
 			l.log.Warn("configuration reload: this setting changes only on a restart", slog.String("setting", key))

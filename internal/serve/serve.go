@@ -211,6 +211,7 @@ func Run(ctx context.Context, o Options) error {
 			ReadHeaderTimeout: ReadHeaderTimeout,
 			IdleTimeout:       IdleTimeout,
 			MaxHeaderBytes:    1 << 20,
+			Protocols:         protocols(cfg),
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		}
 		l.srv.RegisterOnShutdown(feed.Close)
