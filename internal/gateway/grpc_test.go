@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,7 +16,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	grpcstatus "google.golang.org/grpc/status"
@@ -27,69 +25,6 @@ import (
 	"github.com/breakerwatch/breakerwatch/internal/config"
 	"github.com/breakerwatch/breakerwatch/internal/testutil"
 )
-
-// grpcUpstream is a real gRPC server on loopback: the standard health
-// service, and test services served by an unknown-service handler:
-//   - /test.Fail/<CODE> answers the status named (UNAVAILABLE, NOT_FOUND...)
-//     without a message: a trailers-only response;
-//   - /test.Echo/Trailer answers a message and a trailer x-upstream;
-//   - /test.Stream/Tick sends "first", waits for release, sends "second"
-//     and ends with UNAVAILABLE in the trailers.
-type grpcUpstream struct {
-	addr    string
-	calls   atomic.Int64 // test services' calls that arrived
-	health  *health.Server
-	release chan struct{}
-}
-
-func startGRPCUpstream(t *testing.T) *grpcUpstream {
-	t.Helper()
-	u := &grpcUpstream{health: health.NewServer(), release: make(chan struct{})}
-	srv := grpc.NewServer(grpc.UnknownServiceHandler(u.handle))
-	healthpb.RegisterHealthServer(srv, u.health)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.addr = ln.Addr().String()
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Stop(); <-done })
-	return u
-}
-
-func (u *grpcUpstream) handle(_ any, stream grpc.ServerStream) error {
-	u.calls.Add(1)
-	method, _ := grpc.MethodFromServerStream(stream)
-	if err := stream.RecvMsg(new(wrapperspb.StringValue)); err != nil {
-		return err
-	}
-	switch service, name, _ := strings.Cut(strings.TrimPrefix(method, "/"), "/"); service {
-	case "test.Fail":
-		var c codes.Code
-		if err := c.UnmarshalJSON([]byte(`"` + name + `"`)); err != nil {
-			return grpcstatus.Errorf(codes.InvalidArgument, "no code %s", name)
-		}
-		return grpcstatus.Error(c, "upstream says "+name)
-	case "test.Echo":
-		stream.SetTrailer(metadata.Pairs("x-upstream", "trailer"))
-		return stream.SendMsg(wrapperspb.String("echo"))
-	case "test.Stream":
-		if err := stream.SendMsg(wrapperspb.String("first")); err != nil {
-			return err
-		}
-		select {
-		case <-u.release:
-		case <-stream.Context().Done():
-			return stream.Context().Err()
-		}
-		if err := stream.SendMsg(wrapperspb.String("second")); err != nil {
-			return err
-		}
-		return grpcstatus.Error(codes.Unavailable, "stream broke")
-	}
-	return grpcstatus.Errorf(codes.Unimplemented, "no method %s", method)
-}
 
 // grpcFront serves routes in front of a gRPC upstream on an h2c listener,
 // each through its own breaker, and dials it with a real gRPC client.
@@ -167,8 +102,8 @@ func grpcBreaker(name string, mode breaker.Mode, threshold uint32) breaker.Confi
 // OK calls pass, with their messages and trailers; the health service's
 // own path (/grpc.health.v1.Health/Check) reaches the upstream unchanged.
 func TestGRPCCallsPass(t *testing.T) {
-	up := startGRPCUpstream(t)
-	f := setupGRPC(t, up.addr, []config.Route{
+	up := testutil.StartGRPCServer(t)
+	f := setupGRPC(t, up.Addr, []config.Route{
 		{Prefix: "/grpc.health.v1.Health/", Breaker: "health"},
 		{Prefix: "/test.Echo/", Breaker: "echo"},
 	}, grpcBreaker("health", breaker.ModeEnforce, 3), grpcBreaker("echo", breaker.ModeEnforce, 3))
@@ -203,8 +138,8 @@ func TestGRPCCallsPass(t *testing.T) {
 // opens the breaker, NOT_FOUND and INVALID_ARGUMENT do not; once open, the
 // gateway answers UNAVAILABLE itself without calling the upstream.
 func TestGRPCFailureCodesOpenTheBreaker(t *testing.T) {
-	up := startGRPCUpstream(t)
-	f := setupGRPC(t, up.addr, []config.Route{{Prefix: "/test.Fail/", Breaker: "fail"}},
+	up := testutil.StartGRPCServer(t)
+	f := setupGRPC(t, up.Addr, []config.Route{{Prefix: "/test.Fail/", Breaker: "fail"}},
 		grpcBreaker("fail", breaker.ModeEnforce, 3))
 	b := f.breakers["fail"]
 
@@ -225,11 +160,11 @@ func TestGRPCFailureCodesOpenTheBreaker(t *testing.T) {
 	if s := b.State(); s != breaker.StateOpen {
 		t.Fatalf("after 3 UNAVAILABLE: state %v, want open (counts %+v)", s, b.Snapshot().Counts)
 	}
-	before := up.calls.Load()
+	before := up.Calls.Load()
 	var trailer metadata.MD // a trailers-only response's headers are its trailers
 	_, err := f.invoke(t, "/test.Fail/NOT_FOUND", grpc.Trailer(&trailer))
 	wantCode(t, err, codes.Unavailable, `circuit breaker "fail": circuit breaker is open`)
-	if n := up.calls.Load() - before; n != 0 {
+	if n := up.Calls.Load() - before; n != 0 {
 		t.Errorf("the open breaker let %d call(s) reach the upstream", n)
 	}
 	if got := trailer.Get("x-circuit-breaker-state"); len(got) != 1 || got[0] != "open" {
@@ -243,8 +178,8 @@ func TestGRPCFailureCodesOpenTheBreaker(t *testing.T) {
 // failure_codes replaces the default list: NOT_FOUND counts, UNAVAILABLE
 // does not.
 func TestGRPCFailureCodesConfigured(t *testing.T) {
-	up := startGRPCUpstream(t)
-	f := setupGRPC(t, up.addr, []config.Route{{Prefix: "/test.Fail/", Breaker: "fail", FailureCodes: []codes.Code{codes.NotFound}}},
+	up := testutil.StartGRPCServer(t)
+	f := setupGRPC(t, up.Addr, []config.Route{{Prefix: "/test.Fail/", Breaker: "fail", FailureCodes: []codes.Code{codes.NotFound}}},
 		grpcBreaker("fail", breaker.ModeEnforce, 100))
 	for range 2 {
 		_, err := f.invoke(t, "/test.Fail/UNAVAILABLE")
@@ -261,15 +196,15 @@ func TestGRPCFailureCodesConfigured(t *testing.T) {
 // upstream and its own status comes back; the rejections are counted as
 // would-reject.
 func TestGRPCMonitorModeDoesNotBlock(t *testing.T) {
-	up := startGRPCUpstream(t)
-	f := setupGRPC(t, up.addr, []config.Route{{Prefix: "/test.Fail/", Breaker: "fail"}},
+	up := testutil.StartGRPCServer(t)
+	f := setupGRPC(t, up.Addr, []config.Route{{Prefix: "/test.Fail/", Breaker: "fail"}},
 		grpcBreaker("fail", breaker.ModeMonitor, 2))
 	b := f.breakers["fail"]
 	for range 5 {
 		_, err := f.invoke(t, "/test.Fail/UNAVAILABLE")
 		wantCode(t, err, codes.Unavailable, "upstream says UNAVAILABLE")
 	}
-	if n := up.calls.Load(); n != 5 {
+	if n := up.Calls.Load(); n != 5 {
 		t.Errorf("upstream got %d calls, want 5", n)
 	}
 	if s := b.State(); s != breaker.StateOpen {
@@ -285,13 +220,13 @@ func TestGRPCMonitorModeDoesNotBlock(t *testing.T) {
 // until the stream ends; then the status in the trailers (UNAVAILABLE)
 // is the call's outcome, and its duration covers the whole stream.
 func TestGRPCStreamOutcomeAtTrailers(t *testing.T) {
-	up := startGRPCUpstream(t)
+	up := testutil.StartGRPCServer(t)
 	// A call longer than slow_call is counted slow: that the stream's is
 	// shows that its duration runs to the trailers.
 	const held = 100 * time.Millisecond
 	cfg := grpcBreaker("stream", breaker.ModeEnforce, 10)
 	cfg.SlowCall = held / 2
-	f := setupGRPC(t, up.addr, []config.Route{{Prefix: "/test.Stream/", Breaker: "stream"}}, cfg)
+	f := setupGRPC(t, up.Addr, []config.Route{{Prefix: "/test.Stream/", Breaker: "stream"}}, cfg)
 	b := f.breakers["stream"]
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -313,7 +248,7 @@ func TestGRPCStreamOutcomeAtTrailers(t *testing.T) {
 		t.Errorf("counts while the stream is open = %+v, want none yet", c)
 	}
 	time.Sleep(held) // a lower bound for the duration below, not a wait for an event
-	close(up.release)
+	close(up.Release)
 	if err := stream.RecvMsg(msg); err != nil || msg.GetValue() != "second" {
 		t.Fatalf("second message = %v, %v", msg, err)
 	}
@@ -345,8 +280,8 @@ func TestGRPCUpstreamUnreachable(t *testing.T) {
 
 // An HTTP/1.1 client on the same h2c listener is still served.
 func TestGRPCListenerKeepsHTTP1(t *testing.T) {
-	up := startGRPCUpstream(t)
-	f := setupGRPC(t, up.addr, []config.Route{{Prefix: "/test.Fail/", Breaker: "fail"}},
+	up := testutil.StartGRPCServer(t)
+	f := setupGRPC(t, up.Addr, []config.Route{{Prefix: "/test.Fail/", Breaker: "fail"}},
 		grpcBreaker("fail", breaker.ModeEnforce, 10))
 	resp, err := http.Get(f.front.URL + "/nothing-here")
 	if err != nil {
@@ -401,8 +336,8 @@ func TestEncodeGRPCMessage(t *testing.T) {
 // A client that cancels a stream midway is neither a success nor a
 // failure of the upstream: the call is ignored.
 func TestGRPCClientCancelsStream(t *testing.T) {
-	up := startGRPCUpstream(t)
-	f := setupGRPC(t, up.addr, []config.Route{{Prefix: "/test.Stream/", Breaker: "stream"}},
+	up := testutil.StartGRPCServer(t)
+	f := setupGRPC(t, up.Addr, []config.Route{{Prefix: "/test.Stream/", Breaker: "stream"}},
 		grpcBreaker("stream", breaker.ModeEnforce, 10))
 	b := f.breakers["stream"]
 	ctx, cancel := context.WithCancel(context.Background())
