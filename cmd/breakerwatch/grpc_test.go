@@ -121,3 +121,11 @@ func TestGRPCConfigProblems(t *testing.T) {
 		t.Errorf("validate: exit %d\nstdout %q\nstderr:\n%s\nwant:\n%s", code, out, errOut, want)
 	}
 }
+
+// The example configuration in examples/grpc is valid.
+func TestGRPCExampleValidates(t *testing.T) {
+	code, out, errOut := runCmd(t, nil, "validate", "--config", "../../examples/grpc/breakerwatch.yaml")
+	if code != 0 {
+		t.Errorf("validate examples/grpc/breakerwatch.yaml: exit %d\n%s%s", code, out, errOut)
+	}
+}

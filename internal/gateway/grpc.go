@@ -143,7 +143,7 @@ func (r *route) grpcOutcome(req *http.Request, call *grpcCall, aborted bool) err
 		}
 		return errors.New("gateway: no response from the gRPC upstream")
 	}
-	code := grpcStatus(call.resp, aborted)
+	code := grpcStatus(call.resp)
 	if int(code) < len(r.grpc.failure) && r.grpc.failure[code] {
 		return &GRPCStatusError{Code: code}
 	}
@@ -163,7 +163,7 @@ func (e *GRPCStatusError) Error() string {
 // response); without one, what a gRPC client makes of the response (the
 // HTTP status mapped as gRPC's http-grpc-status-mapping says, INTERNAL for
 // a 200 that ended or broke off without a status).
-func grpcStatus(resp *http.Response, aborted bool) codes.Code {
+func grpcStatus(resp *http.Response) codes.Code {
 	v := resp.Trailer.Get("Grpc-Status")
 	if v == "" {
 		v = resp.Header.Get("Grpc-Status")

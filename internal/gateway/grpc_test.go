@@ -36,6 +36,17 @@ type grpcFront struct {
 
 func setupGRPC(t *testing.T, upstream string, routes []config.Route, cfgs ...breaker.Config) *grpcFront {
 	t.Helper()
+	return setupGRPCWith(t, "http://"+upstream, nil, routes, cfgs...)
+}
+
+// setupGRPCWith is setupGRPC with the upstream's URL and the gateway's
+// base transport (nil for the default).
+func setupGRPCWith(t *testing.T, upstream string, base http.RoundTripper, routes []config.Route, cfgs ...breaker.Config) *grpcFront {
+	t.Helper()
+	u, err := url.Parse(upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
 	reg, err := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()))
 	if err != nil {
 		t.Fatal(err)
@@ -49,12 +60,12 @@ func setupGRPC(t *testing.T, upstream string, routes []config.Route, cfgs ...bre
 	}
 	for i := range routes {
 		routes[i].Protocol = config.RouteGRPC
-		routes[i].Upstream = &url.URL{Scheme: "http", Host: upstream}
+		routes[i].Upstream = u
 		if routes[i].Timeout == 0 {
 			routes[i].Timeout = 5 * time.Second
 		}
 	}
-	g, err := New(routes, reg, Options{Logger: slog.New(slog.DiscardHandler)})
+	g, err := New(routes, reg, Options{Logger: slog.New(slog.DiscardHandler), Transport: base})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +331,7 @@ func TestGRPCStatus(t *testing.T) {
 			if tt.trailer != "" {
 				resp.Trailer.Set("Grpc-Status", tt.trailer)
 			}
-			if got := grpcStatus(resp, false); got != tt.want {
+			if got := grpcStatus(resp); got != tt.want {
 				t.Errorf("grpcStatus = %v, want %v", got, tt.want)
 			}
 		})
@@ -357,5 +368,89 @@ func TestGRPCClientCancelsStream(t *testing.T) {
 	testutil.WaitFor(t, "the canceled call recorded", 10*time.Second, func() bool { return b.Snapshot().Counts != (breaker.Counts{}) })
 	if c := b.Snapshot().Counts; c != (breaker.Counts{Ignored: 1}) {
 		t.Errorf("counts = %+v, want 1 ignored", c)
+	}
+}
+
+// A bidirectional stream is full duplex through the gateway: each message
+// comes back before the client sends the next.
+func TestGRPCBidiStream(t *testing.T) {
+	up := testutil.StartGRPCServer(t)
+	f := setupGRPC(t, up.Addr, []config.Route{{Prefix: "/test.Echo/", Breaker: "echo"}},
+		grpcBreaker("echo", breaker.ModeEnforce, 10))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := f.conn.NewStream(ctx, &grpc.StreamDesc{ClientStreams: true, ServerStreams: true}, "/test.Echo/Bidi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"a", "b", "c"} {
+		if err := stream.SendMsg(wrapperspb.String(m)); err != nil {
+			t.Fatal(err)
+		}
+		got := new(wrapperspb.StringValue)
+		if err := stream.RecvMsg(got); err != nil || got.GetValue() != m {
+			t.Fatalf("echo of %q = %v, %v", m, got, err)
+		}
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.RecvMsg(new(wrapperspb.StringValue)); err != io.EOF {
+		t.Fatalf("end of stream = %v, want io.EOF (status OK)", err)
+	}
+	testutil.WaitFor(t, "the stream's call recorded", 10*time.Second, func() bool { return f.breakers["echo"].Snapshot().Counts != (breaker.Counts{}) })
+	if c := f.breakers["echo"].Snapshot().Counts; c != (breaker.Counts{Success: 1}) {
+		t.Errorf("counts = %+v, want 1 success", c)
+	}
+}
+
+// An upstream that goes away mid-stream: the client gets an error, the
+// breaker a failure.
+func TestGRPCStreamBreaksOff(t *testing.T) {
+	up := testutil.StartGRPCServer(t)
+	f := setupGRPC(t, up.Addr, []config.Route{{Prefix: "/test.Stream/", Breaker: "stream"}},
+		grpcBreaker("stream", breaker.ModeEnforce, 10))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := f.conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, "/test.Stream/Tick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.SendMsg(wrapperspb.String("in")); err != nil {
+		t.Fatal(err)
+	}
+	msg := new(wrapperspb.StringValue)
+	if err := stream.RecvMsg(msg); err != nil || msg.GetValue() != "first" {
+		t.Fatalf("first message = %v, %v", msg, err)
+	}
+	up.Stop()
+	if err := stream.RecvMsg(msg); err == nil || err == io.EOF {
+		t.Fatalf("after the upstream stopped: %v, want an error", err)
+	}
+	b := f.breakers["stream"]
+	testutil.WaitFor(t, "the broken stream recorded", 10*time.Second, func() bool { return b.Snapshot().Counts != (breaker.Counts{}) })
+	if c := b.Snapshot().Counts; c != (breaker.Counts{Failure: 1}) {
+		t.Errorf("counts = %+v, want 1 failure", c)
+	}
+}
+
+// An https:// upstream gets HTTP/2 negotiated by ALPN, with the base
+// transport's TLS settings.
+func TestGRPCOverTLSUpstream(t *testing.T) {
+	up := testutil.StartGRPCServer(t)
+	tlsUp := httptest.NewUnstartedServer(up.Server) // grpc.Server serves HTTP/2 requests as a handler
+	tlsUp.EnableHTTP2 = true
+	tlsUp.StartTLS()
+	t.Cleanup(tlsUp.Close)
+	base := NewBaseTransport()
+	base.TLSClientConfig = tlsUp.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	f := setupGRPCWith(t, tlsUp.URL, base, []config.Route{{Prefix: "/test.Echo/", Breaker: "echo"}},
+		grpcBreaker("echo", breaker.ModeEnforce, 10))
+	out, err := f.invoke(t, "/test.Echo/Trailer")
+	if err != nil || out.GetValue() != "echo" {
+		t.Fatalf("Echo over TLS = %v, %v", out, err)
+	}
+	if c := f.breakers["echo"].Snapshot().Counts; c != (breaker.Counts{Success: 1}) {
+		t.Errorf("counts = %+v, want 1 success", c)
 	}
 }

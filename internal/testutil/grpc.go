@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"io"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -21,6 +22,8 @@ import (
 //   - /test.Fail/<CODE> answers the status named (UNAVAILABLE, NOT_FOUND,
 //     ...) without a message: a trailers-only response;
 //   - /test.Echo/Trailer answers "echo" and a trailer x-upstream: trailer;
+//   - /test.Echo/Bidi answers each message with itself until the client
+//     closes its side;
 //   - /test.Stream/Tick sends "first", waits for Release to be closed (or
 //     the client to go away), sends "second" and ends with UNAVAILABLE
 //     "stream broke" in the trailers.
@@ -33,13 +36,21 @@ type GRPCServer struct {
 	Health *health.Server
 	// Release lets /test.Stream/Tick go on once closed.
 	Release chan struct{}
+	// Server is the gRPC server, e.g. for ServeHTTP behind a TLS listener.
+	Server *grpc.Server
+	stop   func()
 }
+
+// Stop stops the server at once, closing its connections; the test's end
+// stops it too.
+func (s *GRPCServer) Stop() { s.stop() }
 
 // StartGRPCServer starts a GRPCServer, stopped when the test ends.
 func StartGRPCServer(t testing.TB) *GRPCServer {
 	t.Helper()
 	s := &GRPCServer{Health: health.NewServer(), Release: make(chan struct{})}
 	srv := grpc.NewServer(grpc.UnknownServiceHandler(s.handle))
+	s.Server = srv
 	healthpb.RegisterHealthServer(srv, s.Health)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -48,13 +59,27 @@ func StartGRPCServer(t testing.TB) *GRPCServer {
 	s.Addr = ln.Addr().String()
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Stop(); <-done })
+	s.stop = func() { srv.Stop(); <-done }
+	t.Cleanup(s.stop)
 	return s
 }
 
 func (s *GRPCServer) handle(_ any, stream grpc.ServerStream) error {
 	s.Calls.Add(1)
 	method, _ := grpc.MethodFromServerStream(stream)
+	if method == "/test.Echo/Bidi" {
+		for {
+			m := new(wrapperspb.StringValue)
+			if err := stream.RecvMsg(m); err == io.EOF {
+				return nil
+			} else if err != nil {
+				return err
+			}
+			if err := stream.SendMsg(m); err != nil {
+				return err
+			}
+		}
+	}
 	if err := stream.RecvMsg(new(wrapperspb.StringValue)); err != nil {
 		return err
 	}
