@@ -454,3 +454,18 @@ func TestGRPCOverTLSUpstream(t *testing.T) {
 		t.Errorf("counts = %+v, want 1 success", c)
 	}
 }
+
+// The route's timeout bounds the wait for the response headers, which a
+// gRPC server sends with its first message: a call whose first message is
+// later gets DEADLINE_EXCEEDED from the gateway, and the breaker a failure.
+func TestGRPCHeaderTimeout(t *testing.T) {
+	up := testutil.StartGRPCServer(t)
+	defer close(up.Release)
+	f := setupGRPC(t, up.Addr, []config.Route{{Prefix: "/test.Stream/", Breaker: "stream", Timeout: 100 * time.Millisecond}},
+		grpcBreaker("stream", breaker.ModeEnforce, 10))
+	_, err := f.invoke(t, "/test.Stream/Late")
+	wantCode(t, err, codes.DeadlineExceeded, "breakerwatch: no response from")
+	if c := f.breakers["stream"].Snapshot().Counts; c != (breaker.Counts{Failure: 1}) {
+		t.Errorf("counts = %+v, want 1 failure", c)
+	}
+}

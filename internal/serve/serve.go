@@ -242,6 +242,9 @@ func Run(ctx context.Context, o Options) error {
 		if len(r.Fallbacks) > 0 {
 			attrs = append(attrs, slog.Any("fallbacks", r.Breakers()[1:]), slog.Int64("max_replay_body", r.MaxReplayBody))
 		}
+		if r.GRPC() {
+			attrs = append(attrs, slog.String("protocol", r.Protocol))
+		}
 		log.LogAttrs(context.Background(), slog.LevelInfo, "route", attrs...)
 	}
 	adminLn := ln

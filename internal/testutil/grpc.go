@@ -26,7 +26,9 @@ import (
 //     closes its side;
 //   - /test.Stream/Tick sends "first", waits for Release to be closed (or
 //     the client to go away), sends "second" and ends with UNAVAILABLE
-//     "stream broke" in the trailers.
+//     "stream broke" in the trailers;
+//   - /test.Stream/Late waits for Release (or the client to go away), then
+//     sends "late" and ends with OK: its response headers come only then.
 type GRPCServer struct {
 	// Addr is the server's host:port.
 	Addr string
@@ -94,6 +96,14 @@ func (s *GRPCServer) handle(_ any, stream grpc.ServerStream) error {
 		stream.SetTrailer(metadata.Pairs("x-upstream", "trailer"))
 		return stream.SendMsg(wrapperspb.String("echo"))
 	case "test.Stream":
+		if name == "Late" {
+			select {
+			case <-s.Release:
+			case <-stream.Context().Done():
+				return stream.Context().Err()
+			}
+			return stream.SendMsg(wrapperspb.String("late"))
+		}
 		if err := stream.SendMsg(wrapperspb.String("first")); err != nil {
 			return err
 		}
