@@ -1,9 +1,7 @@
 package config
 
 import (
-	"errors"
 	"reflect"
-	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -119,20 +117,7 @@ routes:
 		},
 	}
 	for name, tt := range tests {
-		t.Run(name, func(t *testing.T) {
-			c, err := Parse("c.yaml", []byte(tt.yaml), env())
-			var ce *Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("Parse = %+v, %v; want an *Error", c, err)
-			}
-			var got []string
-			for _, p := range ce.Problems {
-				got = append(got, p.String())
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
-			}
-		})
+		t.Run(name, func(t *testing.T) { wantProblems(t, tt.yaml, env(), tt.want) })
 	}
 }
 

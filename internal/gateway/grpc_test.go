@@ -87,6 +87,16 @@ func setupGRPCWith(t *testing.T, upstream string, base http.RoundTripper, routes
 	return f
 }
 
+// setupOneGRPC serves one route, to a new testutil.GRPCServer, through a
+// breaker with cfg (the route's breaker is cfg.Name).
+func setupOneGRPC(t *testing.T, rc config.Route, cfg breaker.Config) (*testutil.GRPCServer, *grpcFront, *breaker.Breaker) {
+	t.Helper()
+	up := testutil.StartGRPCServer(t)
+	rc.Breaker = cfg.Name
+	f := setupGRPC(t, up.Addr, []config.Route{rc}, cfg)
+	return up, f, f.breakers[cfg.Name]
+}
+
 func (f *grpcFront) invoke(t *testing.T, method string, opts ...grpc.CallOption) (*wrapperspb.StringValue, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -149,10 +159,7 @@ func TestGRPCCallsPass(t *testing.T) {
 // opens the breaker, NOT_FOUND and INVALID_ARGUMENT do not; once open, the
 // gateway answers UNAVAILABLE itself without calling the upstream.
 func TestGRPCFailureCodesOpenTheBreaker(t *testing.T) {
-	up := testutil.StartGRPCServer(t)
-	f := setupGRPC(t, up.Addr, []config.Route{{Prefix: "/test.Fail/", Breaker: "fail"}},
-		grpcBreaker("fail", breaker.ModeEnforce, 3))
-	b := f.breakers["fail"]
+	up, f, b := setupOneGRPC(t, config.Route{Prefix: "/test.Fail/"}, grpcBreaker("fail", breaker.ModeEnforce, 3))
 
 	for range 4 {
 		_, err := f.invoke(t, "/test.Fail/NOT_FOUND")
@@ -189,8 +196,7 @@ func TestGRPCFailureCodesOpenTheBreaker(t *testing.T) {
 // failure_codes replaces the default list: NOT_FOUND counts, UNAVAILABLE
 // does not.
 func TestGRPCFailureCodesConfigured(t *testing.T) {
-	up := testutil.StartGRPCServer(t)
-	f := setupGRPC(t, up.Addr, []config.Route{{Prefix: "/test.Fail/", Breaker: "fail", FailureCodes: []codes.Code{codes.NotFound}}},
+	_, f, b := setupOneGRPC(t, config.Route{Prefix: "/test.Fail/", FailureCodes: []codes.Code{codes.NotFound}},
 		grpcBreaker("fail", breaker.ModeEnforce, 100))
 	for range 2 {
 		_, err := f.invoke(t, "/test.Fail/UNAVAILABLE")
@@ -198,7 +204,7 @@ func TestGRPCFailureCodesConfigured(t *testing.T) {
 		_, err = f.invoke(t, "/test.Fail/NOT_FOUND")
 		wantCode(t, err, codes.NotFound, "upstream says")
 	}
-	if c := f.breakers["fail"].Snapshot().Counts; c != (breaker.Counts{Success: 2, Failure: 2}) {
+	if c := b.Snapshot().Counts; c != (breaker.Counts{Success: 2, Failure: 2}) {
 		t.Errorf("counts = %+v, want 2 successes (UNAVAILABLE) and 2 failures (NOT_FOUND)", c)
 	}
 }
@@ -207,10 +213,7 @@ func TestGRPCFailureCodesConfigured(t *testing.T) {
 // upstream and its own status comes back; the rejections are counted as
 // would-reject.
 func TestGRPCMonitorModeDoesNotBlock(t *testing.T) {
-	up := testutil.StartGRPCServer(t)
-	f := setupGRPC(t, up.Addr, []config.Route{{Prefix: "/test.Fail/", Breaker: "fail"}},
-		grpcBreaker("fail", breaker.ModeMonitor, 2))
-	b := f.breakers["fail"]
+	up, f, b := setupOneGRPC(t, config.Route{Prefix: "/test.Fail/"}, grpcBreaker("fail", breaker.ModeMonitor, 2))
 	for range 5 {
 		_, err := f.invoke(t, "/test.Fail/UNAVAILABLE")
 		wantCode(t, err, codes.Unavailable, "upstream says UNAVAILABLE")
@@ -231,30 +234,15 @@ func TestGRPCMonitorModeDoesNotBlock(t *testing.T) {
 // until the stream ends; then the status in the trailers (UNAVAILABLE)
 // is the call's outcome, and its duration covers the whole stream.
 func TestGRPCStreamOutcomeAtTrailers(t *testing.T) {
-	up := testutil.StartGRPCServer(t)
 	// A call longer than slow_call is counted slow: that the stream's is
 	// shows that its duration runs to the trailers.
 	const held = 100 * time.Millisecond
 	cfg := grpcBreaker("stream", breaker.ModeEnforce, 10)
 	cfg.SlowCall = held / 2
-	f := setupGRPC(t, up.Addr, []config.Route{{Prefix: "/test.Stream/", Breaker: "stream"}}, cfg)
-	b := f.breakers["stream"]
+	up, f, b := setupOneGRPC(t, config.Route{Prefix: "/test.Stream/"}, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	stream, err := f.conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, "/test.Stream/Tick")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := stream.SendMsg(wrapperspb.String("in")); err != nil {
-		t.Fatal(err)
-	}
-	if err := stream.CloseSend(); err != nil {
-		t.Fatal(err)
-	}
-	msg := new(wrapperspb.StringValue)
-	if err := stream.RecvMsg(msg); err != nil || msg.GetValue() != "first" {
-		t.Fatalf("first message = %v, %v", msg, err)
-	}
+	stream, msg := f.openTick(t, ctx)
 	if c := b.Snapshot().Counts; c != (breaker.Counts{}) {
 		t.Errorf("counts while the stream is open = %+v, want none yet", c)
 	}
@@ -263,12 +251,8 @@ func TestGRPCStreamOutcomeAtTrailers(t *testing.T) {
 	if err := stream.RecvMsg(msg); err != nil || msg.GetValue() != "second" {
 		t.Fatalf("second message = %v, %v", msg, err)
 	}
-	err = stream.RecvMsg(msg)
-	wantCode(t, err, codes.Unavailable, "stream broke")
-	testutil.WaitFor(t, "the stream's call recorded", 10*time.Second, func() bool { return b.Snapshot().Counts.Failure == 1 })
-	if c := b.Snapshot().Counts; c != (breaker.Counts{Failure: 1, Slow: 1}) {
-		t.Errorf("counts = %+v, want 1 failure, slow (held open %v, slow_call %v)", c, held, cfg.SlowCall)
-	}
+	wantCode(t, stream.RecvMsg(msg), codes.Unavailable, "stream broke")
+	waitCounts(t, b, breaker.Counts{Failure: 1, Slow: 1}) // slow: held open longer than slow_call
 }
 
 // An upstream that cannot be reached: the client gets UNAVAILABLE from the
@@ -291,9 +275,7 @@ func TestGRPCUpstreamUnreachable(t *testing.T) {
 
 // An HTTP/1.1 client on the same h2c listener is still served.
 func TestGRPCListenerKeepsHTTP1(t *testing.T) {
-	up := testutil.StartGRPCServer(t)
-	f := setupGRPC(t, up.Addr, []config.Route{{Prefix: "/test.Fail/", Breaker: "fail"}},
-		grpcBreaker("fail", breaker.ModeEnforce, 10))
+	_, f, _ := setupOneGRPC(t, config.Route{Prefix: "/test.Fail/"}, grpcBreaker("fail", breaker.ModeEnforce, 10))
 	resp, err := http.Get(f.front.URL + "/nothing-here")
 	if err != nil {
 		t.Fatal(err)
@@ -347,36 +329,18 @@ func TestEncodeGRPCMessage(t *testing.T) {
 // A client that cancels a stream midway is neither a success nor a
 // failure of the upstream: the call is ignored.
 func TestGRPCClientCancelsStream(t *testing.T) {
-	up := testutil.StartGRPCServer(t)
-	f := setupGRPC(t, up.Addr, []config.Route{{Prefix: "/test.Stream/", Breaker: "stream"}},
-		grpcBreaker("stream", breaker.ModeEnforce, 10))
-	b := f.breakers["stream"]
+	_, f, b := setupOneGRPC(t, config.Route{Prefix: "/test.Stream/"}, grpcBreaker("stream", breaker.ModeEnforce, 10))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stream, err := f.conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, "/test.Stream/Tick")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := stream.SendMsg(wrapperspb.String("in")); err != nil {
-		t.Fatal(err)
-	}
-	msg := new(wrapperspb.StringValue)
-	if err := stream.RecvMsg(msg); err != nil || msg.GetValue() != "first" {
-		t.Fatalf("first message = %v, %v", msg, err)
-	}
+	f.openTick(t, ctx)
 	cancel()
-	testutil.WaitFor(t, "the canceled call recorded", 10*time.Second, func() bool { return b.Snapshot().Counts != (breaker.Counts{}) })
-	if c := b.Snapshot().Counts; c != (breaker.Counts{Ignored: 1}) {
-		t.Errorf("counts = %+v, want 1 ignored", c)
-	}
+	waitCounts(t, b, breaker.Counts{Ignored: 1})
 }
 
 // A bidirectional stream is full duplex through the gateway: each message
 // comes back before the client sends the next.
 func TestGRPCBidiStream(t *testing.T) {
-	up := testutil.StartGRPCServer(t)
-	f := setupGRPC(t, up.Addr, []config.Route{{Prefix: "/test.Echo/", Breaker: "echo"}},
-		grpcBreaker("echo", breaker.ModeEnforce, 10))
+	_, f, b := setupOneGRPC(t, config.Route{Prefix: "/test.Echo/"}, grpcBreaker("echo", breaker.ModeEnforce, 10))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	stream, err := f.conn.NewStream(ctx, &grpc.StreamDesc{ClientStreams: true, ServerStreams: true}, "/test.Echo/Bidi")
@@ -398,40 +362,21 @@ func TestGRPCBidiStream(t *testing.T) {
 	if err := stream.RecvMsg(new(wrapperspb.StringValue)); err != io.EOF {
 		t.Fatalf("end of stream = %v, want io.EOF (status OK)", err)
 	}
-	testutil.WaitFor(t, "the stream's call recorded", 10*time.Second, func() bool { return f.breakers["echo"].Snapshot().Counts != (breaker.Counts{}) })
-	if c := f.breakers["echo"].Snapshot().Counts; c != (breaker.Counts{Success: 1}) {
-		t.Errorf("counts = %+v, want 1 success", c)
-	}
+	waitCounts(t, b, breaker.Counts{Success: 1})
 }
 
 // An upstream that goes away mid-stream: the client gets an error, the
 // breaker a failure.
 func TestGRPCStreamBreaksOff(t *testing.T) {
-	up := testutil.StartGRPCServer(t)
-	f := setupGRPC(t, up.Addr, []config.Route{{Prefix: "/test.Stream/", Breaker: "stream"}},
-		grpcBreaker("stream", breaker.ModeEnforce, 10))
+	up, f, b := setupOneGRPC(t, config.Route{Prefix: "/test.Stream/"}, grpcBreaker("stream", breaker.ModeEnforce, 10))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	stream, err := f.conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, "/test.Stream/Tick")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := stream.SendMsg(wrapperspb.String("in")); err != nil {
-		t.Fatal(err)
-	}
-	msg := new(wrapperspb.StringValue)
-	if err := stream.RecvMsg(msg); err != nil || msg.GetValue() != "first" {
-		t.Fatalf("first message = %v, %v", msg, err)
-	}
+	stream, msg := f.openTick(t, ctx)
 	up.Stop()
 	if err := stream.RecvMsg(msg); err == nil || err == io.EOF {
 		t.Fatalf("after the upstream stopped: %v, want an error", err)
 	}
-	b := f.breakers["stream"]
-	testutil.WaitFor(t, "the broken stream recorded", 10*time.Second, func() bool { return b.Snapshot().Counts != (breaker.Counts{}) })
-	if c := b.Snapshot().Counts; c != (breaker.Counts{Failure: 1}) {
-		t.Errorf("counts = %+v, want 1 failure", c)
-	}
+	waitCounts(t, b, breaker.Counts{Failure: 1})
 }
 
 // An https:// upstream gets HTTP/2 negotiated by ALPN, with the base
@@ -459,13 +404,41 @@ func TestGRPCOverTLSUpstream(t *testing.T) {
 // gRPC server sends with its first message: a call whose first message is
 // later gets DEADLINE_EXCEEDED from the gateway, and the breaker a failure.
 func TestGRPCHeaderTimeout(t *testing.T) {
-	up := testutil.StartGRPCServer(t)
-	defer close(up.Release)
-	f := setupGRPC(t, up.Addr, []config.Route{{Prefix: "/test.Stream/", Breaker: "stream", Timeout: 100 * time.Millisecond}},
+	up, f, b := setupOneGRPC(t, config.Route{Prefix: "/test.Stream/", Timeout: 100 * time.Millisecond},
 		grpcBreaker("stream", breaker.ModeEnforce, 10))
+	defer close(up.Release)
 	_, err := f.invoke(t, "/test.Stream/Late")
 	wantCode(t, err, codes.DeadlineExceeded, "breakerwatch: no response from")
-	if c := f.breakers["stream"].Snapshot().Counts; c != (breaker.Counts{Failure: 1}) {
-		t.Errorf("counts = %+v, want 1 failure", c)
+	waitCounts(t, b, breaker.Counts{Failure: 1})
+}
+
+// openTick opens /test.Stream/Tick and reads its first message; msg is the
+// message to read the next ones into.
+func (f *grpcFront) openTick(t *testing.T, ctx context.Context) (stream grpc.ClientStream, msg *wrapperspb.StringValue) {
+	t.Helper()
+	stream, err := f.conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, "/test.Stream/Tick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.SendMsg(wrapperspb.String("in")); err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	msg = new(wrapperspb.StringValue)
+	if err := stream.RecvMsg(msg); err != nil || msg.GetValue() != "first" {
+		t.Fatalf("first message = %v, %v", msg, err)
+	}
+	return stream, msg
+}
+
+// waitCounts waits until b has recorded a call (a stream's outcome is
+// recorded after the client has read its end), then wants its counts.
+func waitCounts(t *testing.T, b *breaker.Breaker, want breaker.Counts) {
+	t.Helper()
+	testutil.WaitFor(t, b.Name()+"'s call recorded", 10*time.Second, func() bool { return b.Snapshot().Counts != (breaker.Counts{}) })
+	if c := b.Snapshot().Counts; c != want {
+		t.Errorf("%s counts = %+v, want %+v", b.Name(), c, want)
 	}
 }
