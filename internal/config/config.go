@@ -10,6 +10,7 @@ import (
 
 	"github.com/breakerwatch/breakerwatch/breaker"
 	"github.com/breakerwatch/breakerwatch/fleet"
+	"google.golang.org/grpc/codes"
 )
 
 // Built-in defaults.
@@ -54,6 +55,11 @@ type Config struct {
 	// admin and metrics listeners stay plain HTTP. Empty: plain HTTP.
 	TLSCertFile string
 	TLSKeyFile  string
+	// DisableH2C turns off HTTP/2 without TLS on the listeners (h2c: false).
+	// By default they serve it next to HTTP/1.1, with prior knowledge (a
+	// connection that opens with HTTP/2's preface, as gRPC clients' do), so
+	// that gRPC clients can call gRPC routes.
+	DisableH2C bool
 	// MaxReplayMemory bounds the bytes the replay buffers of all routes
 	// with fallbacks hold at once; requests beyond it go without fallback
 	// replay. Default DefaultMaxReplayMemory.
@@ -132,6 +138,12 @@ type Route struct {
 	// TLS configures the connection to Upstream when it is https:// (nil:
 	// the system's roots, the URL's host).
 	TLS *UpstreamTLS
+	// Protocol is RouteHTTP or RouteGRPC (see grpc.go). Empty means
+	// RouteHTTP.
+	Protocol string
+	// FailureCodes, on a gRPC route, lists the grpc-status codes that count
+	// as failures. Default DefaultFailureCodes.
+	FailureCodes []codes.Code
 }
 
 // Fallback is one upstream of a route's fallback chain.

@@ -456,19 +456,26 @@ routes:
 			if tt.env == nil {
 				tt.env = env()
 			}
-			c, err := Parse("c.yaml", []byte(tt.yaml), tt.env)
-			var ce *Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("Parse = %+v, %v; want an *Error", c, err)
-			}
-			var got []string
-			for _, p := range ce.Problems {
-				got = append(got, p.String())
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
-			}
+			wantProblems(t, tt.yaml, tt.env, tt.want)
 		})
+	}
+}
+
+// wantProblems parses yaml as c.yaml with e and fails the test unless the
+// problems are exactly want, in order.
+func wantProblems(t *testing.T, yaml string, e Env, want []string) {
+	t.Helper()
+	c, err := Parse("c.yaml", []byte(yaml), e)
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("Parse = %+v, %v; want an *Error", c, err)
+	}
+	var got []string
+	for _, p := range ce.Problems {
+		got = append(got, p.String())
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 

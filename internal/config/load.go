@@ -155,13 +155,13 @@ func (p *parser) unknown(k *yaml.Node, path, key string, known string) {
 }
 
 const (
-	topKeys     = "listen, admin_listen, metrics_listen, tls_cert_file, tls_key_file, admin_token, max_replay_memory, defaults, breakers, routes, fleet, telemetry"
+	topKeys     = "listen, admin_listen, metrics_listen, tls_cert_file, tls_key_file, h2c, admin_token, max_replay_memory, defaults, breakers, routes, fleet, telemetry"
 	breakerKeys = "mode, failure_threshold, min_throughput, failure_rate, slow_call, timeout, half_open_requests, window"
 	// A breaker's own entry may also have a health check and candidates;
 	// defaults may not.
 	breakerEntryKeys = breakerKeys + ", health_check, candidates"
 	healthKeys       = "url, expect_status, interval, timeout, half_open_on_pass, open_on_fail, open_after"
-	routeKeys        = "prefix, upstream, breaker, timeout, body_read_timeout, failure_status, fallbacks, max_replay_body, tls"
+	routeKeys        = "prefix, upstream, breaker, timeout, body_read_timeout, failure_status, fallbacks, max_replay_body, tls, protocol, failure_codes"
 	fallbackKeys     = "upstream, breaker, tls"
 	tlsKeys          = "ca_file, cert_file, key_file, server_name, insecure_skip_verify"
 	fleetKeys        = "redis, key_prefix, instance, publish_interval, heartbeat"
@@ -190,6 +190,10 @@ func (p *parser) top(root *yaml.Node) {
 			p.c.TLSCertFile = p.file(v, key)
 		case "tls_key_file":
 			p.c.TLSKeyFile = p.file(v, key)
+		case "h2c":
+			h2c := true
+			p.bool(v, key, &h2c)
+			p.c.DisableH2C = !h2c
 		case "admin_token":
 			if s, ok := p.str(v, key); ok {
 				p.c.AdminToken = s
@@ -415,6 +419,12 @@ func (p *parser) routes(n *yaml.Node) {
 				}
 			case "tls":
 				r.TLS = p.upstreamTLS(v, kp)
+			case "protocol":
+				if s, ok := p.str(v, kp); ok {
+					r.Protocol = s
+				}
+			case "failure_codes":
+				r.FailureCodes = p.codes(v, kp)
 			default:
 				p.unknown(k, path, key, routeKeys)
 			}

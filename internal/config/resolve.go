@@ -264,6 +264,7 @@ func (c *Config) validate(ps *problems) {
 		for j, f := range r.Fallbacks {
 			c.checkUpstreamTLS(ps, fmt.Sprintf("%s.fallbacks[%d]", path, j), f.TLS, scheme(f.Upstream), tlsLoaded)
 		}
+		c.validateGRPC(ps, path, r)
 		if r.Timeout < 0 {
 			ps.at(c.at(path+".timeout"), path+".timeout", "%v is negative", r.Timeout)
 		}

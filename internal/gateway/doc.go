@@ -24,6 +24,22 @@
 // the breaker whose upstream answered (X-Breakerwatch-Served-By and the
 // X-Circuit-Breaker-* headers of exporter.Middleware).
 //
+// # gRPC
+//
+// A route with protocol grpc (config.RouteGRPC) carries a gRPC service's
+// calls: the path goes to the upstream unchanged, over HTTP/2 only
+// (NewGRPCTransport: prior knowledge over cleartext, ALPN over TLS), and
+// trailers pass through. A call's outcome is its grpc-status, which comes
+// in the trailers (or the headers of a trailers-only response) once the
+// body has ended; so the breaker's call wraps the whole proxied exchange
+// and ends when the response does, and its duration is the call's (a
+// stream's lifetime for a streaming call). The status counts as a failure
+// when the route's failure codes list it (config.DefaultFailureCodes by
+// default). The body still streams: each message is flushed as it comes.
+// The gateway's own answers are trailers-only gRPC statuses that a gRPC
+// client can read: UNAVAILABLE for a rejection or an unreachable upstream,
+// DEADLINE_EXCEEDED for the header timeout. gRPC routes have no fallbacks.
+//
 // # Fallbacks
 //
 // A route may list fallback upstreams, each behind its own breaker: the

@@ -151,6 +151,7 @@ type route struct {
 	members   []*member // the route's upstream, then its fallbacks
 	byBreaker map[*breaker.Breaker]*member
 	isFailure func(status int) bool
+	grpc      *grpcRoute // nil on an HTTP route
 	proxy     *httputil.ReverseProxy
 	logger    *slog.Logger
 	// replay is the gateway's budget for replay buffers; skipped counts
@@ -197,7 +198,7 @@ func newRoute(rc config.Route, reg *breaker.Registry, tr *transports, logger *sl
 	r.logger = logger.With(attrs...)
 	for i, name := range chain.Members() {
 		b, _ := reg.Get(name) // the chain found it
-		next, err := tr.get(tlss[i])
+		next, err := tr.get(tlss[i], rc.GRPC())
 		if err != nil {
 			return nil, fmt.Errorf("%s: tls: %w", upstreams[i].Redacted(), err)
 		}
@@ -225,6 +226,9 @@ func newRoute(rc config.Route, reg *breaker.Registry, tr *transports, logger *sl
 		ErrorHandler: r.fail,
 		// Body copy errors (mostly clients that hang up mid-stream).
 		ErrorLog: slog.NewLogLogger(r.logger.Handler(), slog.LevelDebug),
+	}
+	if rc.GRPC() {
+		r.setGRPC(rc)
 	}
 	return r, nil
 }
@@ -284,6 +288,12 @@ func (bp *bufferPool) Put(b []byte) {
 }
 
 func (r *route) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if r.grpc != nil {
+		// No body_read_timeout: a gRPC request's body is its client stream,
+		// which may rightly last as long as the call.
+		r.serveGRPC(w, req)
+		return
+	}
 	req, done := withBodyTimeout(w, req, r.cfg.BodyReadTimeout)
 	defer done()
 	if len(r.members) == 1 && !r.logger.Enabled(req.Context(), slog.LevelDebug) {

@@ -7,28 +7,37 @@ import (
 )
 
 // transports hands each member of a route the transport for its TLS
-// settings: the shared base transport when it has none, otherwise one
-// transport per distinct settings, shared by every member that has them.
+// settings and protocol: the shared base transport for an HTTP upstream
+// without tls:, otherwise one transport per distinct settings and
+// protocol, shared by every member that has them.
 type transports struct {
 	base  http.RoundTripper
-	byTLS map[config.UpstreamTLS]*http.Transport
+	byKey map[transportKey]*http.Transport
 }
 
-// get returns the transport for t (nil: the base). A new one is the base's
+// transportKey is what distinguishes one derived transport from another.
+type transportKey struct {
+	tls    config.UpstreamTLS
+	hasTLS bool
+	grpc   bool // HTTP/2 only, cleartext or through ALPN (NewGRPCTransport)
+}
+
+// get returns the transport for t (nil: the base's TLS settings) and the
+// protocol (grpc: HTTP/2 only, see NewGRPCTransport). A new one is the base's
 // settings (NewBaseTransport's when the base is not an *http.Transport)
 // with t's TLS client configuration, and HTTP/2 when the upstream offers
 // it through ALPN: with a TLSClientConfig of its own, http.Transport would
 // otherwise speak HTTP/1.1 only.
-func (ts *transports) get(t *config.UpstreamTLS) (http.RoundTripper, error) {
-	if t == nil {
+func (ts *transports) get(t *config.UpstreamTLS, grpc bool) (http.RoundTripper, error) {
+	if t == nil && !grpc {
 		return ts.base, nil
 	}
-	if tr, ok := ts.byTLS[*t]; ok {
-		return tr, nil
+	key := transportKey{hasTLS: t != nil, grpc: grpc}
+	if t != nil {
+		key.tls = *t
 	}
-	tc, err := t.ClientConfig()
-	if err != nil {
-		return nil, err
+	if tr, ok := ts.byKey[key]; ok {
+		return tr, nil
 	}
 	var tr *http.Transport
 	if bt, ok := ts.base.(*http.Transport); ok {
@@ -36,12 +45,21 @@ func (ts *transports) get(t *config.UpstreamTLS) (http.RoundTripper, error) {
 	} else {
 		tr = NewBaseTransport()
 	}
-	tr.TLSClientConfig = tc
-	tr.ForceAttemptHTTP2 = true
-	if ts.byTLS == nil {
-		ts.byTLS = map[config.UpstreamTLS]*http.Transport{}
+	if t != nil {
+		tc, err := t.ClientConfig()
+		if err != nil {
+			return nil, err
+		}
+		tr.TLSClientConfig = tc
+		tr.ForceAttemptHTTP2 = true
 	}
-	ts.byTLS[*t] = tr
+	if grpc {
+		tr = NewGRPCTransport(tr)
+	}
+	if ts.byKey == nil {
+		ts.byKey = map[transportKey]*http.Transport{}
+	}
+	ts.byKey[key] = tr
 	return tr, nil
 }
 
@@ -50,7 +68,7 @@ func (ts *transports) closeIdle() {
 	if c, ok := ts.base.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}
-	for _, tr := range ts.byTLS {
+	for _, tr := range ts.byKey {
 		tr.CloseIdleConnections()
 	}
 }

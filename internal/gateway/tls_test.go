@@ -148,7 +148,7 @@ func TestUpstreamTLS(t *testing.T) {
 	if rt(0) == rt(3) || rt(4) != g.tr.base {
 		t.Error("want one transport per distinct settings, and the base one without tls:")
 	}
-	if n := len(g.tr.byTLS); n != 5 {
+	if n := len(g.tr.byKey); n != 5 {
 		t.Errorf("%d TLS transports, want 5 (one per distinct tls: block)", n)
 	}
 	// The insecure route is named in a warning, once.

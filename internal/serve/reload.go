@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -154,6 +155,7 @@ func (l *live) reload() (string, error) {
 		"listen": {old.Listen, cfg.Listen}, "admin_listen": {old.AdminListen, cfg.AdminListen},
 		"metrics_listen": {old.MetricsListen, cfg.MetricsListen}, "admin_token": {old.AdminToken, cfg.AdminToken},
 		"tls_cert_file (HTTPS on or off)": {fmt.Sprint(old.TLSCertFile != ""), fmt.Sprint(cfg.TLSCertFile != "")},
+		"h2c": {strconv.FormatBool(!old.DisableH2C), strconv.FormatBool(!cfg.DisableH2C)},
 	} {
 		if pair[0] != pair[1] {
 			l.log.Warn("configuration reload: this setting changes only on a restart", slog.String("setting", key))

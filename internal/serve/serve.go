@@ -214,6 +214,7 @@ func Run(ctx context.Context, o Options) error {
 			ReadHeaderTimeout: ReadHeaderTimeout,
 			IdleTimeout:       IdleTimeout,
 			MaxHeaderBytes:    1 << 20,
+			Protocols:         protocols(cfg),
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		}
 		l.srv.RegisterOnShutdown(feed.Close)
@@ -248,6 +249,9 @@ func Run(ctx context.Context, o Options) error {
 			slog.String("breaker", r.Breaker), slog.String("mode", bc.Mode.String()), slog.Duration("timeout", r.Timeout)}
 		if len(r.Fallbacks) > 0 {
 			attrs = append(attrs, slog.Any("fallbacks", r.Breakers()[1:]), slog.Int64("max_replay_body", r.MaxReplayBody))
+		}
+		if r.GRPC() {
+			attrs = append(attrs, slog.String("protocol", r.Protocol))
 		}
 		log.LogAttrs(context.Background(), slog.LevelInfo, "route", attrs...)
 	}
