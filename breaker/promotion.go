@@ -83,3 +83,7 @@ func (b *Breaker) ClearPromotion() (Promotion, error) {
 	b.restart("promotion cleared: back to the configured settings")
 	return Promotion{From: settingsOf(prev), To: settingsOf(&next)}, nil
 }
+
+// HasCandidates reports whether the breaker has candidate settings (and so
+// can be promoted).
+func (b *Breaker) HasCandidates() bool { return b.cands != nil }
