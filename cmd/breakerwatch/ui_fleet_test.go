@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -26,8 +27,9 @@ func TestUIFleet(t *testing.T) {
 	up := newUpstream(t)
 	broken := newUpstream(t)
 	broken.set(502) // only gw-3 goes through it
-	ps := replicas(t, fleetConfig(t, up.URL, srv.URL(), "gw-1", ""), fleetConfig(t, up.URL, srv.URL(), "gw-2", ""),
-		fleetConfig(t, broken.URL, srv.URL(), "gw-3", ""))
+	extra := "    candidates:\n      strict: {failure_threshold: 3}"
+	ps := replicas(t, fleetConfig(t, up.URL, srv.URL(), "gw-1", extra), fleetConfig(t, up.URL, srv.URL(), "gw-2", extra),
+		fleetConfig(t, broken.URL, srv.URL(), "gw-3", extra))
 	waitMembers(t, ps, 3)
 
 	b := openBrowser(t)
@@ -72,10 +74,22 @@ func TestUIFleet(t *testing.T) {
 		t.Fatalf("ctl mode: exit %d\n%s%s", code, out, errOut)
 	}
 	b.waitJS("gw-2's page to show the override", `document.querySelector('`+row("llm")+` .mode').textContent === 'monitor' && document.querySelector('`+row("llm")+` .mode-src').textContent.startsWith('fleet override by alice@')`, 10*time.Second)
-	src := eval[string](b, `document.querySelector('`+row("llm")+` .mode-src').textContent`)
-	if !strings.Contains(src, " at "+time.Now().UTC().Format("2006-01-02")) {
-		t.Errorf("mode source %q does not say when", src)
+	// The time of day on the page; the full source in its title.
+	src := eval[[]string](b, `(e => [e.textContent, e.title])(document.querySelector('`+row("llm")+` .mode-src'))`)
+	if !regexp.MustCompile(`^fleet override by alice@\S+ at \d{1,2}:\d\d:\d\d`).MatchString(src[0]) ||
+		!regexp.MustCompile(`^override by alice@\S+ at `+time.Now().UTC().Format("2006-01-02")+`T`).MatchString(src[1]) {
+		t.Errorf("mode source %q (title %q) does not say who and when", src[0], src[1])
 	}
+	promoted := `(() => { const e = document.querySelector('` + row("llm") + ` .promoted'); return e.hidden ? '' : e.textContent; })()`
+	if got := eval[string](b, promoted); got != "" {
+		t.Errorf("promoted line before any promotion: %q", got)
+	}
+	// A promotion through gw-1 shows on gw-2's page with its source too.
+	code, out, errOut = runCmd(t, []string{"USER=alice"}, "ctl", "--addr", ps[0].base, "tune", "llm", "--promote", "strict")
+	if code != 0 || !strings.Contains(out, "fleet: recorded") {
+		t.Fatalf("ctl tune --promote: exit %d\n%s%s", code, out, errOut)
+	}
+	b.waitJS("gw-2's page to show the promotion", promoted+`.startsWith('settings: candidate strict, fleet override by alice@')`, 10*time.Second)
 	if !eval[bool](b, `window.notReloaded === true`) {
 		t.Error("the page reloaded")
 	}

@@ -49,11 +49,22 @@ function routesOf(name) {
 }
 
 // Where a mode or a promotion comes from, for people: "config", "runtime"
-// (set on this process only), or a fleet override with who and when.
+// (set on this process only), or a fleet override with who and when (the
+// time of day here; the element's title has the full source).
 function sourceText(src) {
   if (!src || src === "config") return "from config";
   if (src === "runtime") return "runtime override (this process only)";
+  const m = /^override by (.+) at (\S+)$/.exec(src);
+  const at = m && new Date(m[2]);
+  if (at && !isNaN(at)) return `fleet override by ${m[1]} at ${at.toLocaleTimeString()}`;
   return "fleet " + src;
+}
+
+// setSource shows a source in el, with the full source as its title.
+function setSource(el, text, src) {
+  set(el, text);
+  const title = src && src !== "config" ? src : "";
+  if (el.title !== title) el.title = title;
 }
 
 // Which replicas of the fleet see the breaker open ("" without fleet mode).
@@ -109,9 +120,9 @@ function fill(r, d) {
     c.mode.textContent = d.mode;
     r.tr.dataset.mode = d.mode;
   }
-  set(c.modeSrc, sourceText(d.mode_source));
+  setSource(c.modeSrc, sourceText(d.mode_source), d.mode_source);
   const promoted = d.promoted ? `settings: candidate ${d.promoted}, ${sourceText(d.settings_source)}` : "";
-  set(c.promoted, promoted);
+  setSource(c.promoted, promoted, d.settings_source);
   if (c.promoted.hidden !== !promoted) c.promoted.hidden = !promoted;
   const fl = fleetText(d.fleet);
   set(c.fleet, fl);
