@@ -38,6 +38,18 @@ func (p *proc) settingsOf() (promoted, source string, threshold int) {
 	return "", "", 0
 }
 
+// propagation is how long after ps[0] logged written the slowest of the
+// other replicas logged applied, by the processes' own log times.
+func propagation(t *testing.T, ps []*proc, written, applied map[string]string) time.Duration {
+	t.Helper()
+	at := logTime(t, ps[0].waitLog(5*time.Second, written))
+	var slowest time.Duration
+	for _, p := range ps[1:] {
+		slowest = max(slowest, logTime(t, p.waitLog(5*time.Second, applied)).Sub(at))
+	}
+	return slowest
+}
+
 // Issue #16's promotion follows the persistence rules of ctl mode (proof 4
 // of issue #10): ctl tune --promote against one replica reaches all three
 // within a second with who and when, survives a restart of all three, and
@@ -70,12 +82,8 @@ func TestFleetProofPromotion(t *testing.T) {
 			return cand == "strict" && strings.HasPrefix(src, "override by alice@") && th == 3
 		})
 	}
-	written := logTime(t, ps[0].waitLog(5*time.Second, map[string]string{"msg": "fleet: promotion override written"}))
-	var slowest time.Duration
-	for _, p := range ps[1:] {
-		applied := logTime(t, p.waitLog(5*time.Second, map[string]string{"msg": "fleet: promotion override applied", "candidate": "strict"}))
-		slowest = max(slowest, applied.Sub(written))
-	}
+	slowest := propagation(t, ps, map[string]string{"msg": "fleet: promotion override written"},
+		map[string]string{"msg": "fleet: promotion override applied", "candidate": "strict"})
 	t.Logf("ctl tune llm --promote strict against gw-1: the last replica applied it %v after gw-1 wrote it (log times)", slowest.Round(time.Millisecond))
 	if slowest > time.Second {
 		t.Errorf("the promotion reached the last replica after %v, want within 1s", slowest)
