@@ -166,12 +166,15 @@ type track struct {
 	mode    string    // the mode override applied, as stored ("" none)
 	promote string    // the promotion override seen, as stored ("" none)
 	raw     string    // the open decision applied, as stored
+	// b is the breaker all this was applied to: a configuration reload
+	// may replace it with a new one of the same name.
+	b *breaker.Breaker
 }
 
 // overrides is t without the open decision: the overrides seen, which a
 // reset, a lost connection or a restarted state machine keep.
 func (t *track) overrides() track {
-	return track{resetID: t.resetID, seenRst: t.seenRst, mode: t.mode, promote: t.promote}
+	return track{resetID: t.resetID, seenRst: t.seenRst, mode: t.mode, promote: t.promote, b: t.b}
 }
 
 // New checks o and returns a Fleet; it does not connect yet.

@@ -118,3 +118,31 @@ func TestPromotionWithRedisDownAppliesHereOnly(t *testing.T) {
 		return rs[0].fleet.Connected() && cand == "" && rs[0].b.Config().FailureThreshold == 5
 	})
 }
+
+// A breaker replaced under the same name (a configuration reload does
+// that) gets the fleet's mode and promotion overrides again at the next
+// sync.
+func TestOverridesApplyToAReplacedBreaker(t *testing.T) {
+	srv := redistest.Start(t)
+	cfg := promotable()
+	rs := startFleet(t, srv, cfg)
+	ctx := context.Background()
+	if err := rs[0].fleet.SetMode(ctx, "api", breaker.ModeEnforce, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rs[0].fleet.Promote(ctx, "api", "strict", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	r := rs[1]
+	testutil.WaitFor(t, "r2 promoted", 5*time.Second, func() bool { c, _ := r.b.Promoted(); return c == "strict" })
+	cfg.Timeout = 2 * time.Minute // another setting: the reload replaces the breaker
+	nb, err := r.reg.Replace(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, "the replacement gets the overrides", 5*time.Second, func() bool {
+		c, src := nb.Promoted()
+		return c == "strict" && strings.HasPrefix(src, "override by alice") && nb.Mode() == breaker.ModeEnforce &&
+			strings.HasPrefix(nb.ModeSource(), "override by alice") && nb.Config().FailureThreshold == 3
+	})
+}

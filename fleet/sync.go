@@ -147,6 +147,13 @@ func (f *Fleet) decide(ctx context.Context, now time.Time, b *breaker.Breaker, l
 	evs map[string]evidence, alive map[string]bool, r remote) {
 	name := b.Name()
 	t := f.track(name)
+	if t.b != b {
+		// A new breaker under this name (at start, or a configuration
+		// reload replaced it): apply the overrides and the fleet's
+		// decision to it afresh.
+		f.setTrack(name, track{resetID: t.resetID, seenRst: t.seenRst, b: b})
+		t = f.track(name)
+	}
 	f.applyMode(b, t, r.mode)
 	if f.applyPromotion(b, t, r.promote) {
 		return // the state machine restarted; a fleet decision applies again next sync
