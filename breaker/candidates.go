@@ -296,8 +296,9 @@ func (s *shadow) signal(r *shadowCall) error {
 
 // candidateSet is a breaker's shadows.
 type candidateSet struct {
-	current    atomic.Pointer[shadow] // the breaker's own setting; replaced by Promote
-	candidates []*shadow              // sorted by name
+	current    atomic.Pointer[shadow]    // the breaker's own setting; replaced by Promote
+	candidates []*shadow                 // sorted by name
+	promoted   atomic.Pointer[promotion] // nil: the configured settings (promotion.go)
 }
 
 // newCandidateSet returns the shadows of cfg (defaults applied), or nil
@@ -452,33 +453,15 @@ type Promotion struct {
 }
 
 // Promote applies the candidate's settings to the breaker, in this process
-// only: like SetMode, it lasts until the process restarts. The breaker
-// restarts its state machine with them (closed, a fresh window, like Reset;
-// listeners see a change to closed if it was not closed) and cumulative
-// counters keep counting. The current setting's shadow restarts too, with
-// the new settings; the candidates keep theirs. It fails with
+// only: like SetMode, it lasts until the process restarts (PromoteFrom with
+// ModeSourceRuntime; ClearPromotion goes back to the configured settings).
+// The breaker restarts its state machine with them (closed, a fresh window,
+// like Reset; listeners see a change to closed if it was not closed) and
+// cumulative counters keep counting. The current setting's shadow restarts
+// too, with the new settings; the candidates keep theirs. It fails with
 // ErrNoCandidate for a name the breaker has no candidate for.
 func (b *Breaker) Promote(candidate string) (Promotion, error) {
-	cs := b.cands
-	var s *shadow
-	if cs != nil {
-		s = cs.find(candidate)
-	}
-	if s == nil {
-		return Promotion{}, fmt.Errorf("breaker %q: %w %q (candidates: %s)", b.cfg.Name, ErrNoCandidate, candidate, b.candidateList())
-	}
-	b.restartMu.Lock()
-	prev := b.tuned.Load()
-	next := *prev
-	sc := &s.b.cfg
-	next.FailureThreshold, next.MinThroughput, next.FailureRate = sc.FailureThreshold, sc.MinThroughput, sc.FailureRate
-	next.SlowCall, next.Timeout, next.HalfOpenRequests = sc.SlowCall, sc.Timeout, sc.HalfOpenRequests
-	next.Window, next.Bucket = sc.Window, sc.Bucket
-	b.tuned.Store(&next)
-	cs.current.Store(newShadow(CurrentSetting, shadowConfig(next, Candidate{})))
-	b.restartMu.Unlock()
-	b.restart("promoted candidate " + candidate)
-	return Promotion{Candidate: candidate, From: settingsOf(prev), To: settingsOf(&next)}, nil
+	return b.PromoteFrom(candidate, ModeSourceRuntime)
 }
 
 func (b *Breaker) candidateList() string {

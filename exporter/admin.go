@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -77,13 +78,46 @@ type Fleet interface {
 	Connected() bool
 	// View is the fleet's view, encoded as "fleet" in /status and /health.
 	View() any
+	// Instance is this replica's name in the fleet.
+	Instance() string
+	// Breakers is the fleet's view per breaker, from what the fleet last
+	// read (never a call to the shared store): the status page's
+	// "fleet" field of each row.
+	Breakers() map[string]FleetBreaker
 	SetMode(ctx context.Context, name string, m breaker.Mode, who string) error
 	ClearMode(ctx context.Context, name, who string) error
+	// Promote and ClearPromotion are breaker.Breaker's PromoteFrom and
+	// ClearPromotion recorded as a fleet override, like SetMode and
+	// ClearMode.
+	Promote(ctx context.Context, name, candidate, who string) (breaker.Promotion, error)
+	ClearPromotion(ctx context.Context, name, who string) (breaker.Promotion, error)
 	Reset(ctx context.Context, name, who string) error
 	ResetAll(ctx context.Context, who string) error
 	// Unrecorded reports whether err means that the change applied to this
 	// replica only.
 	Unrecorded(err error) bool
+}
+
+// FleetBreaker is the fleet's view of one breaker: which live replicas
+// report it, which of them see it open, and whether a fleet-wide decision
+// holds it open.
+type FleetBreaker struct {
+	// Replicas are the live replicas that report the breaker, by name.
+	Replicas []string `json:"replicas"`
+	// Open are those of them that report it open.
+	Open []string `json:"open"`
+	// FleetOpen is true while a fleet-wide decision holds it open;
+	// DecidedBy names the replica that decided.
+	FleetOpen bool   `json:"fleet_open"`
+	DecidedBy string `json:"decided_by,omitempty"`
+}
+
+func (f *FleetBreaker) equal(o *FleetBreaker) bool {
+	if f == nil || o == nil {
+		return f == o
+	}
+	return f.FleetOpen == o.FleetOpen && f.DecidedBy == o.DecidedBy &&
+		slices.Equal(f.Replicas, o.Replicas) && slices.Equal(f.Open, o.Open)
 }
 
 // ActorHeader names the person or tool behind a mutation (breakerwatch ctl
@@ -207,6 +241,15 @@ func actor(r *http.Request) string {
 		}, a))
 	}
 	return r.RemoteAddr
+}
+
+// promoted returns the candidate the named breaker runs with and where
+// that comes from (breaker.Breaker.Promoted).
+func (a *admin) promoted(name string) (candidate, source string) {
+	if b, ok := a.reg.Get(name); ok {
+		return b.Promoted()
+	}
+	return "", breaker.ModeSourceConfig
 }
 
 // fleetView is the fleet's view for /status and /health: nil without a fleet.
@@ -423,6 +466,11 @@ type (
 		// a fleet override with who and when.
 		ModeSource string           `json:"mode_source"`
 		Settings   breaker.Settings `json:"settings"`
+		// Promoted names the candidate whose settings the breaker runs
+		// with (omitted: its configured settings); SettingsSource says
+		// where they come from, like ModeSource.
+		Promoted       string `json:"promoted,omitempty"`
+		SettingsSource string `json:"settings_source"`
 	}
 )
 
@@ -517,6 +565,7 @@ func (a *admin) status() (int, any) {
 	out := statusBody{Status: status, Breakers: make([]breakerStatus, len(snaps)), Checks: checks, Fleet: a.fleetView()}
 	for i, s := range snaps {
 		out.Breakers[i] = breakerStatus{breakerSummary: summarize(s), ModeSource: s.ModeSource, Settings: s.Settings}
+		out.Breakers[i].Promoted, out.Breakers[i].SettingsSource = a.promoted(s.Name)
 	}
 	return http.StatusOK, out
 }

@@ -12,22 +12,35 @@ import (
 )
 
 // liveRow is one breaker as the status page shows it. Rows are compared
-// with == to find the ones that changed.
+// with same to find the ones that changed.
 type liveRow struct {
-	Name        string        `json:"name"`
-	State       breaker.State `json:"state"`
-	Mode        breaker.Mode  `json:"mode"`
-	Since       time.Time     `json:"since"`
-	ErrorRate   float64       `json:"error_rate"`
-	P50         float64       `json:"p50_ms"`
-	P95         float64       `json:"p95_ms"`
-	P99         float64       `json:"p99_ms"`
-	WindowCalls uint64        `json:"window_calls"`
-	Window      string        `json:"window"`
-	CallsPerSec float64       `json:"calls_per_sec"`
-	Rejected    uint64        `json:"rejected"`
-	WouldReject uint64        `json:"would_reject"`
-	Health      rowHealth     `json:"health"`
+	Name  string        `json:"name"`
+	State breaker.State `json:"state"`
+	Mode  breaker.Mode  `json:"mode"`
+	// ModeSource, Promoted and SettingsSource are /status's.
+	ModeSource     string    `json:"mode_source"`
+	Promoted       string    `json:"promoted,omitempty"`
+	SettingsSource string    `json:"settings_source"`
+	Since          time.Time `json:"since"`
+	ErrorRate      float64   `json:"error_rate"`
+	P50            float64   `json:"p50_ms"`
+	P95            float64   `json:"p95_ms"`
+	P99            float64   `json:"p99_ms"`
+	WindowCalls    uint64    `json:"window_calls"`
+	Window         string    `json:"window"`
+	CallsPerSec    float64   `json:"calls_per_sec"`
+	Rejected       uint64    `json:"rejected"`
+	WouldReject    uint64    `json:"would_reject"`
+	Health         rowHealth `json:"health"`
+	// Fleet is the fleet's view of the breaker; only in fleet mode.
+	Fleet *FleetBreaker `json:"fleet,omitempty"`
+}
+
+// same reports whether two rows show the same.
+func (r liveRow) same(o liveRow) bool {
+	rf, of := r.Fleet, o.Fleet
+	r.Fleet, o.Fleet = nil, nil
+	return r == o && rf.equal(of)
 }
 
 // rowHealth is the latest health check of a breaker; Status is "none"
@@ -48,6 +61,9 @@ type (
 		HistoryLimit     int       `json:"history_limit"`
 		Routes           []Route   `json:"routes"`
 		Breakers         []liveRow `json:"breakers"`
+		// FleetInstance is this replica's name in the fleet; only in
+		// fleet mode.
+		FleetInstance string `json:"fleet_instance,omitempty"`
 	}
 	updateEvent struct {
 		ServerTime  time.Time    `json:"server_time"`
@@ -98,17 +114,25 @@ func (h *hub) rowsNow() []liveRow {
 		checks[c.Name] = c
 	}
 	latest, _, _ := h.live.latest()
+	var fleet map[string]FleetBreaker
+	if h.a.fleet != nil {
+		fleet = h.a.fleet.Breakers()
+	}
 	rows := make([]liveRow, len(snaps))
 	for i, s := range snaps {
 		r := liveRow{
-			Name: s.Name, State: s.State, Mode: s.Mode, Since: s.Since,
+			Name: s.Name, State: s.State, Mode: s.Mode, ModeSource: s.ModeSource, Since: s.Since,
 			ErrorRate: round(s.Window.ErrorRate, 1e4), P50: round(s.Window.P50, 100), P95: round(s.Window.P95, 100), P99: round(s.Window.P99, 100),
 			WindowCalls: s.Window.Successes + s.Window.Failures, Window: s.Settings.Window,
 			CallsPerSec: -1, Rejected: s.Counts.Rejected, WouldReject: s.Counts.WouldReject,
 			Health: rowHealth{Status: "none"},
 		}
+		r.Promoted, r.SettingsSource = h.a.promoted(s.Name)
 		if p, ok := latest[s.Name]; ok {
 			r.CallsPerSec = p.Rate
+		}
+		if fb, ok := fleet[s.Name]; ok {
+			r.Fleet = &fb
 		}
 		if c, ok := checks[s.Name]; ok {
 			r.Health = rowHealth{Status: "healthy", CheckedAt: c.CheckedAt.UTC().Format(time.RFC3339Nano)}
@@ -150,6 +174,9 @@ func (h *hub) subscribe() (*client, []byte) {
 	}
 	if snap.Routes == nil {
 		snap.Routes = []Route{}
+	}
+	if h.a.fleet != nil {
+		snap.FleetInstance = h.a.fleet.Instance()
 	}
 	for _, b := range h.a.reg.List() {
 		if r, ok := h.rows[b.Name()]; ok {
@@ -211,7 +238,7 @@ func (h *hub) tick(now time.Time, stop chan struct{}) {
 		}
 		var changed []liveRow
 		for _, r := range rows {
-			if old, ok := h.rows[r.Name]; !ok || old != r {
+			if old, ok := h.rows[r.Name]; !ok || !old.same(r) {
 				h.rows[r.Name] = r
 				changed = append(changed, r)
 			}

@@ -14,14 +14,22 @@ import (
 // candidate (breaker.Breaker.Promote), with the authorisation of every
 // mutation.
 
-const promoteBodyHelp = `body must be {"promote": "<candidate name>"}`
+const promoteBodyHelp = `body must be {"promote": "<candidate name>"} or {"clear": true}`
 
-// PromoteNote is the note of a promotion's response: where it applies.
+// PromoteNote is the note of a promotion's response without a fleet: where
+// it applies.
 const PromoteNote = "runtime override in this process only, like a mode change: a restart goes back to the configured settings"
+
+// Notes of a promotion's response with a fleet.
+const (
+	promoteNoteFleet = "fleet override, like a mode override: every replica applies it, also after a restart, until ctl tune NAME --clear"
+	clearNote        = "back to the configured settings"
+)
 
 type (
 	promoteRequest struct {
 		Promote *string `json:"promote"`
+		Clear   bool    `json:"clear"`
 	}
 	promoteBody struct {
 		Action    string           `json:"action"`
@@ -31,7 +39,11 @@ type (
 		To        breaker.Settings `json:"to"`
 		State     breaker.State    `json:"state"`
 		Mode      breaker.Mode     `json:"mode"`
-		Note      string           `json:"note"`
+		// SettingsSource is where the settings now come from: config,
+		// runtime, or a fleet override with who and when.
+		SettingsSource string `json:"settings_source"`
+		Note           string `json:"note"`
+		Fleet          string `json:"fleet,omitempty"`
 	}
 )
 
@@ -59,6 +71,9 @@ func (a *admin) tuneReport(name string) (int, any) {
 	return http.StatusOK, rep
 }
 
+// promote applies {"promote": CANDIDATE} or, with {"clear": true}, goes
+// back to the configured settings: a fleet override with a fleet, else in
+// this process only, exactly as a mode change.
 func (a *admin) promote(r *http.Request, name string) (int, any, []slog.Attr) {
 	b, ok := a.reg.Get(name)
 	if !ok {
@@ -68,23 +83,54 @@ func (a *admin) promote(r *http.Request, name string) (int, any, []slog.Attr) {
 	if status, msg := decodeBody(r, &req, promoteBodyHelp); status != 0 {
 		return status, errorBody{Error: msg}, nil
 	}
-	if req.Promote == nil || *req.Promote == "" {
+	switch {
+	case req.Clear && req.Promote != nil:
+		return http.StatusBadRequest, errorBody{Error: "both promote and clear: " + promoteBodyHelp}, nil
+	case !req.Clear && (req.Promote == nil || *req.Promote == ""):
 		return http.StatusBadRequest, errorBody{Error: "missing promote: " + promoteBodyHelp}, nil
 	}
-	cand := *req.Promote
-	p, err := b.Promote(cand)
+	var (
+		cand       string
+		p          breaker.Promotion
+		err, ferr  error
+		action     = "promote"
+		note       = PromoteNote
+		candidates = []slog.Attr{}
+	)
+	if req.Clear {
+		action, note = "clear-promotion", clearNote
+	} else {
+		cand = *req.Promote
+		candidates = append(candidates, slog.String("candidate", clip(cand)))
+	}
+	switch {
+	case a.fleet != nil && req.Clear:
+		p, ferr = a.fleet.ClearPromotion(r.Context(), name, actor(r))
+	case a.fleet != nil:
+		p, ferr = a.fleet.Promote(r.Context(), name, cand, actor(r))
+		note = promoteNoteFleet
+	case req.Clear:
+		p, err = b.ClearPromotion()
+	default:
+		p, err = b.Promote(cand)
+	}
+	if ferr != nil && !a.fleet.Unrecorded(ferr) {
+		err = ferr
+	}
 	if err != nil {
 		status := http.StatusBadRequest
 		if errors.Is(err, breaker.ErrNoCandidate) {
 			status = http.StatusNotFound
 		}
-		return status, errorBody{Error: err.Error()}, []slog.Attr{slog.String("candidate", clip(cand))}
+		return status, errorBody{Error: err.Error()}, candidates
 	}
+	if ferr != nil && !req.Clear {
+		note = PromoteNote
+	}
+	_, src := b.Promoted()
 	return http.StatusOK, promoteBody{
-			Action: "promote", Breaker: name, Candidate: cand, From: p.From, To: p.To,
-			State: b.State(), Mode: b.Mode(), Note: PromoteNote,
-		}, []slog.Attr{
-			slog.String("candidate", cand),
-			slog.String("settings", fmt.Sprintf("%+v", p.To)),
-		}
+			Action: action, Breaker: name, Candidate: cand, From: p.From, To: p.To,
+			State: b.State(), Mode: b.Mode(), SettingsSource: src, Note: note, Fleet: a.recorded(ferr),
+		}, a.fleetAttr(ferr, append(candidates,
+			slog.String("settings", fmt.Sprintf("%+v", p.To)), slog.String("settings_source", src))...)
 }

@@ -130,6 +130,9 @@ func TestTuneErrorsAndAuthorisation(t *testing.T) {
 		{"unknown candidate", "POST", "tune/openai_api", `{"promote":"strcit"}`, []string{"Authorization", "Bearer s3cret"}, 404, `no such candidate "strcit" (candidates: rate, strict)`},
 		{"unknown breaker promote", "POST", "tune/nope", `{"promote":"strict"}`, []string{"Authorization", "Bearer s3cret"}, 404, `no such circuit breaker`},
 		{"too large", "POST", "tune/openai_api", `{"promote":"` + strings.Repeat("x", 2000) + `"}`, []string{"Authorization", "Bearer s3cret"}, 413, "body is larger than 1024 bytes"},
+		{"promote and clear", "POST", "tune/openai_api", `{"promote":"strict","clear":true}`, []string{"Authorization", "Bearer s3cret"}, 400, "both promote and clear"},
+		{"clear without candidates", "POST", "tune/plain", `{"clear":true}`, []string{"Authorization", "Bearer s3cret"}, 404, "it has no candidates"},
+		{"clear without token", "POST", "tune/openai_api", `{"clear":true}`, nil, 401, "this endpoint needs the admin token"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -154,6 +157,46 @@ func TestTuneErrorsAndAuthorisation(t *testing.T) {
 	}
 	if b.Config().FailureThreshold != 3 || got.From.FailureThreshold != 5 || got.To.FailureThreshold != 3 {
 		t.Errorf("after promotion: %+v", b.Config())
+	}
+	// /status says where the settings come from; without a fleet, a
+	// promotion is a runtime override like a mode change.
+	settingsSource := func() (promoted, source string) {
+		t.Helper()
+		var st struct {
+			Breakers []struct {
+				Name           string `json:"name"`
+				Promoted       string `json:"promoted"`
+				SettingsSource string `json:"settings_source"`
+			} `json:"breakers"`
+		}
+		if err := json.Unmarshal(direct(h, "GET", prefix+"status", "", local, "localhost").Body.Bytes(), &st); err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range st.Breakers {
+			if b.Name == "openai_api" {
+				return b.Promoted, b.SettingsSource
+			}
+		}
+		t.Fatal("openai_api not in /status")
+		return "", ""
+	}
+	if p, src := settingsSource(); p != "strict" || src != breaker.ModeSourceRuntime {
+		t.Errorf("status after promotion: promoted %q from %q", p, src)
+	}
+	// {"clear": true} goes back to the configured settings.
+	rec = direct(h, "POST", prefix+"tune/openai_api", `{"clear":true}`, local, "localhost", "Authorization", "Bearer s3cret")
+	var cleared struct {
+		Action         string           `json:"action"`
+		Candidate      string           `json:"candidate"`
+		To             breaker.Settings `json:"to"`
+		SettingsSource string           `json:"settings_source"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &cleared); rec.Code != 200 || err != nil || cleared.Action != "clear-promotion" ||
+		cleared.Candidate != "" || cleared.To.FailureThreshold != 5 || cleared.SettingsSource != breaker.ModeSourceConfig {
+		t.Fatalf("clear: %d %s", rec.Code, rec.Body)
+	}
+	if p, src := settingsSource(); p != "" || src != breaker.ModeSourceConfig || b.Config().FailureThreshold != 5 {
+		t.Errorf("status after clearing: promoted %q from %q, threshold %d", p, src, b.Config().FailureThreshold)
 	}
 }
 

@@ -164,7 +164,17 @@ type track struct {
 	resetID string    // the last reset override seen
 	seenRst bool      // resetID was read at least once
 	mode    string    // the mode override applied, as stored ("" none)
+	promote string    // the promotion override seen, as stored ("" none)
 	raw     string    // the open decision applied, as stored
+	// b is the breaker all this was applied to: a configuration reload
+	// may replace it with a new one of the same name.
+	b *breaker.Breaker
+}
+
+// overrides is t without the open decision: the overrides seen, which a
+// reset, a lost connection or a restarted state machine keep.
+func (t *track) overrides() track {
+	return track{resetID: t.resetID, seenRst: t.seenRst, mode: t.mode, promote: t.promote, b: t.b}
 }
 
 // New checks o and returns a Fleet; it does not connect yet.
@@ -323,7 +333,8 @@ func (f *Fleet) setConnected(ok bool, err error) {
 		for name, t := range f.tracks {
 			// Local decisions from now on; a decision still in Redis is
 			// applied again on reconnection.
-			f.tracks[name] = &track{resetID: t.resetID, seenRst: t.seenRst, mode: t.mode}
+			nt := t.overrides()
+			f.tracks[name] = &nt
 		}
 		f.mu.Unlock()
 	case !was && ok:

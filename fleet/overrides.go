@@ -88,6 +88,64 @@ func (f *Fleet) ClearMode(ctx context.Context, name, who string) error {
 	return nil
 }
 
+// Promote applies a candidate's settings to the named breaker here and
+// records the promotion in Redis as an override, with who asked and when,
+// exactly like SetMode: every replica applies it within a sync and at every
+// start-up until ClearPromotion. If Redis fails, the promotion still
+// applies here and the error wraps ErrUnavailable.
+func (f *Fleet) Promote(ctx context.Context, name, candidate, who string) (breaker.Promotion, error) {
+	b, err := f.breaker(name)
+	if err != nil {
+		return breaker.Promotion{}, err
+	}
+	f.opMu.Lock()
+	defer f.opMu.Unlock()
+	o := override{V: recordVersion, Candidate: candidate, By: who, At: time.Now().UTC().Truncate(time.Millisecond)}
+	raw := mustJSON(o)
+	before, _ := b.Promoted()
+	p, err := b.PromoteFrom(candidate, o.source())
+	if err != nil {
+		return p, err
+	}
+	if before != candidate {
+		f.restarted(name)
+	}
+	if err := f.rdb.Set(ctx, f.key("promote:"+name), raw, 0).Err(); err != nil {
+		_, _ = b.PromoteFrom(candidate, breaker.ModeSourceRuntime)
+		return p, f.unavailable(err)
+	}
+	f.update(name, func(t *track) { t.promote = raw })
+	f.o.Logger.Info("fleet: promotion override written", slog.String("breaker", name), slog.String("candidate", candidate), slog.String("by", who))
+	f.publish(ctx)
+	return p, nil
+}
+
+// ClearPromotion removes the named breaker's promotion override: every
+// replica goes back to its configured settings.
+func (f *Fleet) ClearPromotion(ctx context.Context, name, who string) (breaker.Promotion, error) {
+	b, err := f.breaker(name)
+	if err != nil {
+		return breaker.Promotion{}, err
+	}
+	f.opMu.Lock()
+	defer f.opMu.Unlock()
+	before, _ := b.Promoted()
+	p, err := b.ClearPromotion()
+	if err != nil {
+		return p, err
+	}
+	if before != "" {
+		f.restarted(name)
+	}
+	if err := f.rdb.Del(ctx, f.key("promote:"+name)).Err(); err != nil {
+		return p, f.unavailable(err)
+	}
+	f.update(name, func(t *track) { t.promote = "" })
+	f.o.Logger.Info("fleet: promotion override cleared", slog.String("breaker", name), slog.String("by", who))
+	f.publish(ctx)
+	return p, nil
+}
+
 // Reset resets the named breaker here and on every replica, and removes the
 // fleet's open decision for it.
 func (f *Fleet) Reset(ctx context.Context, name, who string) error {
@@ -140,7 +198,9 @@ func (f *Fleet) resetLocked(ctx context.Context, b *breaker.Breaker, who string)
 	}
 	f.mu.Lock()
 	t := f.trackLocked(name)
-	f.tracks[name] = &track{resetID: o.ID, seenRst: true, mode: t.mode}
+	nt := t.overrides()
+	nt.resetID, nt.seenRst = o.ID, true
+	f.tracks[name] = &nt
 	f.mu.Unlock()
 	f.o.Logger.Info("fleet: reset override written", slog.String("breaker", name), slog.String("by", who))
 	return nil

@@ -18,6 +18,7 @@ import (
 //	P probe:NAME:EPOCH    string: the replica that owns the half-open probe (lease)
 //	P mode:NAME           string: a mode override (JSON) until cleared
 //	P reset:NAME          string: the last reset override (JSON), expires
+//	P promote:NAME        string: a promotion override (JSON) until cleared
 //	P events              pub/sub channel: "sync now"
 //
 // Every value is checked before use: a missing, expired, stale or garbled
@@ -109,13 +110,27 @@ func parseOpen(data string) (openRecord, error) {
 	return r, nil
 }
 
-// override is a mode override or a reset, with who asked and when.
+// override is a mode override, a promotion or a reset, with who asked and
+// when.
 type override struct {
-	V    int       `json:"v"`
-	Mode string    `json:"mode,omitempty"` // mode overrides only
-	By   string    `json:"by"`
-	At   time.Time `json:"at"`
-	ID   string    `json:"id,omitempty"` // resets only: tells resets apart
+	V         int       `json:"v"`
+	Mode      string    `json:"mode,omitempty"`      // mode overrides only
+	Candidate string    `json:"candidate,omitempty"` // promotions only
+	By        string    `json:"by"`
+	At        time.Time `json:"at"`
+	ID        string    `json:"id,omitempty"` // resets only: tells resets apart
+}
+
+// parsePromotion decodes and checks a promotion override.
+func parsePromotion(data string) (override, error) {
+	var o override
+	if err := json.Unmarshal([]byte(data), &o); err != nil {
+		return o, fmt.Errorf("%w: %v", errGarbled, err)
+	}
+	if o.V != recordVersion || o.By == "" || o.At.IsZero() || o.Candidate == "" {
+		return o, fmt.Errorf("%w: missing fields", errGarbled)
+	}
+	return o, nil
 }
 
 func parseOverride(data string, isMode bool) (override, breaker.Mode, error) {

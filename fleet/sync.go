@@ -26,10 +26,11 @@ func (f *Fleet) lease() time.Duration { return max(time.Second, 10*f.o.PublishIn
 
 // remote is what one sync read from Redis for one breaker.
 type remote struct {
-	evs   *redis.MapStringStringCmd
-	open  *redis.StringCmd
-	mode  *redis.StringCmd
-	reset *redis.StringCmd
+	evs     *redis.MapStringStringCmd
+	open    *redis.StringCmd
+	mode    *redis.StringCmd
+	reset   *redis.StringCmd
+	promote *redis.StringCmd
 }
 
 // sync publishes this replica's evidence and heartbeat, reads the others'
@@ -66,6 +67,9 @@ func (f *Fleet) sync(ctx context.Context, now time.Time) {
 			open:  pipe.Get(ctx, f.key("open:"+name)),
 			mode:  pipe.Get(ctx, f.key("mode:"+name)),
 			reset: pipe.Get(ctx, f.key("reset:"+name)),
+		}
+		if b.HasCandidates() {
+			rs[i].promote = pipe.Get(ctx, f.key("promote:"+name))
 		}
 	}
 	f.mu.Unlock()
@@ -143,13 +147,23 @@ func (f *Fleet) decide(ctx context.Context, now time.Time, b *breaker.Breaker, l
 	evs map[string]evidence, alive map[string]bool, r remote) {
 	name := b.Name()
 	t := f.track(name)
+	if t.b != b {
+		// A new breaker under this name (at start, or a configuration
+		// reload replaced it): apply the overrides and the fleet's
+		// decision to it afresh.
+		f.setTrack(name, track{resetID: t.resetID, seenRst: t.seenRst, b: b})
+		t = f.track(name)
+	}
 	f.applyMode(b, t, r.mode)
+	if f.applyPromotion(b, t, r.promote) {
+		return // the state machine restarted; a fleet decision applies again next sync
+	}
 	if f.applyReset(b, t, r.reset) {
 		return // the reset also removed the open decision; start afresh next sync
 	}
 	t = f.track(name)
 	if b.Mode() == breaker.ModeDisabled {
-		f.setTrack(name, track{resetID: t.resetID, seenRst: t.seenRst, mode: t.mode})
+		f.setTrack(name, t.overrides())
 		return
 	}
 	var rec *openRecord
@@ -247,7 +261,9 @@ func (f *Fleet) applyReset(b *breaker.Breaker, t *track, cmd *redis.StringCmd) b
 		return false
 	}
 	first := !t.seenRst
-	f.setTrack(b.Name(), track{resetID: o.ID, seenRst: true, mode: t.mode})
+	nt := t.overrides()
+	nt.resetID, nt.seenRst = o.ID, true
+	f.setTrack(b.Name(), nt)
 	if first {
 		return false
 	}
@@ -475,4 +491,65 @@ func (f *Fleet) Status() Status {
 		st.Breakers = append(st.Breakers, bs)
 	}
 	return st
+}
+
+// applyPromotion applies a promotion override, or goes back to the
+// configured settings when it is gone. It reports whether the state
+// machine restarted: the fleet's open decision, if any, applies again on
+// the next sync. A candidate this replica does not have is logged once per
+// override and ignored.
+func (f *Fleet) applyPromotion(b *breaker.Breaker, t *track, cmd *redis.StringCmd) bool {
+	if cmd == nil {
+		return false // no candidates here: nothing to promote
+	}
+	raw, err := cmd.Result()
+	if err != nil {
+		cand, _ := b.Promoted()
+		// No override: the configured settings, also after a promotion
+		// made here while Redis was down (it was never recorded).
+		if !errors.Is(err, redis.Nil) || (t.promote == "" && cand == "") {
+			return false
+		}
+		f.update(b.Name(), func(t *track) { t.promote = "" })
+		if cand == "" {
+			return false
+		}
+		if _, err := b.ClearPromotion(); err != nil {
+			return false
+		}
+		f.restarted(b.Name())
+		f.o.Logger.Info("fleet: promotion override cleared; back to the configured settings", slog.String("breaker", b.Name()))
+		return true
+	}
+	if raw == t.promote {
+		return false
+	}
+	f.update(b.Name(), func(t *track) { t.promote = raw })
+	o, perr := parsePromotion(raw)
+	if perr != nil {
+		f.garbage(b.Name(), "promote", "", perr)
+		return false
+	}
+	before, _ := b.Promoted()
+	if _, err := b.PromoteFrom(o.Candidate, o.source()); err != nil {
+		f.o.Logger.Warn("fleet: cannot apply a promotion override: the candidate is not configured here",
+			slog.String("breaker", b.Name()), slog.String("candidate", o.Candidate), slog.String("by", o.By), slog.String("error", err.Error()))
+		return false
+	}
+	f.o.Logger.Info("fleet: promotion override applied", slog.String("breaker", b.Name()),
+		slog.String("candidate", o.Candidate), slog.String("by", o.By), slog.Time("at", o.At))
+	if before == o.Candidate {
+		return false // only the source changed
+	}
+	f.restarted(b.Name())
+	return true
+}
+
+// restarted forgets the open decision applied to a breaker whose state
+// machine restarted (closed): the next sync applies it again if it stands.
+func (f *Fleet) restarted(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	nt := f.trackLocked(name).overrides()
+	f.tracks[name] = &nt
 }

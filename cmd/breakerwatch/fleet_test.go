@@ -357,12 +357,8 @@ func TestFleetProof4ModeOverride(t *testing.T) {
 	}
 	// Propagation, from the processes' own log times: gw-1 wrote the
 	// override; gw-2 and gw-3 applied it.
-	written := logTime(t, ps[0].waitLog(5*time.Second, map[string]string{"msg": "fleet: mode override written"}))
-	var slowest time.Duration
-	for _, p := range ps[1:] {
-		applied := logTime(t, p.waitLog(5*time.Second, map[string]string{"msg": "fleet: mode override applied", "mode": "enforce"}))
-		slowest = max(slowest, applied.Sub(written))
-	}
+	slowest := propagation(t, ps, map[string]string{"msg": "fleet: mode override written"},
+		map[string]string{"msg": "fleet: mode override applied", "mode": "enforce"})
 	t.Logf("ctl mode llm enforce against gw-1: the last replica applied it %v after gw-1 wrote it (log times)", slowest.Round(time.Millisecond))
 	if slowest > time.Second {
 		t.Errorf("override reached the last replica after %v, want within 1s", slowest)

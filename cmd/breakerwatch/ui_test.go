@@ -286,6 +286,14 @@ func TestUIFollowsBreakers(t *testing.T) {
 		}
 	}
 	b.waitJS("the stream to be live", `document.getElementById('conn').textContent === 'live'`, 10*time.Second)
+	// Without fleet mode the page shows nothing about a fleet; each mode
+	// says where it comes from.
+	if got := eval[string](b, `[document.getElementById('replica').hidden, ...[...document.querySelectorAll('#rows .fleet')].map(e => e.hidden || e.textContent)].join()`); got != "true,true,true,true" {
+		t.Errorf("fleet elements without fleet mode (hidden?): %s", got)
+	}
+	if got := eval[string](b, `document.querySelector('`+row("up")+` .mode-src').textContent`); got != "from config" {
+		t.Errorf("mode source %q", got)
+	}
 	eval[bool](b, `window.notReloaded = true`)
 	b.screenshot("follows-1-closed")
 
@@ -363,6 +371,7 @@ func TestUIFollowsBreakers(t *testing.T) {
 		t.Errorf("mode answer %q", ans)
 	}
 	b.waitJS("spare to show monitor", `document.querySelector('`+row("spare")+` .mode').textContent === 'monitor'`, 5*time.Second)
+	b.waitJS("spare's mode source", `document.querySelector('`+row("spare")+` .mode-src').textContent === 'runtime override (this process only)'`, 5*time.Second)
 	b.do(chromedp.Click(row("spare") + ` .timeline summary`))
 	b.waitJS("the timeline to show the mode change", `document.querySelector('`+row("spare")+` .timeline ol').textContent.includes('mode enforce → monitor: set through the admin API')`, 5*time.Second)
 	if !eval[bool](b, `window.notReloaded === true`) {
@@ -517,6 +526,78 @@ func TestUIThousandBreakers(t *testing.T) {
 		filter, rtts[len(rtts)/2].Round(100*time.Microsecond), len(long), long)
 	b.setInput(`#f-name`, "")
 	b.screenshot("thousand-1-half-open")
+	checkSorting(t, b)
+}
+
+// sortedBy is a JavaScript expression: whether the rows are in the order of
+// a column (desc: highest first); each value is read from what the row
+// shows.
+func sortedBy(col string, desc bool) string {
+	return fmt.Sprintf(`(() => {
+  const num = (s) => { if (s === '–' || s === 'no calls') return -1; const v = parseFloat(s); return s.endsWith('ms') ? v : s.endsWith('s') ? v * 1000 : v; };
+  const val = {
+    name: (r) => r.dataset.name,
+    state: (r) => ({closed: 0, 'half-open': 1, open: 2})[r.dataset.state],
+    err: (r) => num(r.querySelector('.err').textContent),
+    p95: (r) => { const t = r.querySelector('.lat').textContent; return t === '–' ? -1 : num(t.split(' / ')[1]); },
+    cps: (r) => num(r.querySelector('.cps').textContent),
+  }[%q];
+  const rs = [...document.querySelectorAll('#rows tr')];
+  for (let i = 1; i < rs.length; i++) {
+    const a = val(rs[i-1]), b = val(rs[i]);
+    // Ties are by name; only states are shown exactly (numbers are rounded).
+    if (a === b) { if (%q === 'state' && rs[i-1].dataset.name > rs[i].dataset.name) return false; continue; }
+    if (%v ? a < b : a > b) return false;
+  }
+  return true;
+})()`, col, col, desc)
+}
+
+// checkSorting sorts the 1,000 rows by each sortable column from its header,
+// checks the order the page shows and records how long each sort took.
+func checkSorting(t *testing.T, b *page) {
+	t.Helper()
+	for _, c := range []struct {
+		col, th string
+		desc    bool
+		first   string
+	}{
+		{"state", "state", true, "b0001"}, // the open ones first, by name
+		{"err", "err", true, "b0001"},
+		{"p95", "p95", true, ""},
+		{"cps", "cps", true, ""},
+		{"name", "name", false, "b0000"},
+		{"name", "name", true, "b0999"}, // a second click reverses
+		{"state", "state", true, "b0001"},
+		{"state", "state", false, "b0000"}, // closed first
+	} {
+		before := eval[float64](b, `window.breakerwatch.sorts`)
+		ms := eval[float64](b, fmt.Sprintf(`new Promise(r => { const t0 = performance.now(); document.querySelector('th[data-sort=%q] button').click(); requestAnimationFrame(() => setTimeout(() => r(performance.now() - t0))); })`, c.th), chromedp.EvalAwaitPromise)
+		dir := "ascending"
+		if c.desc {
+			dir = "descending"
+		}
+		if got := eval[string](b, fmt.Sprintf(`document.querySelector('th[data-sort=%q]').getAttribute('aria-sort') + ' ' + document.querySelectorAll('th[aria-sort]').length`, c.th)); got != dir+" 1" {
+			t.Errorf("sort by %s: aria-sort %q, want %q on that header only", c.col, got, dir)
+		}
+		if !eval[bool](b, sortedBy(c.col, c.desc)) {
+			t.Errorf("the rows are not sorted by %s (%s)", c.col, dir)
+		}
+		if c.first != "" {
+			if got := eval[string](b, `document.querySelector('#rows tr').dataset.name`); got != c.first {
+				t.Errorf("sort by %s %s: first row %s, want %s", c.col, dir, got, c.first)
+			}
+		}
+		perf := eval[map[string]float64](b, `window.breakerwatch`)
+		measure(t, "sort 1000 rows by %s %s from its header to the next frame: %.1f ms (%v row moves; longest sort so far %.1f ms of script)",
+			c.col, dir, ms, perf["sorts"]-before, perf["sortMsMax"])
+	}
+	if n := eval[float64](b, `document.querySelectorAll('#rows tr').length`); n != 1000 {
+		t.Errorf("%v rows after sorting", n)
+	}
+	if r := eval[float64](b, `window.breakerwatch.renders`); r != 1 {
+		t.Errorf("sorting rebuilt the table (%v renders); it must move rows", r)
+	}
 }
 
 // The demo at its key moments, for the README and docs/status-page.md:

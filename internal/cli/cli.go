@@ -34,8 +34,9 @@ Usage:
         admin API on one listener. Without --config, run the embedded demo.
   breakerwatch ctl [--addr URL] [--token T] status | reset NAME | reset-all | mode NAME MODE|--clear | reload
         Read and steer the breakers of a running breakerwatch.
-  breakerwatch ctl [--addr URL] [--token T] tune NAME [--promote CANDIDATE]
-        Compare a breaker's setting with its candidates; promote one.
+  breakerwatch ctl [--addr URL] [--token T] tune NAME [--promote CANDIDATE|--clear]
+        Compare a breaker's setting with its candidates; promote one (kept
+        like a mode change), or --clear back to the configured settings.
   breakerwatch validate --config FILE
         Check a configuration: exit 0, or 2 listing every problem (as serve).
   breakerwatch generate [--root DIR] [--selector MATCHERS] [--group-by LABELS]
@@ -255,8 +256,8 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer, env co
 	addr := fs.String("addr", ctl.DefaultAddr, "base `URL` of the breakerwatch server")
 	tok := fs.String("token", token, "admin `token` for reset, mode and tune --promote (default $"+config.EnvAdminToken+")")
 	timeout := fs.Duration("timeout", 10*time.Second, "timeout of each request")
-	promote := fs.String("promote", "", "with tune: apply this `candidate`'s settings to the breaker (until the server restarts, like mode)")
-	clearMode := fs.Bool("clear", false, "with mode NAME: go back to the configured mode (and remove a fleet override)")
+	promote := fs.String("promote", "", "with tune: apply this `candidate`'s settings to the breaker (an override kept like a mode change: until the server restarts, or in the fleet until cleared)")
+	clearMode := fs.Bool("clear", false, "with mode NAME: go back to the configured mode; with tune NAME: to the configured settings (and remove a fleet override)")
 	pos, err := parse(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -269,16 +270,20 @@ func runCtl(ctx context.Context, args []string, stdout, stderr io.Writer, env co
 		fs.Usage()
 		return printed{usageErr("ctl: missing command")}
 	}
-	if *clearMode {
-		pos = append(pos, "--clear")
-	}
 	c := &ctl.Client{Addr: *addr, Token: *tok, HTTP: &http.Client{Timeout: *timeout}}
 	run := func() error { return c.Run(ctx, pos, stdout) }
-	if *promote != "" {
+	switch {
+	case *promote != "" && *clearMode:
+		return usageErr("ctl: --promote and --clear together: promote a candidate, or --clear to go back to the configured settings")
+	case *promote != "":
 		if len(pos) != 2 || pos[0] != "tune" {
 			return usageErr("ctl: --promote goes with tune NAME: ctl tune NAME --promote CANDIDATE")
 		}
 		run = func() error { return c.Promote(ctx, pos[1], *promote, stdout) }
+	case *clearMode && len(pos) == 2 && pos[0] == "tune":
+		run = func() error { return c.ClearPromotion(ctx, pos[1], stdout) }
+	case *clearMode:
+		pos = append(pos, "--clear")
 	}
 	if err := run(); err != nil {
 		code := ExitFailed

@@ -56,7 +56,7 @@ func (e *UsageError) Error() string { return e.msg }
 func usage(format string, args ...any) error { return &UsageError{fmt.Sprintf(format, args...)} }
 
 // Usage is the ctl subcommand's synopsis.
-const Usage = `status | reset NAME | reset-all | mode NAME enforce|monitor|disabled|--clear | reload | tune NAME [--promote CANDIDATE]`
+const Usage = `status | reset NAME | reset-all | mode NAME enforce|monitor|disabled|--clear | reload | tune NAME [--promote CANDIDATE|--clear]`
 
 // Run runs one ctl command (args: the command and its arguments) and prints
 // its result to w.
@@ -155,6 +155,10 @@ type statusBody struct {
 		ModeSource string           `json:"mode_source"`
 		Since      time.Time        `json:"since"`
 		Settings   breaker.Settings `json:"settings"`
+		// Promoted and SettingsSource: the candidate it runs with, if
+		// any, and where that comes from.
+		Promoted       string `json:"promoted"`
+		SettingsSource string `json:"settings_source"`
 	} `json:"breakers"`
 	Fleet  *fleet.Status `json:"fleet"`
 	Checks []struct {
@@ -221,6 +225,12 @@ func (c *Client) status(ctx context.Context, w io.Writer) error {
 	}
 	if len(st.Breakers) == 0 {
 		fmt.Fprintln(w, "(no breakers)")
+	}
+	for _, b := range st.Breakers {
+		if b.Promoted != "" {
+			fmt.Fprintf(w, "settings: %s runs candidate %s (from %s; ctl tune %s --clear goes back to the configured settings)\n",
+				b.Name, b.Promoted, b.SettingsSource, b.Name)
+		}
 	}
 	if f := st.Fleet; f != nil {
 		conn := "connected"

@@ -82,18 +82,31 @@ func openTime(sec float64) string {
 	return age(time.Duration(sec * float64(time.Second)))
 }
 
-// Promote applies the candidate's settings to the breaker (a runtime
-// override in that process, like mode) and prints what changed.
+// Promote applies the candidate's settings to the breaker (an override
+// with the same persistence as a mode change: in that process only, or
+// fleet-wide in fleet mode) and prints what changed.
 func (c *Client) Promote(ctx context.Context, name, candidate string, w io.Writer) error {
 	body, _ := json.Marshal(map[string]string{"promote": candidate})
+	return c.promote(ctx, name, body, w)
+}
+
+// ClearPromotion puts the breaker back on its configured settings (and
+// removes a fleet override) and prints what changed.
+func (c *Client) ClearPromotion(ctx context.Context, name string, w io.Writer) error {
+	return c.promote(ctx, name, []byte(`{"clear":true}`), w)
+}
+
+func (c *Client) promote(ctx context.Context, name string, body []byte, w io.Writer) error {
 	var out struct {
-		Breaker   string           `json:"breaker"`
-		Candidate string           `json:"candidate"`
-		From      breaker.Settings `json:"from"`
-		To        breaker.Settings `json:"to"`
-		State     string           `json:"state"`
-		Mode      string           `json:"mode"`
-		Note      string           `json:"note"`
+		Breaker        string           `json:"breaker"`
+		Candidate      string           `json:"candidate"`
+		From           breaker.Settings `json:"from"`
+		To             breaker.Settings `json:"to"`
+		State          string           `json:"state"`
+		Mode           string           `json:"mode"`
+		SettingsSource string           `json:"settings_source"`
+		Note           string           `json:"note"`
+		Fleet          string           `json:"fleet"`
 	}
 	if err := c.do(ctx, http.MethodPost, "tune/"+url.PathEscape(name), body, &out); err != nil {
 		return err
@@ -102,8 +115,15 @@ func (c *Client) Promote(ctx context.Context, name, candidate string, w io.Write
 	if len(changes) == 0 {
 		changes = []string{"no setting changed"}
 	}
-	fmt.Fprintf(w, "%s: promoted %s: %s; state %s (mode %s)\n%s\n",
-		out.Breaker, out.Candidate, strings.Join(changes, ", "), out.State, out.Mode, out.Note)
+	what := "promoted " + out.Candidate
+	if out.Candidate == "" {
+		what = "promotion cleared"
+	}
+	fmt.Fprintf(w, "%s: %s: %s; state %s (mode %s)\n%s\n",
+		out.Breaker, what, strings.Join(changes, ", "), out.State, out.Mode, out.Note)
+	if out.Fleet != "" {
+		fmt.Fprintf(w, "fleet: %s; settings from %s\n", out.Fleet, out.SettingsSource)
+	}
 	return nil
 }
 

@@ -487,6 +487,22 @@ type fleetAdmin struct{ *fleet.Fleet }
 func (f fleetAdmin) View() any               { return f.Status() }
 func (fleetAdmin) Unrecorded(err error) bool { return errors.Is(err, fleet.ErrUnavailable) }
 
+// Breakers is the fleet's last view (fleet.Fleet.Status reads no Redis)
+// per breaker, for the status page.
+func (f fleetAdmin) Breakers() map[string]exporter.FleetBreaker {
+	st := f.Status()
+	out := make(map[string]exporter.FleetBreaker, len(st.Breakers))
+	for _, b := range st.Breakers {
+		fb := exporter.FleetBreaker{Replicas: make([]string, len(b.Replicas)), Open: b.OpenReplicas,
+			FleetOpen: b.FleetOpen, DecidedBy: b.DecidedBy}
+		for i, r := range b.Replicas {
+			fb.Replicas[i] = r.Instance
+		}
+		out[b.Name] = fb
+	}
+	return out
+}
+
 // healthResults adapts the checker's latest results to the admin API. A
 // check not yet probed is left out: it is neither healthy nor unhealthy,
 // and must not make /health fail at start-up.

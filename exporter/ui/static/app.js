@@ -14,9 +14,11 @@ let offset = 0;             // server clock minus ours, ms
 let sampleLimit = 150;
 let historyLimit = 32;
 let source = null;
+let sortKey = "name";       // the column the rows are sorted by
+let sortDesc = false;
 
 // Measurements, read by the browser tests (docs/status-page.md).
-const perf = { firstRenderMs: null, renders: 0, updates: 0, updateMsTotal: 0, updateMsMax: 0, lastUpdateMs: 0, rows: 0, samples: 0 };
+const perf = { firstRenderMs: null, renders: 0, updates: 0, updateMsTotal: 0, updateMsMax: 0, lastUpdateMs: 0, rows: 0, samples: 0, sorts: 0, sortMsMax: 0, lastSortMs: 0 };
 window.breakerwatch = perf;
 
 const fmtPct = (v) => (v * 100).toFixed(v > 0 && v < 0.1 ? 1 : 0) + "%";
@@ -46,6 +48,34 @@ function routesOf(name) {
   return parts.join("; ");
 }
 
+// Where a mode or a promotion comes from, for people: "config", "runtime"
+// (set on this process only), or a fleet override with who and when (the
+// time of day here; the element's title has the full source).
+function sourceText(src) {
+  if (!src || src === "config") return "from config";
+  if (src === "runtime") return "runtime override (this process only)";
+  const m = /^override by (.+) at (\S+)$/.exec(src);
+  const at = m && new Date(m[2]);
+  if (at && !isNaN(at)) return `fleet override by ${m[1]} at ${at.toLocaleTimeString()}`;
+  return "fleet " + src;
+}
+
+// setSource shows a source in el, with the full source as its title.
+function setSource(el, text, src) {
+  set(el, text);
+  const title = src && src !== "config" ? src : "";
+  if (el.title !== title) el.title = title;
+}
+
+// Which replicas of the fleet see the breaker open ("" without fleet mode).
+function fleetText(f) {
+  if (!f) return "";
+  const n = f.replicas.length, o = f.open.length, of = `${n} replica${n === 1 ? "" : "s"}`;
+  let s = o ? `open on ${o} of ${of}: ${f.open.join(", ")}` : `open on none of ${of}`;
+  if (f.fleet_open) s = `open fleet-wide (decided by ${f.decided_by}); ${s}`;
+  return s;
+}
+
 // ---- rendering ----
 
 const template = $("row-t");
@@ -58,6 +88,7 @@ function makeRow(d) {
     data: null, tr, hist: [], ser: { at: [], er: [], p95: [] }, visible: false,
     cells: {
       n: q(".n"), routes: q(".routes"), state: q(".state"), mode: q(".mode"), since: q(".since"),
+      fleet: q(".fleet"), modeSrc: q(".mode-src"), promoted: q(".promoted"),
       err: q(".err"), lat: q(".lat"), cps: q(".cps"), rej: q(".rej"), health: q(".health"),
       spark: q(".spark"), er: q(".er"), p95: q(".p95"), timeline: q(".timeline"), ol: q(".timeline ol"),
     },
@@ -89,6 +120,15 @@ function fill(r, d) {
     c.mode.textContent = d.mode;
     r.tr.dataset.mode = d.mode;
   }
+  setSource(c.modeSrc, sourceText(d.mode_source), d.mode_source);
+  const promoted = d.promoted ? `settings: candidate ${d.promoted}, ${sourceText(d.settings_source)}` : "";
+  setSource(c.promoted, promoted, d.settings_source);
+  if (c.promoted.hidden !== !promoted) c.promoted.hidden = !promoted;
+  const fl = fleetText(d.fleet);
+  set(c.fleet, fl);
+  if (c.fleet.hidden !== !fl) c.fleet.hidden = !fl;
+  const someOpen = !!(d.fleet && d.fleet.open.length);
+  if (c.fleet.classList.contains("some-open") !== someOpen) c.fleet.classList.toggle("some-open", someOpen);
   set(c.err, d.window_calls ? `${fmtPct(d.error_rate)} of ${d.window_calls}` : "no calls");
   if (!old || old.window !== d.window) c.err.title = `over the last ${d.window}`;
   set(c.lat, d.window_calls ? `${fmtMs(d.p50_ms)} / ${fmtMs(d.p95_ms)} / ${fmtMs(d.p99_ms)}` : "–");
@@ -128,6 +168,7 @@ function render(list) {
     observer.observe(r.tr);
   }
   body.replaceChildren(frag);
+  applySort();
   applyFilters();
   summarize();
   perf.renders++;
@@ -137,6 +178,66 @@ function render(list) {
     perf.firstRenderMs = performance.now();
     perf.firstRenderScriptMs = performance.now() - t0;
   }
+}
+
+// ---- sorting ----
+
+// The value each sortable column sorts by; rows without a value (no calls
+// in the window, no sample yet) sort below every row with one.
+const sortValue = {
+  state: (d) => ({ closed: 0, "half-open": 1, open: 2 })[d.state],
+  err: (d) => (d.window_calls ? d.error_rate : -1),
+  p95: (d) => (d.window_calls ? d.p95_ms : -1),
+  cps: (d) => d.calls_per_sec,
+};
+
+const byName = (a, b) => (a.data.name < b.data.name ? -1 : a.data.name > b.data.name ? 1 : 0);
+
+function compare(a, b) {
+  if (sortKey === "name") return sortDesc ? byName(b, a) : byName(a, b);
+  const va = sortValue[sortKey](a.data), vb = sortValue[sortKey](b.data);
+  if (va !== vb) return sortDesc ? vb - va : va - vb;
+  return byName(a, b); // ties: by name, always ascending
+}
+
+// applySort puts the rows in the chosen order, moving them only when the
+// order changed (rows are moved, not rebuilt: an open timeline stays open).
+function applySort() {
+  const t0 = performance.now();
+  const list = [...rows.values()].sort(compare);
+  const body = $("rows");
+  let el = body.firstElementChild, same = true;
+  for (const r of list) {
+    if (el !== r.tr) { same = false; break; }
+    el = el.nextElementSibling;
+  }
+  if (same) return;
+  // Reorder a detached body: moving rows inside the live table would
+  // invalidate its layout once per row.
+  const table = body.parentNode, next = body.nextSibling;
+  body.remove();
+  for (const r of list) body.appendChild(r.tr);
+  table.insertBefore(body, next);
+  const dt = performance.now() - t0;
+  perf.sorts++;
+  perf.lastSortMs = dt;
+  if (dt > perf.sortMsMax) perf.sortMsMax = dt;
+}
+
+function onSortClick(ev) {
+  const th = ev.target.closest("th[data-sort]");
+  if (!th) return;
+  const key = th.dataset.sort;
+  if (key === sortKey) {
+    sortDesc = !sortDesc;
+  } else {
+    // Names A to Z first; the numbers worst (highest) first.
+    sortKey = key;
+    sortDesc = key !== "name";
+  }
+  for (const h of document.querySelectorAll("th[data-sort]")) h.removeAttribute("aria-sort");
+  th.setAttribute("aria-sort", sortDesc ? "descending" : "ascending");
+  applySort();
 }
 
 function summarize() {
@@ -229,6 +330,9 @@ function onSnapshot(ev) {
   routes = s.routes;
   sampleLimit = Math.max(2, Math.round(300000 / s.sample_interval_ms));
   historyLimit = s.history_limit;
+  const rep = $("replica");
+  rep.hidden = !s.fleet_instance;
+  rep.textContent = s.fleet_instance ? `fleet mode: this is replica ${s.fleet_instance}` : "";
   render(s.breakers);
   setConn(true);
   loadHistory();
@@ -259,6 +363,7 @@ function onUpdate(ev) {
   } else {
     for (const e of changed) announce(`${e.name}: ${e.kind === "mode" ? "mode " : ""}${e.from} to ${e.to}, ${e.reason}`);
   }
+  if (sortKey !== "name" && u.breakers.length) applySort();
   if (stateChanged) {
     applyFilters();
     summarize();
@@ -422,6 +527,8 @@ async function onResetAll() {
 // ---- start ----
 
 $("rows").addEventListener("click", onRowClick);
+document.querySelector("#breakers thead").addEventListener("click", onSortClick);
+document.querySelector('th[data-sort="name"]').setAttribute("aria-sort", "ascending");
 $("reset-all").addEventListener("click", onResetAll);
 for (const id of ["f-state", "f-mode", "f-name"]) $(id).addEventListener("input", applyFilters);
 $("filters").addEventListener("submit", (e) => e.preventDefault());
