@@ -219,24 +219,44 @@ func TestOneProbePerFleet(t *testing.T) {
 	// probe reaches the upstream (which still fails), then the fleet opens
 	// again with a new open-until.
 	// The fleet's open-until (a replica that does not probe holds longer).
-	until := *fleetDecision(t, rs[0]).OpenUntil
-	time.Sleep(time.Until(until))
-	var probers []string // the calls run in this goroutine
-	deadline := time.Now().Add(timeout / 2)
-	for time.Now().Before(deadline) {
+	first := fleetDecision(t, rs[0])
+	time.Sleep(time.Until(*first.OpenUntil))
+	type probe struct {
+		from string
+		at   time.Time
+	}
+	var probes []probe // the calls run in this goroutine
+	// For half a timeout, and at least until the first probe (a stalled
+	// test can find the half timeout over before its first call).
+	start := time.Now()
+	for time.Since(start) < timeout/2 || len(probes) == 0 {
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("no probe reached the upstream within 10s of the open period's end")
+		}
 		for _, r := range rs {
-			_ = r.b.Execute(ctx, func(context.Context) error { probers = append(probers, r.name); return errDown })
+			_ = r.b.Execute(ctx, func(context.Context) error { probes = append(probes, probe{r.name, time.Now()}); return errDown })
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if len(probers) != 1 {
-		t.Fatalf("%d probes reached the upstream during one half-open cycle (from %v), want 1 for the fleet", len(probers), probers)
+	// The failed probe opened the prober's state machine for another
+	// timeout, and the fleet with it: no replica half-opens again before.
+	// A loaded machine can stretch the calls above past that: the probes
+	// after it belong to the next half-open cycle.
+	var cycle []string
+	for _, p := range probes {
+		if p.at.Before(probes[0].at.Add(timeout)) {
+			cycle = append(cycle, p.from)
+		}
 	}
-	// The failed probe re-opened the fleet: every replica has a later open-until.
+	if len(cycle) != 1 {
+		t.Fatalf("%d probes reached the upstream during one half-open cycle (from %v), want 1 for the fleet", len(cycle), cycle)
+	}
+	// The failed probe re-opened the fleet: every replica applies a later
+	// decision.
 	for _, r := range rs {
-		testutil.WaitFor(t, r.name+" reopened", 10*time.Second, func() bool {
-			e := r.b.Evidence()
-			return e.State == breaker.StateOpen && e.OpenUntil.After(until.Add(timeout/2))
+		testutil.WaitFor(t, r.name+" to apply the fleet's next decision", 10*time.Second, func() bool {
+			bs := r.fleet.Status().Breakers
+			return len(bs) == 1 && bs[0].FleetOpen && bs[0].Epoch > first.Epoch
 		})
 	}
 	// Next cycle: the probe succeeds and closes every replica.
