@@ -106,6 +106,23 @@ func tripFleet(t *testing.T, rs []*replica, n int) {
 	}
 }
 
+// fleetDecision waits until r's status shows the fleet's open decision (it
+// is updated at the end of a sync, just after the breaker's state) and
+// returns it.
+func fleetDecision(t *testing.T, r *replica) fleet.BreakerStatus {
+	t.Helper()
+	var st fleet.BreakerStatus
+	testutil.WaitFor(t, r.name+"'s status to show the fleet's decision", 10*time.Second, func() bool {
+		bs := r.fleet.Status().Breakers
+		if len(bs) == 0 || !bs[0].FleetOpen {
+			return false
+		}
+		st = bs[0]
+		return true
+	})
+	return st
+}
+
 func TestPooledConsecutiveFailuresOpenEveryReplica(t *testing.T) {
 	srv := redistest.Start(t)
 	cfg := breaker.Config{Name: "llm", FailureThreshold: 5, Timeout: time.Minute}
@@ -202,30 +219,48 @@ func TestOneProbePerFleet(t *testing.T) {
 	// probe reaches the upstream (which still fails), then the fleet opens
 	// again with a new open-until.
 	// The fleet's open-until (a replica that does not probe holds longer).
-	until := *rs[0].fleet.Status().Breakers[0].OpenUntil
-	time.Sleep(time.Until(until))
-	var probes atomic.Int32
-	probe := func(context.Context) error { probes.Add(1); return errDown }
-	deadline := time.Now().Add(timeout / 2)
-	for time.Now().Before(deadline) {
+	first := fleetDecision(t, rs[0])
+	time.Sleep(time.Until(*first.OpenUntil))
+	type probe struct {
+		from string
+		at   time.Time
+	}
+	var probes []probe // the calls run in this goroutine
+	// For half a timeout, and at least until the first probe (a stalled
+	// test can find the half timeout over before its first call).
+	start := time.Now()
+	for time.Since(start) < timeout/2 || len(probes) == 0 {
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("no probe reached the upstream within 10s of the open period's end")
+		}
 		for _, r := range rs {
-			_ = r.b.Execute(ctx, probe)
+			_ = r.b.Execute(ctx, func(context.Context) error { probes = append(probes, probe{r.name, time.Now()}); return errDown })
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if n := probes.Load(); n != 1 {
-		t.Fatalf("%d probes reached the upstream during one half-open cycle, want 1 for the fleet", n)
+	// The failed probe opened the prober's state machine for another
+	// timeout, and the fleet with it: no replica half-opens again before.
+	// A loaded machine can stretch the calls above past that: the probes
+	// after it belong to the next half-open cycle.
+	var cycle []string
+	for _, p := range probes {
+		if p.at.Before(probes[0].at.Add(timeout)) {
+			cycle = append(cycle, p.from)
+		}
 	}
-	// The failed probe re-opened the fleet: every replica has a later open-until.
+	if len(cycle) != 1 {
+		t.Fatalf("%d probes reached the upstream during one half-open cycle (from %v), want 1 for the fleet", len(cycle), cycle)
+	}
+	// The failed probe re-opened the fleet: every replica applies a later
+	// decision.
 	for _, r := range rs {
-		testutil.WaitFor(t, r.name+" reopened", 10*time.Second, func() bool {
-			e := r.b.Evidence()
-			return e.State == breaker.StateOpen && e.OpenUntil.After(until.Add(timeout/2))
+		testutil.WaitFor(t, r.name+" to apply the fleet's next decision", 10*time.Second, func() bool {
+			bs := r.fleet.Status().Breakers
+			return len(bs) == 1 && bs[0].FleetOpen && bs[0].Epoch > first.Epoch
 		})
 	}
 	// Next cycle: the probe succeeds and closes every replica.
-	probes.Store(0)
-	ok := func(context.Context) error { probes.Add(1); return nil }
+	ok := func(context.Context) error { return nil }
 	testutil.WaitFor(t, "the fleet closes after a successful probe", 20*time.Second, func() bool {
 		for _, r := range rs {
 			_ = r.b.Execute(ctx, ok)
@@ -238,6 +273,64 @@ func TestOneProbePerFleet(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// Regression: a prober whose claim lapsed while its loop stalled (a GC
+// pause, a starved goroutine) and was taken by another replica kept
+// renewing that replica's claim as if it were its own, and probed too.
+// Here the claim is handed to a replica outside the test, as a takeover
+// would: the prober must step down, and no replica of the test probes.
+func TestProberWhoseClaimLapsedStepsDown(t *testing.T) {
+	srv := redistest.Start(t)
+	const timeout = 2 * time.Second
+	cfg := breaker.Config{Name: "api", FailureThreshold: 3, Timeout: timeout, HalfOpenRequests: 1}
+	rs := startFleet(t, srv, cfg)
+	ctx := context.Background()
+	tripFleet(t, rs, 3)
+	st := fleetDecision(t, rs[0])
+	until := *st.OpenUntil
+	prefix := fmt.Sprintf("test-%s:", t.Name())
+	probeKey := fmt.Sprintf("%sprobe:api:%d", prefix, st.Epoch)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	var prober *replica
+	testutil.WaitFor(t, "a replica to claim the probe", 10*time.Second, func() bool {
+		owner, _ := rdb.Get(ctx, probeKey).Result()
+		for _, r := range rs {
+			if r.name == owner {
+				prober = r
+			}
+		}
+		return prober != nil
+	})
+	if err := rdb.Set(ctx, probeKey, "elsewhere", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// The prober's next sync finds the claim is not its own and holds on
+	// past the open period, like the others.
+	testutil.WaitFor(t, prober.name+" to step down", 10*time.Second, func() bool {
+		e := prober.b.Evidence()
+		return e.State == breaker.StateOpen && e.OpenUntil.After(until)
+	})
+	if owner, _ := rdb.Get(ctx, probeKey).Result(); owner != "elsewhere" {
+		t.Errorf("the claim belongs to %q after the step-down, want elsewhere's", owner)
+	}
+	if ttl := rdb.PTTL(ctx, probeKey).Val(); ttl < 50*time.Second {
+		t.Errorf("elsewhere's claim expires in %v, not in about a minute: %s renewed it as its own", ttl, prober.name)
+	}
+	// "elsewhere" probes: no replica here does, even past the open period.
+	time.Sleep(time.Until(until))
+	probes := map[string]int{}
+	deadline := time.Now().Add(timeout / 4)
+	for time.Now().Before(deadline) {
+		for _, r := range rs {
+			_ = r.b.Execute(ctx, func(context.Context) error { probes[r.name]++; return errDown })
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if len(probes) != 0 {
+		t.Errorf("probes %v while another replica owns the probe, want none", probes)
+	}
 }
 
 func TestModeOverrideSurvivesRestart(t *testing.T) {

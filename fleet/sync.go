@@ -21,8 +21,20 @@ func (f *Fleet) staleAfter() time.Duration { return StaleHeartbeats * f.o.Heartb
 
 // lease is how long a probe claim lasts beyond the open period, and how long
 // the replicas that do not probe keep rejecting while they wait for the
-// probe's outcome; the prober renews it on every sync.
+// probe's outcome. The prober renews its claim on every sync, and only if
+// the claim is still its own (renewProbe); the others renew their hold once
+// a third of it has passed. A replica whose loop stalls longer than that
+// margin falls back to its own state machine (half-opens at its hold):
+// docs/fleet.md says what that costs.
 func (f *Fleet) lease() time.Duration { return max(time.Second, 10*f.o.PublishInterval) }
+
+// renewProbe extends the probe claim KEYS[1] to ARGV[2] ms if this replica
+// (ARGV[1]) still owns it, or claims it again if it lapsed and nobody took
+// it; it returns 0, and changes nothing, when another replica owns it.
+var renewProbe = redis.NewScript(`local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+return 0`)
 
 // remote is what one sync read from Redis for one breaker.
 type remote struct {
@@ -343,15 +355,16 @@ func (f *Fleet) followOpen(ctx context.Context, now time.Time, b *breaker.Breake
 			// The probe failed and the state machine opened again.
 			f.openFleet(ctx, now, b, local.OpenUntil, "the fleet's half-open probe failed", true)
 		default:
-			f.rdb.PExpire(ctx, probeKey, max(t.until.Sub(now), 0)+f.lease())
+			f.renew(ctx, b, t, rec, probeKey)
 		}
 		return
 	}
-	// Half a lease before the hold ends (a margin for a loop delayed by a
-	// busy machine: past the hold the state machine would half-open and
-	// probe by itself), either take the probe over from a silent prober or
-	// hold on for another lease.
-	if now.Before(t.hold.Add(-f.lease() / 2)) {
+	// Once a third of the hold has passed (two thirds of a lease are left
+	// as a margin for a loop delayed by a busy machine or a GC pause: past
+	// the hold the state machine would half-open and probe by itself),
+	// either take the probe over from a silent prober or hold on for
+	// another lease.
+	if now.Before(t.hold.Add(-f.lease() * 2 / 3)) {
 		return
 	}
 	if f.claim(ctx, name, rec.Epoch, f.lease()) {
@@ -359,9 +372,30 @@ func (f *Fleet) followOpen(ctx context.Context, now time.Time, b *breaker.Breake
 		f.update(name, func(t *track) { t.prober = true })
 		return
 	}
-	hold := now.Add(f.lease())
+	// From now, not from when the sync began: a slow round trip must not
+	// shorten the hold.
+	hold := time.Now().Add(f.lease())
 	b.Apply(breaker.StateOpen, hold, "fleet: waiting for the probing replica")
 	f.update(name, func(t *track) { t.hold = hold })
+}
+
+// renew extends the prober's claim. A prober whose claim lapsed while its
+// loop stalled (a GC pause, a starved goroutine, a slow Redis) and was
+// taken by another replica must not probe too: it steps down and waits for
+// the new prober like the others.
+func (f *Fleet) renew(ctx context.Context, b *breaker.Breaker, t *track, rec openRecord, probeKey string) {
+	owned, err := renewProbe.Run(ctx, f.rdb, []string{probeKey}, f.o.Instance,
+		max(time.Until(t.until), 0).Milliseconds()+f.lease().Milliseconds()).Int()
+	if err != nil || owned == 1 {
+		// Unknown (Redis failed): keep probing. Whoever takes the probe
+		// over needs Redis too, and this replica asks again next sync.
+		return
+	}
+	hold := maxTime(t.until, time.Now()).Add(f.lease())
+	b.Apply(breaker.StateOpen, hold, "fleet: this replica's probe claim lapsed and another replica probes")
+	f.update(b.Name(), func(t *track) { t.prober, t.hold = false, hold })
+	f.o.Logger.Warn("fleet: the probe claim lapsed before this replica renewed it (its loop was late); another replica probes",
+		slog.String("breaker", b.Name()), slog.Int64("epoch", rec.Epoch))
 }
 
 // claim tries to own the probe of decision epoch for ttl.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -84,20 +85,22 @@ func serve(t *testing.T, d *Demo, tr *transitions) (string, *breaker.Registry, *
 	return front.URL, reg, metrics
 }
 
-// A short schedule: openai_api goes down and recovers; its enforce-mode
-// breaker opens, probes and closes, all from the demo's own traffic.
+// A short schedule: openai_api goes down, and recovers when the test says
+// so; its enforce-mode breaker opens, probes and closes, all from the demo's
+// own traffic. The recovery is the test's, not a scheduled event, so that a
+// loaded machine cannot make it come before the checks of the outage.
 func TestShortScheduleShowsTransitions(t *testing.T) {
 	sched := Schedule{
 		Interval: 200 * time.Millisecond,
 		Events: []Event{
 			{At: 0, Upstream: OpenAI, Behavior: Behavior{ErrorRate: 1}},
-			{At: 30 * time.Second, Upstream: Meta, Behavior: Behavior{ErrorRate: 1}},
-			{At: 40 * time.Second, Upstream: OpenAI, Behavior: Healthy},
+			{At: 0, Upstream: Meta, Behavior: Behavior{ErrorRate: 1}},
 		},
 	}
-	// Speed 40: traffic every 5ms, openai_api's 15s timeout is 375ms, the
-	// recovery comes at 1s.
-	d, err := New(Options{Schedule: &sched, Speed: 40, Logger: quiet})
+	// Speed 10: traffic every 20ms; the /chat/ route's 10s timeout is 1s
+	// (a loaded machine can take hundreds of milliseconds to answer), and
+	// openai_api's 15s open timeout is 1.5s.
+	d, err := New(Options{Schedule: &sched, Speed: 10, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,23 +117,40 @@ func TestShortScheduleShowsTransitions(t *testing.T) {
 		v, _ := testutil.Counter(t, metrics.Gatherer(), breaker.MetricFallbacks, map[string]string{breaker.LabelName: OpenAI, breaker.LabelFallback: Anthropic})
 		return v > 0
 	})
-	if b, _ := reg.Get(OpenAI); b.State() != breaker.StateClosed {
+	// openai_api is still down: whatever its breaker's state (open,
+	// half-open and busy, or probing and failing), /chat/ is served by a
+	// fallback (anthropic_api, or gemini_api after it), never by
+	// openai_api. A loaded machine can make the fallbacks time out too (and
+	// open their breakers): ask until one answers.
+	testutil.WaitFor(t, "a /chat/ request served by a fallback", 10*time.Second, func() bool {
 		resp, err := http.Post(base+"/chat/v1/chat/completions", "application/json", strings.NewReader(`{"model":"demo"}`))
 		if err != nil {
 			t.Fatal(err)
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 200 || resp.Header.Get(gateway.HeaderServedBy) != Anthropic ||
-			!strings.HasPrefix(resp.Header.Get(gateway.HeaderAttempts), OpenAI+"=") || // open, or half-open and busy
-			!strings.Contains(string(body), "simulated "+Anthropic) {
-			t.Errorf("/chat/ while openai_api is open: %d %v %s", resp.StatusCode, resp.Header, body)
+		switch {
+		case resp.Header.Get(gateway.HeaderServedBy) == OpenAI:
+			t.Fatalf("/chat/ served by openai_api while it is down: %d %v %s", resp.StatusCode, resp.Header, body)
+		case resp.StatusCode != 200:
+			t.Logf("/chat/ while openai_api is down: %d %v (asking again)", resp.StatusCode, resp.Header)
+			return false
+		case !slices.Contains([]string{Anthropic, Gemini}, resp.Header.Get(gateway.HeaderServedBy)) ||
+			!strings.HasPrefix(resp.Header.Get(gateway.HeaderAttempts), OpenAI+"=") ||
+			!strings.Contains(string(body), "simulated "+resp.Header.Get(gateway.HeaderServedBy)):
+			t.Errorf("/chat/ while openai_api is down: %d %v %s", resp.StatusCode, resp.Header, body)
 		}
-	}
+		return true
+	})
+	testutil.WaitFor(t, "openai_api to reject calls while open", 10*time.Second, func() bool {
+		b, _ := reg.Get(OpenAI)
+		return b.Snapshot().Counts.Rejected > 0
+	})
 	testutil.WaitFor(t, "meta_api (monitor mode) to count would-reject", 10*time.Second, func() bool {
 		b, _ := reg.Get(Meta)
 		return b.Snapshot().Counts.WouldReject > 0
 	})
+	d.apply(d.byName[OpenAI], Healthy, "the test ends the outage")
 	testutil.WaitFor(t, "openai_api to close again", 10*time.Second, func() bool {
 		return tr.has(OpenAI, breaker.StateHalfOpen, breaker.StateClosed)
 	})
