@@ -54,20 +54,14 @@ func TestBodyReadTimeout(t *testing.T) {
 			if tc.fallbacks {
 				rc.Fallbacks = []config.Fallback{{Upstream: mustURL(fb.URL), Breaker: "fb"}}
 			}
-			g, err := New([]config.Route{rc}, reg, Options{Logger: slog.New(slog.DiscardHandler)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(g.CloseIdleConnections)
 			var active atomic.Int32
-			mux := http.NewServeMux()
-			g.Register(mux)
-			front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				active.Add(1)
-				defer active.Add(-1)
-				mux.ServeHTTP(w, r)
-			}))
-			t.Cleanup(front.Close)
+			front, g := serveGateway(t, reg, slog.New(slog.DiscardHandler), func(h http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					active.Add(1)
+					defer active.Add(-1)
+					h.ServeHTTP(w, r)
+				})
+			}, rc)
 
 			conn, err := net.Dial("tcp", front.Listener.Addr().String())
 			if err != nil {

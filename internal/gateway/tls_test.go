@@ -63,15 +63,7 @@ func tlsGateway(t *testing.T, logger *slog.Logger, routes ...config.Route) (*htt
 		}
 		bs = append(bs, b)
 	}
-	g, err := New(routes, reg, Options{Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	g.Register(mux)
-	front := httptest.NewServer(mux)
-	t.Cleanup(front.Close)
-	t.Cleanup(g.CloseIdleConnections)
+	front, g := serveGateway(t, reg, logger, nil, routes...)
 	return front, g, bs
 }
 
