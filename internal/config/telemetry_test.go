@@ -1,7 +1,6 @@
 package config
 
 import (
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -125,15 +124,7 @@ func TestTelemetryProblems(t *testing.T) {
 // The configuration example of docs/opentelemetry.md parses and sets what
 // it says.
 func TestTelemetryDocExample(t *testing.T) {
-	doc, err := os.ReadFile("../../docs/opentelemetry.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, after, ok := strings.Cut(string(doc), "<!-- config: internal/config/telemetry_test.go parses this block -->\n```yaml\n")
-	block, _, ok2 := strings.Cut(after, "```")
-	if !ok || !ok2 {
-		t.Fatal("no config block in docs/opentelemetry.md")
-	}
+	block := docBlock(t, "opentelemetry.md", "<!-- config: internal/config/telemetry_test.go parses this block -->")
 	c, err := Parse("docs/opentelemetry.md", []byte(block), env())
 	if err != nil {
 		t.Fatal(err)

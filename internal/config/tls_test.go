@@ -152,15 +152,7 @@ func TestTLSMissingFileEveryRoute(t *testing.T) {
 // The example of docs/configuration.md's TLS section loads, with the files
 // it names made next to it, and sets what it says.
 func TestTLSDocExample(t *testing.T) {
-	doc, err := os.ReadFile("../../docs/configuration.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, after, ok := strings.Cut(string(doc), "<!-- config: internal/config/tls_test.go loads this block -->\n```yaml\n")
-	block, _, ok2 := strings.Cut(after, "```")
-	if !ok || !ok2 {
-		t.Fatal("no TLS config block in docs/configuration.md")
-	}
+	block := docBlock(t, "configuration.md", "<!-- config: internal/config/tls_test.go loads this block -->")
 	dir := t.TempDir()
 	if err := os.Mkdir(filepath.Join(dir, "tls"), 0o700); err != nil {
 		t.Fatal(err)
@@ -194,4 +186,19 @@ func TestTLSDocExample(t *testing.T) {
 			t.Errorf("error:\n%v\nwant a line %s", err, line)
 		}
 	}
+}
+
+// docBlock is the YAML block that follows marker in docs/name.
+func docBlock(t *testing.T, name, marker string) string {
+	t.Helper()
+	doc, err := os.ReadFile("../../docs/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(doc), marker+"\n```yaml\n")
+	block, _, ok2 := strings.Cut(after, "```")
+	if !ok || !ok2 {
+		t.Fatalf("no YAML block after %s in docs/%s", marker, name)
+	}
+	return block
 }

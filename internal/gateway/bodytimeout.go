@@ -40,11 +40,20 @@ type bodyKey struct{}
 // end: net/http's HTTP/1 server clears the connection's read deadline
 // itself when it starts reading ahead after a body, and an HTTP/2 stream's
 // deadline only closes a body that has ended already.
+//
+// Once the body has ended, further reads return io.EOF without reaching the
+// server's body: the HTTP/1 server closes that body as soon as the response
+// headers are written (after discarding what is left), and the transport
+// reads once more after the Content-Length to see the end. Passed on, that
+// read would fail ("invalid Read on closed Body"), and the transport would
+// close the upstream connection in the middle of the response it is
+// streaming.
 type timedBody struct {
 	io.ReadCloser
 	cancel   context.CancelCauseFunc
 	err      *BodyTimeoutError
 	timedOut atomic.Bool
+	eof      bool // read by one goroutine at a time: the transport's writer, or the replay buffer
 }
 
 // withBodyTimeout puts req's body, if it has one, under the route's
@@ -65,7 +74,11 @@ func withBodyTimeout(w http.ResponseWriter, req *http.Request, d time.Duration) 
 }
 
 func (b *timedBody) Read(p []byte) (int, error) {
+	if b.eof {
+		return 0, io.EOF
+	}
 	n, err := b.ReadCloser.Read(p)
+	b.eof = err == io.EOF
 	if err != nil && err != io.EOF && isTimeout(err) {
 		b.timedOut.Store(true)
 		b.cancel(b.err)

@@ -73,16 +73,28 @@ func serveRouteLogged(t *testing.T, rc config.Route, reg *breaker.Registry, logg
 	if rc.Timeout == 0 {
 		rc.Timeout = 5 * time.Second
 	}
-	g, err := New([]config.Route{rc}, reg, Options{Logger: logger})
+	front, _ := serveGateway(t, reg, logger, nil, rc)
+	return front
+}
+
+// serveGateway serves the gateway of routes, through wrap if not nil, until
+// the test ends.
+func serveGateway(t *testing.T, reg *breaker.Registry, logger *slog.Logger, wrap func(http.Handler) http.Handler, routes ...config.Route) (*httptest.Server, *Gateway) {
+	t.Helper()
+	g, err := New(routes, reg, Options{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	g.Register(mux)
-	front := httptest.NewServer(mux)
+	var h http.Handler = mux
+	if wrap != nil {
+		h = wrap(mux)
+	}
+	front := httptest.NewServer(h)
 	t.Cleanup(front.Close)
 	t.Cleanup(g.CloseIdleConnections)
-	return front
+	return front, g
 }
 
 // hangUp sends a request to url and cancels it once arrived is closed (the
