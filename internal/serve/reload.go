@@ -155,11 +155,19 @@ func (l *live) reload() (string, error) {
 		"listen": {old.Listen, cfg.Listen}, "admin_listen": {old.AdminListen, cfg.AdminListen},
 		"metrics_listen": {old.MetricsListen, cfg.MetricsListen}, "admin_token": {old.AdminToken, cfg.AdminToken},
 		"tls_cert_file (HTTPS on or off)": {fmt.Sprint(old.TLSCertFile != ""), fmt.Sprint(cfg.TLSCertFile != "")},
-		"h2c": {strconv.FormatBool(!old.DisableH2C), strconv.FormatBool(!cfg.DisableH2C)},
+		"h2c":                             {strconv.FormatBool(!old.DisableH2C), strconv.FormatBool(!cfg.DisableH2C)},
 	} {
 		if pair[0] != pair[1] {
 			l.log.Warn("configuration reload: this setting changes only on a restart", slog.String("setting", key))
 		}
+	}
+	// The fleet's Redis connection and the OTLP exporter are built once at
+	// start-up: a changed section is logged, not half-applied.
+	if !reflect.DeepEqual(old.Fleet, cfg.Fleet) {
+		l.log.Warn("configuration reload: this setting changes only on a restart", slog.String("setting", "fleet"))
+	}
+	if !reflect.DeepEqual(old.Telemetry, cfg.Telemetry) {
+		l.log.Warn("configuration reload: this setting changes only on a restart", slog.String("setting", "telemetry"))
 	}
 
 	var kept, switched, replaced, added []string

@@ -2,13 +2,16 @@ package serve
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/breakerwatch/breakerwatch/internal/testutil"
@@ -149,3 +152,64 @@ func TestReloadUpstreamTLS(t *testing.T) {
 }
 
 func discardLog() *log.Logger { return log.New(io.Discard, "", 0) }
+
+// A reload that changes fleet: or telemetry: keeps the running ones and
+// says that they change only on a restart; one that changes neither says
+// nothing about them.
+func TestReloadWarnsOfRestartOnlySections(t *testing.T) {
+	dir := t.TempDir()
+	base := "breakers: {u: {}}\nroutes:\n  - {prefix: /u/, upstream: 'http://127.0.0.1:9', breaker: u}\ntelemetry: {service_name: one}\n"
+	cfgPath := testutil.WriteFile(t, dir, "c.yaml", []byte(base))
+	var logs lockedBuffer
+	addr, stop := start(t, Options{ConfigPath: cfgPath, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	defer func() {
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	c := &http.Client{Transport: &http.Transport{}}
+	defer c.CloseIdleConnections()
+	reload := func() string {
+		t.Helper()
+		logs.Reset()
+		if resp, body := fetch(t, c, "POST", addr+"/api/circuit-breaker/reload"); resp.StatusCode != 200 {
+			t.Fatalf("reload: %d %s", resp.StatusCode, body)
+		}
+		return logs.String()
+	}
+	if out := reload(); strings.Contains(out, "only on a restart") {
+		t.Errorf("an unchanged file's reload warned:\n%s", out)
+	}
+	testutil.WriteFile(t, dir, "c.yaml", []byte(strings.Replace(base, "one", "two", 1)+"fleet: {redis: 'redis://127.0.0.1:9'}\n"))
+	out := reload()
+	for _, want := range []string{"setting=fleet", "setting=telemetry"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("reload log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that the server's goroutines and the test
+// may use at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *lockedBuffer) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.Reset()
+}
