@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# compare.sh OLDREV [NEWREV]: benchmarks of two commits, interleaved.
+#
+# Builds the bench module's test binary at OLDREV and at NEWREV (default: the
+# working tree as it is, uncommitted changes included), then runs them in
+# turns, ROUNDS times, the order alternating per round, so that a burst of
+# load from elsewhere on the machine lands on both. Prints benchstat's table
+# (medians, 95% confidence intervals, p-values) and, per benchmark, the
+# median and range of the per-round ratios NEW/OLD of ns/op.
+#
+# Environment:
+#   BENCH      benchmark regexp (default: the breakerwatch contenders of
+#              BenchmarkExecute that both commits have)
+#   ROUNDS     rounds (default 10)
+#   BENCHTIME  -test.benchtime of each run (default 300ms)
+#   PKG        bench (default: the bench module) or breaker (the in-package
+#              benchmarks of breaker/)
+#   OUT        directory for the binaries and raw output
+#              (default ${TMPDIR:-/tmp}/breakerwatch-compare)
+#
+# Example (about 2 minutes): bench/compare.sh 405f3bc
+#   ROUNDS=20 BENCH='BenchmarkExecute$/breakerwatch-enforce(\+otlp)?$' bench/compare.sh HEAD
+set -euo pipefail
+
+if [[ $# -lt 1 || $# -gt 2 || $1 == -* ]]; then
+	echo "usage: $0 OLDREV [NEWREV]   (NEWREV defaults to the working tree)" >&2
+	exit 2
+fi
+old=$1
+new=${2:-}
+BENCH=${BENCH:-'BenchmarkExecute$/breakerwatch-(enforce|monitor|disabled)$'}
+ROUNDS=${ROUNDS:-10}
+BENCHTIME=${BENCHTIME:-300ms}
+PKG=${PKG:-bench}
+OUT=${OUT:-${TMPDIR:-/tmp}/breakerwatch-compare}
+BENCHSTAT_VERSION=v0.0.0-20260908200009-22c9c6c9d4da
+
+case $PKG in
+bench) pkgdir=bench pkg=. ;;
+breaker) pkgdir=. pkg=./breaker ;;
+*)
+	echo "PKG must be bench or breaker, not '$PKG'" >&2
+	exit 2
+	;;
+esac
+if ! [[ $ROUNDS =~ ^[1-9][0-9]*$ ]]; then
+	echo "ROUNDS must be a positive integer, not '$ROUNDS'" >&2
+	exit 2
+fi
+
+root=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
+mkdir -p "$OUT"
+
+# build REV NAME: the test binary of REV ("" = the working tree) at $OUT/NAME.test.
+build() {
+	local rev=$1 name=$2 src
+	if [[ -z $rev ]]; then
+		src=$root
+	else
+		local sha
+		sha=$(git -C "$root" rev-parse --verify --quiet "$rev^{commit}") || {
+			echo "$rev: not a commit" >&2
+			exit 2
+		}
+		src=$OUT/src-$sha
+		if [[ ! -d $src ]]; then
+			mkdir -p "$src.tmp"
+			git -C "$root" archive "$sha" | tar -x -C "$src.tmp"
+			mv "$src.tmp" "$src"
+		fi
+	fi
+	(cd "$src/$pkgdir" && go test -c -o "$OUT/$name.test" "$pkg")
+	if [[ -z $rev ]]; then
+		echo "built $OUT/$name.test from the working tree (HEAD $(git -C "$root" rev-parse --short HEAD) and any uncommitted changes)" >&2
+	else
+		echo "built $OUT/$name.test from $rev ($(git -C "$root" rev-parse --short "$rev"))" >&2
+	fi
+}
+
+build "$old" old
+build "$new" new
+
+: >"$OUT/old.txt"
+: >"$OUT/new.txt"
+run() { "$OUT/$1.test" -test.run '^$' -test.bench "$BENCH" -test.benchmem -test.benchtime "$BENCHTIME" 2>/dev/null | grep '^Benchmark' | tee -a "$OUT/$1.txt" | sed "s/^/$1 /"; }
+for i in $(seq 1 "$ROUNDS"); do
+	echo "round $i/$ROUNDS (load: $(cut -d' ' -f1 /proc/loadavg))" >&2
+	if ((i % 2)); then run old; run new; else run new; run old; fi
+done >"$OUT/rounds.txt"
+
+if command -v benchstat >/dev/null; then
+	benchstat "$OUT/old.txt" "$OUT/new.txt"
+else
+	go run "golang.org/x/perf/cmd/benchstat@$BENCHSTAT_VERSION" "$OUT/old.txt" "$OUT/new.txt"
+fi
+
+# Per-round ratios: the k-th run of a benchmark in new.txt over the k-th in old.txt.
+echo
+echo "per-round ratio new/old of ns/op: median (min-max) over $ROUNDS rounds"
+awk '
+	FNR == 1 { file++ }
+	/^Benchmark/ { name = $1; sub(/-[0-9]+$/, "", name); n = ++seen[file, name]; ns[file, name, n] = $3; names[name] = 1 }
+	END {
+		for (name in names) {
+			m = 0
+			for (k = 1; (1, name, k) in ns && (2, name, k) in ns; k++) r[++m] = ns[2, name, k] / ns[1, name, k]
+			if (m == 0) { printf "%-60s not in both\n", name; continue }
+			for (i = 2; i <= m; i++) { v = r[i]; for (j = i - 1; j >= 1 && r[j] > v; j--) r[j + 1] = r[j]; r[j + 1] = v }
+			med = (m % 2) ? r[(m + 1) / 2] : (r[m / 2] + r[m / 2 + 1]) / 2
+			printf "%-60s %.3f (%.3f-%.3f)\n", name, med, r[1], r[m]
+		}
+	}' "$OUT/old.txt" "$OUT/new.txt" | sort
+echo "raw output: $OUT/old.txt $OUT/new.txt $OUT/rounds.txt" >&2
