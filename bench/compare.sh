@@ -17,6 +17,15 @@
 #              benchmarks of breaker/)
 #   OUT        directory for the binaries and raw output
 #              (default ${TMPDIR:-/tmp}/breakerwatch-compare)
+#   CPU_N      if set, a second pass measures CPU time instead of wall time:
+#              each benchmark of the first pass runs alone for exactly
+#              CPU_N iterations (-test.benchtime CPU_Nx), in turns, ROUNDS
+#              times; the process's user+system CPU time, less that of a run
+#              of the same binary that benchmarks nothing, divided by CPU_N
+#              is its cpu-ns/op. Time spent waiting for a core does not
+#              count, so this is far steadier than ns/op on a loaded
+#              machine; work on other goroutines (a metric reader's
+#              collections, the GC) does count.
 #
 # Example (about 2 minutes): bench/compare.sh 405f3bc
 #   ROUNDS=20 BENCH='BenchmarkExecute$/breakerwatch-enforce(\+otlp)?$' bench/compare.sh HEAD
@@ -111,3 +120,48 @@ awk '
 		}
 	}' "$OUT/old.txt" "$OUT/new.txt" | sort
 echo "raw output: $OUT/old.txt $OUT/new.txt $OUT/rounds.txt" >&2
+
+[[ -n ${CPU_N:-} ]] || exit 0
+if ! [[ $CPU_N =~ ^[1-9][0-9]*$ ]]; then
+	echo "CPU_N must be a positive integer, not '$CPU_N'" >&2
+	exit 2
+fi
+# cpu BIN REGEX: user+system seconds of one run of BIN benchmarking REGEX.
+cpu() {
+	local TIMEFORMAT='%3U %3S' t
+	t=$({ time "$1" -test.run '^$' -test.bench "$2" -test.benchtime "${CPU_N}x" >/dev/null 2>&1; } 2>&1)
+	awk -v t="$t" 'BEGIN { split(t, a, " "); printf "%.3f", a[1] + a[2] }'
+}
+# The benchmarks both binaries ran, as anchored regexps: Top$/^sub$.
+mapfile -t names < <(grep -h '^Benchmark' "$OUT/old.txt" "$OUT/new.txt" | awk '{ sub(/-[0-9]+$/, "", $1); print $1 }' | sort | uniq -d)
+: >"$OUT/cpu.txt"
+for i in $(seq 1 "$ROUNDS"); do
+	echo "cpu round $i/$ROUNDS (load: $(cut -d' ' -f1 /proc/loadavg))" >&2
+	if ((i % 2)); then order="old new"; else order="new old"; fi
+	for v in $order; do
+		idle=$(cpu "$OUT/$v.test" '^$')
+		for name in "${names[@]}"; do
+			re=$(sed -e 's/[][\.+*?(){}|^$]/\\&/g' -e 's|/|$/^|' -e 's/$/$/' <<<"$name")
+			[[ $re == *'$/^'* ]] || re="^$re"
+			echo "$v $name $idle $(cpu "$OUT/$v.test" "$re")" >>"$OUT/cpu.txt"
+		done
+	done
+done
+echo
+echo "cpu-ns/op ($CPU_N iterations per run, less a run that benchmarks nothing), median over $ROUNDS rounds; per-round ratio new/old: median (min-max)"
+awk -v n="$CPU_N" '
+	function med(a, m,    i, j, v) {
+		for (i = 2; i <= m; i++) { v = a[i]; for (j = i - 1; j >= 1 && a[j] > v; j--) a[j + 1] = a[j]; a[j + 1] = v }
+		return (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+	}
+	{ k = ++cnt[$1, $2]; c[$1, $2, k] = ($4 - $3) / n * 1e9; names[$2] = 1 }
+	END {
+		for (name in names) {
+			m = cnt["old", name]; if (cnt["new", name] < m) m = cnt["new", name]
+			delete o; delete w; delete r
+			for (k = 1; k <= m; k++) { o[k] = c["old", name, k]; w[k] = c["new", name, k]; r[k] = w[k] / o[k] }
+			mo = med(o, m); mw = med(w, m); mr = med(r, m)
+			printf "%-55s old %8.1f  new %8.1f  ratio %.3f (%.3f-%.3f)\n", name, mo, mw, mr, r[1], r[m]
+		}
+	}' "$OUT/cpu.txt" | sort
+echo "raw CPU output (version, benchmark, idle-run seconds, run seconds): $OUT/cpu.txt" >&2
