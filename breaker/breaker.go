@@ -355,7 +355,16 @@ func (b *Breaker) stopTimerLocked() {
 	}
 }
 
+// classify returns the outcome of a call that returned err. The common
+// case, a success without a Classifier, is inlined into the call path.
 func (b *Breaker) classify(ctx context.Context, err error) Outcome {
+	if err == nil && b.cfg.Classifier == nil {
+		return OutcomeSuccess
+	}
+	return b.classifySlow(ctx, err)
+}
+
+func (b *Breaker) classifySlow(ctx context.Context, err error) Outcome {
 	if b.cfg.Classifier != nil {
 		o := b.cfg.Classifier(ctx, err)
 		if o == OutcomeSuccess || o == OutcomeFailure || o == OutcomeIgnored {
@@ -532,11 +541,19 @@ func (b *Breaker) record(ctx context.Context, g *generation, now time.Time, o Ou
 		b.slow.Add(1)
 	}
 	i := b.durations[o].observe(d)
-	if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {
-		b.durations[o].keepExemplar(i, d, sc)
+	// Most calls carry no span: comparing with the no-span value skips
+	// copying out an empty SpanContext (trace.SpanContextFromContext).
+	if s := trace.SpanFromContext(ctx); s != noSpan {
+		if sc := s.SpanContext(); sc.IsSampled() {
+			b.durations[o].keepExemplar(i, d, sc)
+		}
 	}
 	g.win.record(now, o, d, slow)
 }
+
+// noSpan is what trace.SpanFromContext returns for a context without a
+// span. Its type is comparable, so comparing a Span with it cannot panic.
+var noSpan = trace.SpanFromContext(context.Background())
 
 // Typed runs calls that return a T through a breaker.
 type Typed[T any] struct{ b *Breaker }
