@@ -15,6 +15,10 @@
 #   BENCHTIME  -test.benchtime of each run (default 300ms)
 #   PKG        bench (default: the bench module) or breaker (the in-package
 #              benchmarks of breaker/)
+#   BASE       a benchmark name (e.g. BenchmarkExecute/breakerwatch-enforce):
+#              also print, for each version, every benchmark's per-round
+#              ratio to BASE's run in the same round (one process in the
+#              wall-time pass, the same round in the CPU pass)
 #   OUT        directory for the binaries and raw output
 #              (default ${TMPDIR:-/tmp}/breakerwatch-compare)
 #   CPU_N      if set, a second pass measures CPU time instead of wall time:
@@ -121,6 +125,31 @@ awk '
 	}' "$OUT/old.txt" "$OUT/new.txt" | sort
 echo "raw output: $OUT/old.txt $OUT/new.txt $OUT/rounds.txt" >&2
 
+# baseratios: reads "version name round value" lines; prints, per version
+# and benchmark, the median (min-max) over rounds of value / BASE's value.
+baseratios() {
+	awk -v base="$BASE" '
+		{ v[$1, $2, $3] = $4; names[$2] = 1; vers[$1] = 1; if ($3 > rounds) rounds = $3 }
+		END {
+			for (ver in vers) for (name in names) {
+				if (name == base) continue
+				m = 0
+				for (k = 1; k <= rounds; k++) if ((ver, name, k) in v && (ver, base, k) in v) r[++m] = v[ver, name, k] / v[ver, base, k]
+				if (m == 0) continue
+				for (i = 2; i <= m; i++) { x = r[i]; for (j = i - 1; j >= 1 && r[j] > x; j--) r[j + 1] = r[j]; r[j + 1] = x }
+				med = (m % 2) ? r[(m + 1) / 2] : (r[m / 2] + r[m / 2 + 1]) / 2
+				printf "%-4s %-55s %.3f (%.3f-%.3f) n=%d\n", ver, name, med, r[1], r[m], m
+			}
+		}' | sort
+}
+if [[ -n ${BASE:-} ]]; then
+	echo
+	echo "per-round ratio to $BASE of ns/op: median (min-max)"
+	for v in old new; do
+		awk -v ver="$v" '/^Benchmark/ { name = $1; sub(/-[0-9]+$/, "", name); print ver, name, ++k[name], $3 }' "$OUT/$v.txt"
+	done | baseratios
+fi
+
 [[ -n ${CPU_N:-} ]] || exit 0
 if ! [[ $CPU_N =~ ^[1-9][0-9]*$ ]]; then
 	echo "CPU_N must be a positive integer, not '$CPU_N'" >&2
@@ -165,3 +194,8 @@ awk -v n="$CPU_N" '
 		}
 	}' "$OUT/cpu.txt" | sort
 echo "raw CPU output (version, benchmark, idle-run seconds, run seconds): $OUT/cpu.txt" >&2
+if [[ -n ${BASE:-} ]]; then
+	echo
+	echo "per-round ratio to $BASE of cpu-ns/op: median (min-max)"
+	awk -v n="$CPU_N" '{ print $1, $2, ++k[$1, $2], ($4 - $3) / n }' "$OUT/cpu.txt" | baseratios
+fi
