@@ -67,6 +67,18 @@ type generation struct {
 	slowRun atomic.Uint32
 }
 
+// clock is the monotonic time since g's window began: the call path's
+// clock. It reads only the monotonic clock, as time.Since does, where
+// time.Now reads the wall clock too (this VM: ~26 ns against ~47 ns; the
+// call path reads the clock twice, gobreaker twice more).
+func (g *generation) clock() time.Duration { return time.Since(g.win.start) }
+
+// at is the time.Time of clock reading c: the wall clock of the window's
+// start plus the monotonic time elapsed since, so it differs from a
+// time.Now read at the same moment only by the steps the wall clock took
+// since (time.Time's own monotonic arithmetic makes the same choice).
+func (g *generation) at(c time.Duration) time.Time { return g.win.start.Add(c) }
+
 // restartRun ends g's run of failures.
 func (g *generation) restartRun() {
 	g.streak.Store(0)
@@ -355,7 +367,16 @@ func (b *Breaker) stopTimerLocked() {
 	}
 }
 
+// classify returns the outcome of a call that returned err. The common
+// case, a success without a Classifier, is inlined into the call path.
 func (b *Breaker) classify(ctx context.Context, err error) Outcome {
+	if err == nil && b.cfg.Classifier == nil {
+		return OutcomeSuccess
+	}
+	return b.classifySlow(ctx, err)
+}
+
+func (b *Breaker) classifySlow(ctx context.Context, err error) Outcome {
 	if b.cfg.Classifier != nil {
 		o := b.cfg.Classifier(ctx, err)
 		if o == OutcomeSuccess || o == OutcomeFailure || o == OutcomeIgnored {
@@ -386,14 +407,14 @@ func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) e
 	var (
 		err     error
 		outcome = OutcomeFailure // what a panic leaves
-		start   time.Time
+		began   time.Duration    // g.clock() when fn started
 		ran     bool
 		done    bool
 	)
 	defer func() {
 		if ran && !done { // fn panicked
-			now := time.Now()
-			b.record(ctx, g, now, OutcomeFailure, now.Sub(start), false)
+			at := g.clock()
+			b.record(ctx, g, g.at(at), OutcomeFailure, at-began, false)
 		}
 	}()
 	_, sig := g.cb.Execute(func() (struct{}, error) {
@@ -403,12 +424,10 @@ func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) e
 				g.failed(time.Now())
 			}
 		}()
-		start = time.Now()
+		began = g.clock()
 		err = b.call(ctx, fn)
-		// time.Since reads only the monotonic clock: cheaper than a
-		// second time.Now on the call path.
-		d := time.Since(start)
-		end := start.Add(d)
+		at := g.clock()
+		d, end := at-began, g.at(at)
 		done = true
 		outcome = b.classify(ctx, err)
 		slow := g.cfg.SlowCall > 0 && d > g.cfg.SlowCall
@@ -508,17 +527,17 @@ func (b *Breaker) succeeded(g *generation, now time.Time) {
 // passThrough runs fn outside the state machine and measures it.
 func (b *Breaker) passThrough(ctx context.Context, fn func(context.Context) error) error {
 	g := b.gen.Load()
-	start := time.Now()
+	began := g.clock()
 	done := false
 	defer func() {
 		if !done {
-			now := time.Now()
-			b.record(ctx, g, now, OutcomeFailure, now.Sub(start), false)
+			at := g.clock()
+			b.record(ctx, g, g.at(at), OutcomeFailure, at-began, false)
 		}
 	}()
 	err := b.call(ctx, fn)
-	d := time.Since(start)
-	end := start.Add(d)
+	at := g.clock()
+	d, end := at-began, g.at(at)
 	done = true
 	b.record(ctx, g, end, b.classify(ctx, err), d, g.cfg.SlowCall > 0 && d > g.cfg.SlowCall)
 	return err
@@ -532,11 +551,19 @@ func (b *Breaker) record(ctx context.Context, g *generation, now time.Time, o Ou
 		b.slow.Add(1)
 	}
 	i := b.durations[o].observe(d)
-	if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {
-		b.durations[o].keepExemplar(i, d, sc)
+	// Most calls carry no span: comparing with the no-span value skips
+	// copying out an empty SpanContext (trace.SpanContextFromContext).
+	if s := trace.SpanFromContext(ctx); s != noSpan {
+		if sc := s.SpanContext(); sc.IsSampled() {
+			b.durations[o].keepExemplar(i, d, sc)
+		}
 	}
 	g.win.record(now, o, d, slow)
 }
+
+// noSpan is what trace.SpanFromContext returns for a context without a
+// span. Its type is comparable, so comparing a Span with it cannot panic.
+var noSpan = trace.SpanFromContext(context.Background())
 
 // Typed runs calls that return a T through a breaker.
 type Typed[T any] struct{ b *Breaker }

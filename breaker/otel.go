@@ -80,12 +80,16 @@ func newInstruments(r *Registry) (*instruments, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	ins.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+	ins.reg, err = m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		now := time.Now()
 		list := r.list()
 		ins.replayMu.Lock()
-		for _, b := range list {
-			ins.replayDurations(b)
+		// The replay costs one Record per call (otel_duration.go): skip it
+		// when no reader takes the histogram (a View that drops it).
+		if ins.duration.Enabled(ctx) {
+			for _, b := range list {
+				ins.replayDurations(b)
+			}
 		}
 		ins.replayMu.Unlock()
 		for _, b := range list {

@@ -149,3 +149,54 @@ func equalCounts(a, b []uint64) bool {
 	}
 	return true
 }
+
+// A View that drops the call-duration histogram also spares collection the
+// replay (one SDK Record per call); the other instruments are still read.
+func TestDurationReplaySkippedWhenDropped(t *testing.T) {
+	for _, drop := range []bool{false, true} {
+		var opts []sdkmetric.Option
+		rd := sdkmetric.NewManualReader()
+		opts = append(opts, sdkmetric.WithReader(rd))
+		if drop {
+			opts = append(opts, sdkmetric.WithView(sdkmetric.NewView(
+				sdkmetric.Instrument{Name: MetricCallDuration},
+				sdkmetric.Stream{Aggregation: sdkmetric.AggregationDrop{}})))
+		}
+		mp := sdkmetric.NewMeterProvider(opts...)
+		reg, err := NewRegistry(WithMeterProvider(mp))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := reg.Register(Config{Name: "dep"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			if err := b.Execute(context.Background(), func(context.Context) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var rm metricdata.ResourceMetrics
+		if err := rd.Collect(context.Background(), &rm); err != nil {
+			t.Fatal(err)
+		}
+		var replayed uint64
+		for _, c := range b.durations[OutcomeSuccess].replayed.counts {
+			replayed += c
+		}
+		names := map[string]bool{}
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				names[m.Name] = true
+			}
+		}
+		if want := map[bool]uint64{false: 3, true: 0}[drop]; replayed != want {
+			t.Errorf("drop=%v: %d calls replayed, want %d", drop, replayed, want)
+		}
+		if names[MetricCallDuration] == drop || !names[MetricCalls] {
+			t.Errorf("drop=%v: exported %v", drop, names)
+		}
+		_ = reg.Close()
+		_ = mp.Shutdown(context.Background())
+	}
+}
