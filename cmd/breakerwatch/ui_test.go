@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/accessibility"
+	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/breakerwatch/breakerwatch/internal/testutil"
@@ -533,6 +535,24 @@ func TestUIThousandBreakers(t *testing.T) {
 	checkSorting(t, b)
 }
 
+// axRole returns the role Chromium's accessibility tree gives the element
+// sel matches.
+func axRole(b *page, sel string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
+	defer cancel()
+	obj, err := chromedp.Call(ctx, cdpruntime.Evaluate, cdpruntime.EvaluateParams{Expression: `document.querySelector(` + fmt.Sprintf("%q", sel) + `)`})
+	if err != nil || obj.Result == nil || obj.Result.ObjectID == "" {
+		b.t.Fatalf("%s: %v", sel, err)
+	}
+	no := false
+	ax, err := chromedp.Call(ctx, accessibility.GetPartialAXTree, accessibility.GetPartialAXTreeParams{ObjectID: obj.Result.ObjectID, FetchRelatives: &no})
+	if err != nil || len(ax.Nodes) == 0 || ax.Nodes[0].Role == nil {
+		b.t.Fatalf("the accessibility node of %s: %v", sel, err)
+	}
+	return strings.Trim(string(ax.Nodes[0].Role.Value), `"`)
+}
+
 // untilFrame runs the JavaScript statements act in the page and returns
 // the milliseconds, by the page's clock, from before act to the next
 // frame: the next animation frame, a layout forced in it, and the task
@@ -610,6 +630,15 @@ func checkSorting(t *testing.T, b *page) {
 	}
 	if r := eval[float64](b, `window.breakerwatch.renders`); r != 1 {
 		t.Errorf("sorting rebuilt the table (%v renders); it must move rows", r)
+	}
+	// The rows are laid out as grids (app.css): the table keeps its roles.
+	for sel, want := range map[string]string{
+		"#breakers": "table", `th[data-sort="name"]`: "columnheader", "#rows tr": "row",
+		"#rows tr th": "rowheader", "#rows tr td": "cell",
+	} {
+		if got := axRole(b, sel); got != want {
+			t.Errorf("%s: accessibility role %q, want %q", sel, got, want)
+		}
 	}
 }
 
