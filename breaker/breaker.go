@@ -110,6 +110,12 @@ type Breaker struct {
 	lastSuccess atomic.Int64
 	// modeSource says where the current mode comes from (ModeSource).
 	modeSource atomic.Pointer[string]
+	// configured is the configured mode (Config's Mode): cfg's until
+	// SetConfiguredMode. modeMu orders the writes of mode, modeSource and
+	// configured, so that a configured mode never replaces an override set
+	// at the same moment.
+	configured atomic.Int32
+	modeMu     sync.Mutex
 
 	// Cumulative counts, read by metric collection.
 	calls       [numOutcomes]atomic.Uint64
@@ -141,6 +147,7 @@ func newBreaker(r *Registry, cfg Config) *Breaker {
 	now := time.Now()
 	b := &Breaker{cfg: cfg, reg: r, created: now}
 	b.mode.Store(int32(cfg.Mode))
+	b.configured.Store(int32(cfg.Mode))
 	b.since.Store(now.UnixNano())
 	b.attrs = newAttrSets(cfg.Name)
 	b.tuned.Store(&b.cfg)
@@ -287,9 +294,15 @@ func (b *Breaker) deliver() {
 // Name returns the breaker's name.
 func (b *Breaker) Name() string { return b.cfg.Name }
 
-// Config returns the breaker's configuration with defaults applied and the
-// settings of the last promoted candidate (see Promote), if any.
-func (b *Breaker) Config() Config { return *b.tuned.Load() }
+// Config returns the breaker's configuration with defaults applied, the
+// settings of the last promoted candidate (see Promote), if any, and the
+// configured mode (see SetConfiguredMode): the mode ModeSourceConfig
+// means, not necessarily the current one.
+func (b *Breaker) Config() Config {
+	c := *b.tuned.Load()
+	c.Mode = Mode(b.configured.Load())
+	return c
+}
 
 // Mode returns the breaker's current mode.
 func (b *Breaker) Mode() Mode { return Mode(b.mode.Load()) }
@@ -318,17 +331,59 @@ func (b *Breaker) SetMode(m Mode) error {
 // e.g. ModeSourceConfig to go back to the configured mode, or a fleet
 // override's author and time.
 func (b *Breaker) SetModeFrom(m Mode, source string) error {
+	if err := checkMode(m); err != nil {
+		return err
+	}
+	b.modeMu.Lock()
+	old := b.switchMode(m, source)
+	b.modeMu.Unlock()
+	b.afterSwitch(old, m)
+	return nil
+}
+
+// SetConfiguredMode changes the configured mode (Config's Mode, what the
+// mode returns to when an override is cleared), as a configuration reload
+// does. The current mode follows it only when it comes from the
+// configuration (ModeSource is ModeSourceConfig): an override, at runtime
+// or from a fleet, stays in force until it is cleared. It reports whether
+// the current mode was switched.
+func (b *Breaker) SetConfiguredMode(m Mode) (bool, error) {
+	if err := checkMode(m); err != nil {
+		return false, err
+	}
+	b.modeMu.Lock()
+	b.configured.Store(int32(m))
+	if b.ModeSource() != ModeSourceConfig {
+		b.modeMu.Unlock()
+		return false, nil
+	}
+	old := b.switchMode(m, ModeSourceConfig)
+	b.modeMu.Unlock()
+	b.afterSwitch(old, m)
+	return true, nil
+}
+
+func checkMode(m Mode) error {
 	switch m {
 	case ModeEnforce, ModeMonitor, ModeDisabled:
-	default:
-		return fmt.Errorf("mode: unknown mode %d", int(m))
+		return nil
 	}
+	return fmt.Errorf("mode: unknown mode %d", int(m))
+}
+
+// switchMode sets the mode and its source under modeMu and returns the old
+// mode.
+func (b *Breaker) switchMode(m Mode, source string) Mode {
 	b.modeSource.Store(&source)
-	old := Mode(b.mode.Swap(int32(m)))
+	return Mode(b.mode.Swap(int32(m)))
+}
+
+// afterSwitch restarts the state machine when the mode leaves disabled
+// (outside modeMu: listeners may change the mode again).
+func (b *Breaker) afterSwitch(old, m Mode) {
 	if old == ModeDisabled && m != ModeDisabled {
 		b.restart("mode changed from disabled")
 	}
-	return nil
 }
 
 // Reset puts the breaker back to closed with a fresh state machine and a

@@ -148,3 +148,32 @@ func TestModeSource(t *testing.T) {
 		t.Errorf("bad mode: err %v, source %q", err, b.ModeSource())
 	}
 }
+
+// A configured mode (a reload's) applies only while the mode comes from the
+// configuration; an override stays, and clearing it returns to the new
+// configured mode.
+func TestSetConfiguredMode(t *testing.T) {
+	reg := newRegistry(t)
+	b := mustRegister(t, reg, breaker.Config{Name: "dep", Mode: breaker.ModeMonitor})
+	if on, err := reg.SetConfiguredMode("dep", breaker.ModeEnforce); err != nil || !on {
+		t.Fatalf("without an override: switched %v, err %v", on, err)
+	}
+	if b.Mode() != breaker.ModeEnforce || b.ModeSource() != breaker.ModeSourceConfig || b.Config().Mode != breaker.ModeEnforce {
+		t.Errorf("without an override: %v from %q, configured %v; want enforce from config", b.Mode(), b.ModeSource(), b.Config().Mode)
+	}
+	if err := b.SetModeFrom(breaker.ModeDisabled, "override by ops at noon"); err != nil {
+		t.Fatal(err)
+	}
+	if on, err := b.SetConfiguredMode(breaker.ModeMonitor); err != nil || on {
+		t.Fatalf("with an override: switched %v, err %v", on, err)
+	}
+	if b.Mode() != breaker.ModeDisabled || b.ModeSource() != "override by ops at noon" || b.Config().Mode != breaker.ModeMonitor {
+		t.Errorf("with an override: %v from %q, configured %v; want the override kept, monitor configured", b.Mode(), b.ModeSource(), b.Config().Mode)
+	}
+	if _, err := b.SetConfiguredMode(breaker.Mode(9)); err == nil || b.Config().Mode != breaker.ModeMonitor {
+		t.Errorf("bad mode: err %v, configured %v", err, b.Config().Mode)
+	}
+	if _, err := reg.SetConfiguredMode("nope", breaker.ModeMonitor); !errors.Is(err, breaker.ErrNotFound) {
+		t.Errorf("unknown breaker: %v", err)
+	}
+}

@@ -208,6 +208,17 @@ func (r *Registry) SetMode(name string, m Mode) error {
 	return b.SetMode(m)
 }
 
+// SetConfiguredMode changes the configured mode of the named breaker (see
+// Breaker.SetConfiguredMode) and reports whether its current mode was
+// switched (false while an override is in force).
+func (r *Registry) SetConfiguredMode(name string, m Mode) (bool, error) {
+	b, ok := r.Get(name)
+	if !ok {
+		return false, fmt.Errorf("%w: %q", ErrNotFound, name)
+	}
+	return b.SetConfiguredMode(m)
+}
+
 // Snapshots returns a snapshot of every breaker, sorted by name.
 func (r *Registry) Snapshots() []Snapshot {
 	list := r.list()

@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/accessibility"
+	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/breakerwatch/breakerwatch/internal/testutil"
@@ -510,7 +512,7 @@ func TestUIThousandBreakers(t *testing.T) {
 
 	// Responsive: a filter applies by the next frame, and the page answers
 	// an evaluation quickly, while samples and updates keep coming.
-	filter := eval[float64](b, `new Promise(r => { const t0 = performance.now(); const e = document.getElementById('f-name'); e.value = 'b09'; e.dispatchEvent(new Event('input')); requestAnimationFrame(() => setTimeout(() => r(performance.now() - t0))); })`, chromedp.EvalAwaitPromise)
+	filter := untilFrame(b, `const e = document.getElementById('f-name'); e.value = 'b09'; e.dispatchEvent(new Event('input'))`)
 	if shown := eval[float64](b, `[...document.querySelectorAll('#rows tr')].filter(r => !r.hidden).length`); shown != 100 {
 		t.Errorf("name filter b09 shows %v rows, want 100", shown)
 	}
@@ -524,9 +526,40 @@ func TestUIThousandBreakers(t *testing.T) {
 	long := eval[[]float64](b, `window.longTasks`)
 	measure(t, "name filter over 1000 rows to the next frame: %.1f ms; evaluation round trip median %v; long tasks (>50 ms) during the updates: %d %v",
 		filter, rtts[len(rtts)/2].Round(100*time.Microsecond), len(long), long)
-	b.setInput(`#f-name`, "")
+	clear := untilFrame(b, `const e = document.getElementById('f-name'); e.value = ''; e.dispatchEvent(new Event('input'))`)
+	if shown := eval[float64](b, `[...document.querySelectorAll('#rows tr')].filter(r => !r.hidden).length`); shown != 1000 {
+		t.Errorf("clearing the name filter shows %v rows, want 1000", shown)
+	}
+	measure(t, "clearing the name filter (100 to 1000 rows shown) to the next frame: %.1f ms", clear)
 	b.screenshot("thousand-1-half-open")
 	checkSorting(t, b)
+}
+
+// axRole returns the role Chromium's accessibility tree gives the element
+// sel matches.
+func axRole(b *page, sel string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
+	defer cancel()
+	obj, err := chromedp.Call(ctx, cdpruntime.Evaluate, cdpruntime.EvaluateParams{Expression: `document.querySelector(` + fmt.Sprintf("%q", sel) + `)`})
+	if err != nil || obj.Result == nil || obj.Result.ObjectID == "" {
+		b.t.Fatalf("%s: %v", sel, err)
+	}
+	no := false
+	ax, err := chromedp.Call(ctx, accessibility.GetPartialAXTree, accessibility.GetPartialAXTreeParams{ObjectID: obj.Result.ObjectID, FetchRelatives: &no})
+	if err != nil || len(ax.Nodes) == 0 || ax.Nodes[0].Role == nil {
+		b.t.Fatalf("the accessibility node of %s: %v", sel, err)
+	}
+	return strings.Trim(string(ax.Nodes[0].Role.Value), `"`)
+}
+
+// untilFrame runs the JavaScript statements act in the page and returns
+// the milliseconds, by the page's clock, from before act to the next
+// frame: the next animation frame, a layout forced in it, and the task
+// after its paint.
+func untilFrame(b *page, act string) float64 {
+	b.t.Helper()
+	return eval[float64](b, `new Promise(r => { const t0 = performance.now(); `+act+`; requestAnimationFrame(() => { void document.body.offsetHeight; setTimeout(() => r(performance.now() - t0)); }); })`, chromedp.EvalAwaitPromise)
 }
 
 // sortedBy is a JavaScript expression: whether the rows are in the order of
@@ -572,7 +605,7 @@ func checkSorting(t *testing.T, b *page) {
 		{"state", "state", false, "b0000"}, // closed first
 	} {
 		before := eval[float64](b, `window.breakerwatch.sorts`)
-		ms := eval[float64](b, fmt.Sprintf(`new Promise(r => { const t0 = performance.now(); document.querySelector('th[data-sort=%q] button').click(); requestAnimationFrame(() => setTimeout(() => r(performance.now() - t0))); })`, c.th), chromedp.EvalAwaitPromise)
+		ms := untilFrame(b, fmt.Sprintf(`document.querySelector('th[data-sort=%q] button').click()`, c.th))
 		dir := "ascending"
 		if c.desc {
 			dir = "descending"
@@ -597,6 +630,15 @@ func checkSorting(t *testing.T, b *page) {
 	}
 	if r := eval[float64](b, `window.breakerwatch.renders`); r != 1 {
 		t.Errorf("sorting rebuilt the table (%v renders); it must move rows", r)
+	}
+	// The rows are laid out as grids (app.css): the table keeps its roles.
+	for sel, want := range map[string]string{
+		"#breakers": "table", `th[data-sort="name"]`: "columnheader", "#rows tr": "row",
+		"#rows tr th": "rowheader", "#rows tr td": "cell",
+	} {
+		if got := axRole(b, sel); got != want {
+			t.Errorf("%s: accessibility role %q, want %q", sel, got, want)
+		}
 	}
 }
 

@@ -127,7 +127,8 @@ var errNoReload = errors.New("the embedded demo has no configuration file to rel
 // reload re-reads the configuration file. An invalid file is refused, its
 // problems logged and returned (a *config.Error), and the running
 // configuration kept. Otherwise breakers whose settings did not change keep
-// their state and counts, a changed mode is switched in place (state kept),
+// their state and counts, a changed mode becomes the configured one and is
+// switched in place (state kept) unless an override is in force,
 // other changed settings get a fresh breaker, new breakers are registered,
 // and the routes and health checks are rebuilt. Breakers no longer in the
 // file stay registered (and on /metrics) until a restart.
@@ -186,8 +187,12 @@ func (l *live) reload() (string, error) {
 		case sameSettings(prev, bc) && prev.Mode == bc.Mode:
 			kept = append(kept, bc.Name)
 		case sameSettings(prev, bc):
-			if err := l.reg.SetMode(bc.Name, bc.Mode); err != nil {
+			// The configured mode: an override (runtime or fleet) stays.
+			if on, err := l.reg.SetConfiguredMode(bc.Name, bc.Mode); err != nil {
 				return "", err
+			} else if !on {
+				l.log.Info("configuration reload: the configured mode changed; an override stays in force until cleared",
+					slog.String("breaker", bc.Name), slog.String("mode", bc.Mode.String()))
 			}
 			switched = append(switched, bc.Name)
 		default:
