@@ -2,7 +2,6 @@ package serve
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/breakerwatch/breakerwatch/internal/testutil"
@@ -160,7 +158,7 @@ func TestReloadWarnsOfRestartOnlySections(t *testing.T) {
 	dir := t.TempDir()
 	base := "breakers: {u: {}}\nroutes:\n  - {prefix: /u/, upstream: 'http://127.0.0.1:9', breaker: u}\ntelemetry: {service_name: one}\n"
 	cfgPath := testutil.WriteFile(t, dir, "c.yaml", []byte(base))
-	var logs lockedBuffer
+	var logs testutil.SyncBuffer
 	addr, stop := start(t, Options{ConfigPath: cfgPath, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	defer func() {
 		if err := stop(); err != nil {
@@ -171,11 +169,11 @@ func TestReloadWarnsOfRestartOnlySections(t *testing.T) {
 	defer c.CloseIdleConnections()
 	reload := func() string {
 		t.Helper()
-		logs.Reset()
+		before := len(logs.String())
 		if resp, body := fetch(t, c, "POST", addr+"/api/circuit-breaker/reload"); resp.StatusCode != 200 {
 			t.Fatalf("reload: %d %s", resp.StatusCode, body)
 		}
-		return logs.String()
+		return logs.String()[before:]
 	}
 	if out := reload(); strings.Contains(out, "only on a restart") {
 		t.Errorf("an unchanged file's reload warned:\n%s", out)
@@ -187,29 +185,4 @@ func TestReloadWarnsOfRestartOnlySections(t *testing.T) {
 			t.Errorf("reload log lacks %q:\n%s", want, out)
 		}
 	}
-}
-
-// lockedBuffer is a bytes.Buffer that the server's goroutines and the test
-// may use at once.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *lockedBuffer) Reset() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b.Reset()
 }
