@@ -2,6 +2,7 @@ package breaker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -85,7 +86,9 @@ type HealthOptions struct {
 	// is shorter; it must be shorter than the interval. A check may override it.
 	Timeout time.Duration
 	// Client makes the HTTP probes. Default: a client of the checker's own,
-	// whose idle connections Stop closes.
+	// whose idle connections Stop closes. A check with TLS set uses a copy
+	// of it whose transport carries that TLS configuration (see
+	// HealthCheck.TLS).
 	Client *http.Client
 	// Logger gets a line when a check goes up or down and when a check
 	// changes a breaker's state. Default slog.Default().
@@ -102,6 +105,17 @@ type HealthCheck struct {
 	// ExpectStatus is the status code a passing HTTP probe returns.
 	// Default 0: any 2xx.
 	ExpectStatus int `json:"expect_status,omitempty"`
+	// TLS is the TLS client configuration of an https URL's probe: the
+	// certificate authorities trusted (RootCAs), a client certificate for
+	// an upstream that requires one (Certificates), ServerName,
+	// InsecureSkipVerify. Default nil: the client's (by default the
+	// system's roots, no client certificate). The probe then goes through
+	// a transport of the checker's own, a clone of the client's transport
+	// (http.DefaultTransport's settings when it is not an *http.Transport)
+	// with this configuration; checks given the same *tls.Config share one
+	// such transport, whose idle connections Stop closes. The checker does
+	// not modify it. It is an error with an http URL or with Probe.
+	TLS *tls.Config `json:"-"`
 	// Probe is a Go probe: it passes when it returns nil. It must return
 	// when its context is done (the context carries the timeout, and is
 	// canceled by Stop).
@@ -154,7 +168,10 @@ type HealthChecker struct {
 	byName map[string]*healthProbe
 	client *http.Client
 	own    *http.Transport // the default client's transport, closed by Stop
-	log    *slog.Logger
+	// tlsClients are the clients of the checks with TLS, one per
+	// *tls.Config; their transports are the checker's own, closed by Stop.
+	tlsClients map[*tls.Config]*http.Client
+	log        *slog.Logger
 
 	mu      sync.Mutex
 	started bool
@@ -165,6 +182,7 @@ type HealthChecker struct {
 
 type healthProbe struct {
 	check  HealthCheck // defaults applied
+	client *http.Client
 	b      *Breaker
 	desc   string
 	m      *healthMetrics
@@ -197,7 +215,7 @@ func (r *Registry) NewHealthChecker(opts HealthOptions, checks ...HealthCheck) (
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	h := &HealthChecker{reg: r, opts: opts, byName: map[string]*healthProbe{}, log: opts.Logger, client: opts.Client}
+	h := &HealthChecker{reg: r, opts: opts, byName: map[string]*healthProbe{}, log: opts.Logger, client: opts.Client, tlsClients: map[*tls.Config]*http.Client{}}
 	if h.client == nil {
 		h.own = http.DefaultTransport.(*http.Transport).Clone()
 		h.client = &http.Client{Transport: h.own}
@@ -244,7 +262,7 @@ func (h *HealthChecker) newProbe(i int, c HealthCheck) (*healthProbe, error) {
 	if !ok {
 		errs = append(errs, fmt.Errorf("%s: %w: %q", field("breaker"), ErrNotFound, c.Breaker))
 	}
-	desc := "func"
+	desc, scheme := "func", ""
 	switch {
 	case c.URL != "" && c.Probe != nil:
 		errs = append(errs, fmt.Errorf("checks[%d]: url and probe are both set (set one)", i))
@@ -260,7 +278,15 @@ func (h *HealthChecker) newProbe(i int, c HealthCheck) (*healthProbe, error) {
 		case u.Host == "":
 			errs = append(errs, fmt.Errorf("%s: %q: no host", field("url"), u.Redacted()))
 		default:
-			desc = "GET " + u.Redacted()
+			desc, scheme = "GET "+u.Redacted(), u.Scheme
+		}
+	}
+	if c.TLS != nil {
+		switch {
+		case c.Probe != nil && c.URL == "":
+			errs = append(errs, fmt.Errorf("%s: set without url (a Go probe makes its own connections)", field("tls")))
+		case scheme == "http":
+			errs = append(errs, fmt.Errorf("%s: set for an http:// URL: TLS applies to https:// URLs only", field("tls")))
 		}
 	}
 	if c.ExpectStatus != 0 && (c.ExpectStatus < 100 || c.ExpectStatus > 599) {
@@ -298,9 +324,38 @@ func (h *HealthChecker) newProbe(i int, c HealthCheck) (*healthProbe, error) {
 		return nil, err
 	}
 	c.Interval, c.Timeout = interval, timeout
-	p := &healthProbe{check: c, b: b, desc: desc, m: newHealthMetrics(c.Breaker)}
+	p := &healthProbe{check: c, client: h.clientFor(c.TLS), b: b, desc: desc, m: newHealthMetrics(c.Breaker)}
 	p.status = HealthStatus{Name: c.Breaker, Probe: desc}
+	if c.TLS != nil && c.TLS.InsecureSkipVerify {
+		h.log.Warn("health check: the upstream's TLS certificate is not verified (insecure_skip_verify)", "breaker", c.Breaker, "probe", desc)
+	}
 	return p, nil
+}
+
+// clientFor returns the client of the probes with TLS configuration tc:
+// the checker's client when tc is nil, otherwise a copy of it with a
+// transport of the checker's own for tc, shared by the checks given tc.
+func (h *HealthChecker) clientFor(tc *tls.Config) *http.Client {
+	if tc == nil {
+		return h.client
+	}
+	if c, ok := h.tlsClients[tc]; ok {
+		return c
+	}
+	var tr *http.Transport
+	if base, ok := h.client.Transport.(*http.Transport); ok {
+		tr = base.Clone()
+	} else {
+		tr = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	// A TLSClientConfig of its own would otherwise make the transport
+	// speak HTTP/1.1 only.
+	tr.TLSClientConfig = tc.Clone()
+	tr.ForceAttemptHTTP2 = true
+	c := *h.client
+	c.Transport = tr
+	h.tlsClients[tc] = &c
+	return &c
 }
 
 // Start starts probing, one goroutine per check, until ctx is done or Stop
@@ -325,7 +380,7 @@ func (h *HealthChecker) Start(ctx context.Context) error {
 
 // Stop stops probing, waits for the probes in flight to return (their
 // context is canceled; they are not recorded), removes the checker's
-// metrics and closes the idle connections of its own HTTP client. It is safe
+// metrics and closes the idle connections of its own HTTP transports. It is safe
 // to call more than once, and without Start.
 func (h *HealthChecker) Stop() {
 	h.mu.Lock()
@@ -343,6 +398,9 @@ func (h *HealthChecker) Stop() {
 	h.reg.res.removeHealth(h.metrics())
 	if h.own != nil {
 		h.own.CloseIdleConnections()
+	}
+	for _, c := range h.tlsClients {
+		c.CloseIdleConnections()
 	}
 }
 
@@ -456,7 +514,7 @@ func (h *HealthChecker) httpProbe(ctx context.Context, p *healthProbe) error {
 		return err
 	}
 	req.Header.Set("User-Agent", "breakerwatch-health-check/"+Version)
-	resp, err := h.client.Do(req)
+	resp, err := p.client.Do(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {

@@ -2,6 +2,7 @@ package breaker_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -62,6 +63,14 @@ func TestNewHealthCheckerRejectsBadInput(t *testing.T) {
 		"duplicate breaker": {
 			checks: []breaker.HealthCheck{{Breaker: "a", Probe: probe}, {Breaker: "a", URL: "http://h/"}},
 			want:   []string{`checks[1].breaker: "a" has two checks`},
+		},
+		"tls with an http url": {
+			checks: []breaker.HealthCheck{{Breaker: "a", URL: "http://h/", TLS: &tls.Config{}}},
+			want:   []string{"checks[0].tls: set for an http:// URL: TLS applies to https:// URLs only"},
+		},
+		"tls with a probe": {
+			checks: []breaker.HealthCheck{{Breaker: "a", Probe: probe, TLS: &tls.Config{}}},
+			want:   []string{"checks[0].tls: set without url"},
 		},
 		"url and probe": {
 			checks: []breaker.HealthCheck{{Breaker: "a", Probe: probe, URL: "http://h/"}},
