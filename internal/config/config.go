@@ -80,6 +80,14 @@ type Config struct {
 	// health_check), sorted by breaker name. Interval 0 means
 	// HealthCheckInterval; every other zero field takes breaker's default.
 	HealthChecks []breaker.HealthCheck
+	// HealthCheckTLS is the tls: block of a breaker's health_check, by
+	// breaker name: the TLS client settings of an https:// health URL
+	// (private CA, client certificate, ...). Validation loads each one and
+	// sets the HealthCheck's TLS, one *tls.Config per distinct settings so
+	// that checks with equal settings share a transport. A check without
+	// an entry does not inherit a route's tls: (a breaker may guard several
+	// routes, with different upstreams).
+	HealthCheckTLS map[string]*UpstreamTLS
 	// Fleet, when not nil, joins the breakers to a fleet of replicas through
 	// Redis (the fleet: section, or BREAKERWATCH_REDIS_URL alone). Nil:
 	// every replica decides alone.

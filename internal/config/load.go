@@ -160,7 +160,7 @@ const (
 	// A breaker's own entry may also have a health check and candidates;
 	// defaults may not.
 	breakerEntryKeys = breakerKeys + ", health_check, candidates"
-	healthKeys       = "url, expect_status, interval, timeout, half_open_on_pass, open_on_fail, open_after"
+	healthKeys       = "url, expect_status, interval, timeout, half_open_on_pass, open_on_fail, open_after, tls"
 	routeKeys        = "prefix, upstream, breaker, timeout, body_read_timeout, failure_status, fallbacks, max_replay_body, tls, protocol, failure_codes"
 	fallbackKeys     = "upstream, breaker, tls"
 	tlsKeys          = "ca_file, cert_file, key_file, server_name, insecure_skip_verify"
@@ -228,12 +228,18 @@ func (p *parser) top(root *yaml.Node) {
 		}
 		cfg := defaults
 		cfg.Name = name
-		var hc *breaker.HealthCheck
+		var hc *healthEntry
 		p.breakerSettings(v, path, &cfg, &hc)
 		p.c.Breakers = append(p.c.Breakers, cfg)
 		if hc != nil {
-			hc.Breaker = name
-			p.c.HealthChecks = append(p.c.HealthChecks, *hc)
+			hc.check.Breaker = name
+			p.c.HealthChecks = append(p.c.HealthChecks, hc.check)
+			if hc.tls != nil {
+				if p.c.HealthCheckTLS == nil {
+					p.c.HealthCheckTLS = map[string]*UpstreamTLS{}
+				}
+				p.c.HealthCheckTLS[name] = hc.tls
+			}
 		}
 	})
 }
@@ -280,7 +286,7 @@ func (p *parser) fleet(n *yaml.Node) {
 // breakerSettings reads a breaker's settings into cfg. hc is nil for the
 // defaults section, which may not have a health check; otherwise *hc is
 // set when the entry has one.
-func (p *parser) breakerSettings(n *yaml.Node, path string, cfg *breaker.Config, hc **breaker.HealthCheck) {
+func (p *parser) breakerSettings(n *yaml.Node, path string, cfg *breaker.Config, hc **healthEntry) {
 	known := breakerKeys
 	if hc != nil {
 		known = breakerEntryKeys
@@ -341,13 +347,23 @@ func (p *parser) rate(v *yaml.Node, path string) (float64, bool) {
 	return 0, false
 }
 
+// healthEntry is a breaker's health_check as read: the check, and its
+// tls: block if any.
+type healthEntry struct {
+	check breaker.HealthCheck
+	tls   *UpstreamTLS
+}
+
 // healthCheck reads a breaker's health_check. A zero written in the file
 // is a problem here (omitting the key gives the default); the checks that
 // apply to a configuration built in Go too are in validate.
-func (p *parser) healthCheck(n *yaml.Node, path string) *breaker.HealthCheck {
-	hc := &breaker.HealthCheck{}
+func (p *parser) healthCheck(n *yaml.Node, path string) *healthEntry {
+	e := &healthEntry{}
+	hc := &e.check
 	p.mapping(n, path, func(key, kp string, k, v *yaml.Node) {
 		switch key {
+		case "tls":
+			e.tls = p.upstreamTLS(v, kp)
 		case "url":
 			if s, ok := p.str(v, kp); ok {
 				if s == "" {
@@ -380,7 +396,7 @@ func (p *parser) healthCheck(n *yaml.Node, path string) *breaker.HealthCheck {
 			p.unknown(k, path, key, healthKeys)
 		}
 	})
-	return hc
+	return e
 }
 
 func (p *parser) routes(n *yaml.Node) {
@@ -459,7 +475,8 @@ func (p *parser) fallbacks(n *yaml.Node, path string) []Fallback {
 	return out
 }
 
-// upstreamTLS reads a route's or a fallback's tls: block. Files are
+// upstreamTLS reads the tls: block of a route, a fallback or a health
+// check. Files are
 // relative to the configuration file's directory.
 func (p *parser) upstreamTLS(n *yaml.Node, path string) *UpstreamTLS {
 	t := &UpstreamTLS{}

@@ -200,7 +200,7 @@ func (c *Config) validate(ps *problems) {
 	}
 	c.validateListeners(ps)
 	c.checkListenerTLS(ps)
-	tlsLoaded := map[UpstreamTLS]error{}
+	tlsLoaded := map[UpstreamTLS]loadedTLS{}
 
 	// Breakers: the library's own rules. A bad value in the defaults section
 	// is reported once, at its line, not again for each breaker inheriting it.
@@ -285,7 +285,7 @@ func (c *Config) validate(ps *problems) {
 			dup[s] = true
 		}
 	}
-	c.validateHealthChecks(ps, seen)
+	c.validateHealthChecks(ps, seen, tlsLoaded)
 	c.validateFleet(ps)
 }
 
@@ -382,10 +382,20 @@ func (c *Config) checkFallbacks(ps *problems, path string, r Route, known map[st
 // validateHealthChecks checks the breakers' health checks with the rules of
 // breaker.NewHealthChecker, so that serve does not fail after validate
 // passed, and locates each problem.
-func (c *Config) validateHealthChecks(ps *problems, known map[string]bool) {
+func (c *Config) validateHealthChecks(ps *problems, known map[string]bool, tlsLoaded map[UpstreamTLS]loadedTLS) {
 	seen := map[string]bool{}
-	for _, hc := range c.HealthChecks {
+	for i, hc := range c.HealthChecks {
 		path := "breakers." + hc.Breaker + ".health_check"
+		if t := c.HealthCheckTLS[hc.Breaker]; t != nil {
+			hs := ""
+			if u, err := url.Parse(hc.URL); err == nil && hc.URL != "" {
+				hs = u.Scheme
+			}
+			if hc.URL == "" && hc.Probe != nil {
+				ps.at(c.at(path+".tls"), path+".tls", "set without url (a Go probe makes its own connections)")
+			}
+			c.HealthChecks[i].TLS = c.checkUpstreamTLS(ps, path, t, hs, tlsLoaded)
+		}
 		at := func(field string) (origin, string) { return c.at(path + "." + field), path + "." + field }
 		if !known[hc.Breaker] {
 			ps.at(c.at(path), path, "unknown breaker %q (define it under breakers:)", hc.Breaker)
@@ -434,6 +444,12 @@ func (c *Config) validateHealthChecks(ps *problems, known map[string]bool) {
 		if hc.OpenAfter > 0 && !hc.OpenOnFail {
 			o, p := at("open_after")
 			ps.at(o, p, "set without open_on_fail: true (failing probes open nothing unless open_on_fail is set)")
+		}
+	}
+	for name, t := range c.HealthCheckTLS {
+		if t != nil && !seen[name] {
+			path := "breakers." + name + ".health_check.tls"
+			ps.at(c.at(path), path, "set for breaker %q, which has no health check", name)
 		}
 	}
 }

@@ -161,13 +161,21 @@ func (c *Config) relPath(file string) string {
 	return filepath.Join(filepath.Dir(c.file), file)
 }
 
-// checkUpstreamTLS checks the tls: block of the member at path (a route or a
-// fallback): that its upstream is https://, that its settings go together,
-// and that its files load. loaded caches the outcome per settings, so that
-// ten thousand routes naming one CA read it once.
-func (c *Config) checkUpstreamTLS(ps *problems, path string, t *UpstreamTLS, upstream string, loaded map[UpstreamTLS]error) {
+// loadedTLS is the outcome of UpstreamTLS.ClientConfig.
+type loadedTLS struct {
+	cfg *tls.Config
+	err error
+}
+
+// checkUpstreamTLS checks the tls: block at path+".tls" (of a route, a
+// fallback or a health check): that its upstream is https://, that its
+// settings go together, and that its files load. loaded caches the outcome
+// per settings, so that ten thousand routes naming one CA read it once, and
+// equal settings get one *tls.Config. It returns the configuration, nil
+// when t is nil or its files do not load.
+func (c *Config) checkUpstreamTLS(ps *problems, path string, t *UpstreamTLS, upstream string, loaded map[UpstreamTLS]loadedTLS) *tls.Config {
 	if t == nil {
-		return
+		return nil
 	}
 	tp := path + ".tls"
 	if upstream == "http" {
@@ -176,11 +184,12 @@ func (c *Config) checkUpstreamTLS(ps *problems, path string, t *UpstreamTLS, ups
 	if t.InsecureSkipVerify && t.CAFile != "" {
 		ps.at(c.at(tp+".ca_file"), tp+".ca_file", "unused with insecure_skip_verify: true (nothing is verified); remove one of them")
 	}
-	err, done := loaded[*t]
+	l, done := loaded[*t]
 	if !done {
-		_, err = t.ClientConfig()
-		loaded[*t] = err
+		l.cfg, l.err = t.ClientConfig()
+		loaded[*t] = l
 	}
+	err := l.err
 	for _, fe := range fileErrors(err) {
 		kp, msg := tp, fe.Err.Error()
 		if fe.Key != "" {
@@ -191,6 +200,7 @@ func (c *Config) checkUpstreamTLS(ps *problems, path string, t *UpstreamTLS, ups
 		}
 		ps.at(c.at(kp), kp, "%s", msg)
 	}
+	return l.cfg
 }
 
 // checkListenerTLS checks tls_cert_file and tls_key_file: both or neither,

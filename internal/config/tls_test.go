@@ -202,3 +202,85 @@ func docBlock(t *testing.T, name, marker string) string {
 	}
 	return block
 }
+
+// A health check's tls: block is read like a route's, with files relative
+// to the configuration file; equal settings get one *tls.Config (so that
+// their probes share a transport), and a check without one inherits
+// nothing from the routes of its breaker.
+func TestHealthCheckTLSSettings(t *testing.T) {
+	dir := t.TempDir()
+	pki(t, dir)
+	path := testutil.WriteFile(t, dir, "c.yaml", []byte(`breakers:
+  a:
+    health_check:
+      url: https://127.0.0.1:8443/health
+      tls: {ca_file: ca.pem, cert_file: client.pem, key_file: client.key, server_name: up.internal}
+  b:
+    health_check:
+      url: https://127.0.0.1:8444/health
+      tls: {ca_file: ca.pem, cert_file: client.pem, key_file: client.key, server_name: up.internal}
+  c:
+    health_check: {url: "https://127.0.0.1:8445/health"}
+routes:
+  - {prefix: /c/, upstream: "https://127.0.0.1:8445", breaker: c, tls: {ca_file: ca.pem}}
+`))
+	c, err := Load(path, env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := UpstreamTLS{CAFile: filepath.Join(dir, "ca.pem"), CertFile: filepath.Join(dir, "client.pem"),
+		KeyFile: filepath.Join(dir, "client.key"), ServerName: "up.internal"}
+	if got := c.HealthCheckTLS["a"]; got == nil || *got != want {
+		t.Errorf("a's tls = %+v, want %+v", got, want)
+	}
+	a, b, cc := c.HealthChecks[0].TLS, c.HealthChecks[1].TLS, c.HealthChecks[2].TLS
+	if a == nil || a.RootCAs == nil || len(a.Certificates) != 1 || a.ServerName != "up.internal" {
+		t.Errorf("a's tls.Config = %+v", a)
+	}
+	if a != b {
+		t.Error("a and b have equal tls: settings but two *tls.Config")
+	}
+	if cc != nil || c.HealthCheckTLS["c"] != nil {
+		t.Errorf("c has no tls: of its own but got %+v (inherited from its route?)", cc)
+	}
+}
+
+func TestHealthCheckTLSProblems(t *testing.T) {
+	dir := t.TempDir()
+	pki(t, dir)
+	hc := "breakers:\n  b:\n    health_check:\n      url: https://127.0.0.1:8443/health\n"
+	for name, tc := range map[string]struct {
+		yaml string
+		want []string
+	}{
+		"missing ca_file": {hc + "      tls: {ca_file: nope.pem}\n",
+			[]string{`c.yaml:5: breakers.b.health_check.tls.ca_file: "` + filepath.Join(dir, "nope.pem") + `": no such file or directory`}},
+		"ca_file not PEM": {hc + "      tls: {ca_file: garbage.pem}\n",
+			[]string{`breakers.b.health_check.tls.ca_file: "` + filepath.Join(dir, "garbage.pem") + `": no PEM certificate in it`}},
+		"key without cert": {hc + "      tls: {key_file: client.key}\n",
+			[]string{`breakers.b.health_check.tls.key_file: "` + filepath.Join(dir, "client.key") + `": set without cert_file`}},
+		"cert and key mismatch": {hc + "      tls: {cert_file: client.pem, key_file: other.key}\n",
+			[]string{`breakers.b.health_check.tls.key_file: "` + filepath.Join(dir, "other.key") + `": not the key of cert_file`}},
+		"http url": {strings.Replace(hc, "https://", "http://", 1) + "      tls: {server_name: x}\n",
+			[]string{"breakers.b.health_check.tls: set for an http:// upstream: TLS applies to https:// upstreams only"}},
+		"insecure with ca": {hc + "      tls: {ca_file: ca.pem, insecure_skip_verify: true}\n",
+			[]string{"breakers.b.health_check.tls.ca_file: unused with insecure_skip_verify: true"}},
+		"unknown key": {hc + "      tls: {ca: x}\n",
+			[]string{"breakers.b.health_check.tls.ca: unknown key (known here: " + tlsKeys + ")"}},
+		"not a mapping": {hc + "      tls: ca.pem\n",
+			[]string{"breakers.b.health_check.tls: want a mapping"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := testutil.WriteFile(t, dir, "c.yaml", []byte(tc.yaml))
+			_, err := Load(path, env())
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error:\n%v\nwant a line containing %q", err, w)
+				}
+			}
+		})
+	}
+}
