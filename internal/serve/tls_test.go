@@ -11,7 +11,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/breakerwatch/breakerwatch/internal/config"
 	"github.com/breakerwatch/breakerwatch/internal/testutil"
 )
 
@@ -185,4 +187,67 @@ func TestReloadWarnsOfRestartOnlySections(t *testing.T) {
 			t.Errorf("reload log lacks %q:\n%s", want, out)
 		}
 	}
+}
+
+// A health check of an https upstream that has a private CA and requires
+// a client certificate fails without health_check.tls, passes with it,
+// and a reload picks up changed settings and re-reads the files.
+func TestHealthCheckTLSAndReload(t *testing.T) {
+	dir := t.TempDir()
+	ca, other := testutil.NewCA(t, "upstream CA"), testutil.NewCA(t, "other CA")
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	up.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Issue(t, false, "127.0.0.1").Cert},
+		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool}
+	up.Config.ErrorLog = discardLog()
+	up.StartTLS()
+	defer up.Close()
+	client := ca.Issue(t, true, "prober")
+	testutil.WriteFile(t, dir, "client.pem", client.CertPEM)
+	testutil.WriteFile(t, dir, "client.key", client.KeyPEM)
+	check := "breakers:\n  u:\n    health_check:\n      url: '" + up.URL + "/health'\n"
+	cfgPath := testutil.WriteFile(t, dir, "c.yaml", []byte(check))
+	base, stop := start(t, Options{ConfigPath: cfgPath, Env: func(k string) (string, bool) {
+		return "50ms", k == config.EnvHealthCheckInterval
+	}})
+	defer func() {
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	c := &http.Client{Transport: &http.Transport{}}
+	defer c.CloseIdleConnections()
+	waitHealth := func(when string, want ...string) {
+		t.Helper()
+		var body string
+		ok := func() bool {
+			_, body = fetch(t, c, "GET", base+"/api/circuit-breaker/health")
+			for _, w := range want {
+				if !strings.Contains(body, w) {
+					return false
+				}
+			}
+			return true
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: /health says %s, want %q", when, body, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	reload := func() {
+		t.Helper()
+		if resp, body := fetch(t, c, "POST", base+"/api/circuit-breaker/reload"); resp.StatusCode != 200 {
+			t.Fatalf("reload: %d %s", resp.StatusCode, body)
+		}
+	}
+	waitHealth("without tls:", `"healthy":false`, "certificate signed by unknown authority")
+	testutil.WriteFile(t, dir, "ca.pem", ca.PEM)
+	testutil.WriteFile(t, dir, "c.yaml", []byte(check+"      tls: {ca_file: ca.pem, cert_file: client.pem, key_file: client.key}\n"))
+	reload()
+	waitHealth("after a reload with ca_file and a client certificate", `"healthy":true`)
+	testutil.WriteFile(t, dir, "ca.pem", other.PEM)
+	reload()
+	waitHealth("after a reload with another CA in ca_file", `"healthy":false`, "certificate signed by unknown authority")
 }
