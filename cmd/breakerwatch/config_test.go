@@ -49,6 +49,14 @@ func TestBadConfig(t *testing.T) {
 				`:5: routes[2].prefix: "/openai/v1/" overlaps "/openai/" of routes[0] (line 3)`,
 			},
 		},
+		"health check tls": {
+			yaml: "breakers:\n  a:\n    health_check:\n      url: https://h/health\n      tls: {ca_file: /nonexistent/ca.pem}\n" +
+				"  b:\n    health_check:\n      url: http://h/health\n      tls: {server_name: h}\n",
+			want: []string{
+				`:5: breakers.a.health_check.tls.ca_file: "/nonexistent/ca.pem": no such file or directory`,
+				`:9: breakers.b.health_check.tls: set for an http:// upstream: TLS applies to https:// upstreams only`,
+			},
+		},
 		"route naming an unknown breaker": {
 			yaml: "breakers:\n  openai_api: {}\nroutes:\n  - prefix: /openai/\n    upstream: https://api.openai.com\n    breaker: openai\n",
 			want: []string{`:6: routes[0].breaker: unknown breaker "openai" (define it under breakers:)`},
