@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"io"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -98,4 +99,24 @@ func TestHealthCheckTLS(t *testing.T) {
 	}
 	h.Stop()
 	testutil.WaitFor(t, "Stop closes the TLS transports' idle connections", 10*time.Second, func() bool { return closed.Load() == opened.Load() })
+}
+
+// A check that skips verification is logged as a warning naming the
+// breaker, when the checker is made (serve makes one at start-up and on
+// each reload).
+func TestHealthCheckInsecureWarns(t *testing.T) {
+	reg, _ := newMeteredRegistry(t)
+	resRegister(t, reg, breaker.Config{Name: "a"}, breaker.Config{Name: "b"})
+	var logs testutil.SyncBuffer
+	h, err := reg.NewHealthChecker(breaker.HealthOptions{Interval: time.Hour, Logger: slog.New(slog.NewTextHandler(&logs, nil))},
+		breaker.HealthCheck{Breaker: "a", URL: "https://127.0.0.1:1/", TLS: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // the setting under test
+		breaker.HealthCheck{Breaker: "b", URL: "https://127.0.0.1:1/", TLS: &tls.Config{MinVersion: tls.VersionTLS12}},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Stop()
+	if out := logs.String(); strings.Count(out, "level=WARN") != 1 || !strings.Contains(out, "breaker=a") || !strings.Contains(out, "insecure_skip_verify") {
+		t.Errorf("log:\n%s\nwant one warning, naming breaker a", out)
+	}
 }

@@ -284,3 +284,30 @@ func TestHealthCheckTLSProblems(t *testing.T) {
 		})
 	}
 }
+
+// The health-check example of docs/configuration.md loads, the route
+// sharing the check's settings through a YAML anchor.
+func TestHealthCheckTLSDocExample(t *testing.T) {
+	block := docBlock(t, "configuration.md", "<!-- config: internal/config/tls_test.go loads this health-check block -->")
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "tls"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ca := testutil.NewCA(t, "internal CA")
+	cl := ca.Issue(t, true, "gateway")
+	for name, data := range map[string][]byte{"internal-ca.pem": ca.PEM, "client.pem": cl.CertPEM, "client.key": cl.KeyPEM} {
+		testutil.WriteFile(t, filepath.Join(dir, "tls"), name, data)
+	}
+	c, err := Load(testutil.WriteFile(t, dir, "breakerwatch.yaml", []byte(block)), env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := UpstreamTLS{CAFile: filepath.Join(dir, "tls", "internal-ca.pem"), CertFile: filepath.Join(dir, "tls", "client.pem"),
+		KeyFile: filepath.Join(dir, "tls", "client.key")}
+	if got := c.HealthCheckTLS["billing"]; got == nil || *got != want || c.Routes[0].TLS == nil || *c.Routes[0].TLS != want {
+		t.Errorf("health check tls %+v, route tls %+v, want both %+v", got, c.Routes[0].TLS, want)
+	}
+	if tc := c.HealthChecks[0].TLS; tc == nil || tc.RootCAs == nil || len(tc.Certificates) != 1 {
+		t.Errorf("health check tls.Config = %+v", tc)
+	}
+}
