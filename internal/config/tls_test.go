@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/breakerwatch/breakerwatch/breaker"
 	"github.com/breakerwatch/breakerwatch/internal/testutil"
 )
 
@@ -309,5 +310,15 @@ func TestHealthCheckTLSDocExample(t *testing.T) {
 	}
 	if tc := c.HealthChecks[0].TLS; tc == nil || tc.RootCAs == nil || len(tc.Certificates) != 1 {
 		t.Errorf("health check tls.Config = %+v", tc)
+	}
+}
+
+// In a configuration built in Go, HealthCheckTLS naming a breaker without
+// a health check is a problem, not silently ignored.
+func TestHealthCheckTLSWithoutCheck(t *testing.T) {
+	c := &Config{Breakers: []breaker.Config{{Name: "a"}}, HealthCheckTLS: map[string]*UpstreamTLS{"a": {ServerName: "x"}}}
+	err := Apply(c, env())
+	if want := `breakers.a.health_check.tls: set for breaker "a", which has no health check`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Apply = %v, want %s", err, want)
 	}
 }
