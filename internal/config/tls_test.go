@@ -80,10 +80,7 @@ func TestTLSProblems(t *testing.T) {
 	dir := t.TempDir()
 	pki(t, dir)
 	ca := filepath.Join(dir, "ca.pem")
-	for name, tc := range map[string]struct {
-		yaml string
-		want []string
-	}{
+	loadProblems(t, dir, map[string]problemCase{
 		"missing ca_file": {tlsBase + "    tls: {ca_file: nope.pem}\n",
 			[]string{`c.yaml:6: routes[0].tls.ca_file: "` + filepath.Join(dir, "nope.pem") + `": no such file or directory`}},
 		"ca_file not PEM": {tlsBase + "    tls: {ca_file: garbage.pem}\n",
@@ -118,7 +115,19 @@ func TestTLSProblems(t *testing.T) {
 			[]string{"routes[0].body_read_timeout: 0 is not a timeout"}},
 		"body_read_timeout negative": {tlsBase + "    body_read_timeout: -1s\n",
 			[]string{"routes[0].body_read_timeout: -1s is negative"}},
-	} {
+	})
+}
+
+// problemCase is a configuration file and lines its Load error contains.
+type problemCase struct {
+	yaml string
+	want []string
+}
+
+// loadProblems loads each case's file from dir and checks its problems.
+func loadProblems(t *testing.T, dir string, cases map[string]problemCase) {
+	t.Helper()
+	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			path := testutil.WriteFile(t, dir, "c.yaml", []byte(tc.yaml))
 			_, err := Load(path, env())
@@ -250,10 +259,7 @@ func TestHealthCheckTLSProblems(t *testing.T) {
 	dir := t.TempDir()
 	pki(t, dir)
 	hc := "breakers:\n  b:\n    health_check:\n      url: https://127.0.0.1:8443/health\n"
-	for name, tc := range map[string]struct {
-		yaml string
-		want []string
-	}{
+	loadProblems(t, dir, map[string]problemCase{
 		"missing ca_file": {hc + "      tls: {ca_file: nope.pem}\n",
 			[]string{`c.yaml:5: breakers.b.health_check.tls.ca_file: "` + filepath.Join(dir, "nope.pem") + `": no such file or directory`}},
 		"ca_file not PEM": {hc + "      tls: {ca_file: garbage.pem}\n",
@@ -270,20 +276,7 @@ func TestHealthCheckTLSProblems(t *testing.T) {
 			[]string{"breakers.b.health_check.tls.ca: unknown key (known here: " + tlsKeys + ")"}},
 		"not a mapping": {hc + "      tls: ca.pem\n",
 			[]string{"breakers.b.health_check.tls: want a mapping"}},
-	} {
-		t.Run(name, func(t *testing.T) {
-			path := testutil.WriteFile(t, dir, "c.yaml", []byte(tc.yaml))
-			_, err := Load(path, env())
-			if err == nil {
-				t.Fatal("no error")
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error:\n%v\nwant a line containing %q", err, w)
-				}
-			}
-		})
-	}
+	})
 }
 
 // The health-check example of docs/configuration.md loads, the route
