@@ -37,6 +37,14 @@ func (f *Fleet) unavailable(err error) error {
 	return fmt.Errorf("%w: %v", ErrUnavailable, err)
 }
 
+// unsynced is what a track remembers of an override that this replica
+// changed but could not write to Redis: it matches nothing Redis holds, so
+// the first sync that reads Redis again applies whatever the fleet has
+// (before, the track kept the old override's text, the sync took Redis's
+// unchanged value for already applied, and the replica stayed on its
+// unrecorded change for good).
+const unsynced = "\x00unsynced"
+
 // SetMode applies a mode to the named breaker here and records it in Redis
 // as an override, with who asked and when: every replica applies it within
 // a sync and at every start-up until ClearMode. If Redis fails, the mode
@@ -59,6 +67,7 @@ func (f *Fleet) SetMode(ctx context.Context, name string, m breaker.Mode, who st
 	if err := f.rdb.Set(ctx, f.key("mode:"+name), raw, 0).Err(); err != nil {
 		// Not an override: nothing outside this process records it.
 		_ = b.SetModeFrom(m, breaker.ModeSourceRuntime)
+		f.update(name, func(t *track) { t.mode = unsynced })
 		return f.unavailable(err)
 	}
 	f.update(name, func(t *track) { t.mode = raw })
@@ -80,6 +89,7 @@ func (f *Fleet) ClearMode(ctx context.Context, name, who string) error {
 		return err
 	}
 	if err := f.rdb.Del(ctx, f.key("mode:"+name)).Err(); err != nil {
+		f.update(name, func(t *track) { t.mode = unsynced })
 		return f.unavailable(err)
 	}
 	f.update(name, func(t *track) { t.mode = "" })
@@ -112,6 +122,7 @@ func (f *Fleet) Promote(ctx context.Context, name, candidate, who string) (break
 	}
 	if err := f.rdb.Set(ctx, f.key("promote:"+name), raw, 0).Err(); err != nil {
 		_, _ = b.PromoteFrom(candidate, breaker.ModeSourceRuntime)
+		f.update(name, func(t *track) { t.promote = unsynced })
 		return p, f.unavailable(err)
 	}
 	f.update(name, func(t *track) { t.promote = raw })
@@ -138,6 +149,7 @@ func (f *Fleet) ClearPromotion(ctx context.Context, name, who string) (breaker.P
 		f.restarted(name)
 	}
 	if err := f.rdb.Del(ctx, f.key("promote:"+name)).Err(); err != nil {
+		f.update(name, func(t *track) { t.promote = unsynced })
 		return p, f.unavailable(err)
 	}
 	f.update(name, func(t *track) { t.promote = "" })

@@ -146,3 +146,37 @@ func TestOverridesApplyToAReplacedBreaker(t *testing.T) {
 			strings.HasPrefix(nb.ModeSource(), "override by alice") && nb.Config().FailureThreshold == 3
 	})
 }
+
+// A replica whose clear (or change) of an override could not be written to
+// Redis does not stay on its unrecorded change: once Redis answers, it
+// applies what the fleet holds again, like the others.
+func TestUnrecordedOverrideChangeYieldsToTheFleet(t *testing.T) {
+	srv := redistest.Start(t)
+	rs := startFleet(t, srv, promotable())
+	ctx := context.Background()
+	if _, err := rs[0].fleet.Promote(ctx, "api", "strict", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := rs[0].fleet.SetMode(ctx, "api", breaker.ModeEnforce, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	settled := func(r *replica) bool {
+		cand, _ := r.b.Promoted()
+		return cand == "strict" && r.b.Mode() == breaker.ModeEnforce && r.b.ModeSource() != breaker.ModeSourceRuntime
+	}
+	for _, r := range rs {
+		testutil.WaitFor(t, r.name+" applies alice's overrides", 10*time.Second, func() bool { return settled(r) })
+	}
+	failing, cancel := context.WithCancel(ctx)
+	cancel() // every Redis call with it fails
+	if _, err := rs[1].fleet.ClearPromotion(failing, "api", "bob"); !errors.Is(err, fleet.ErrUnavailable) {
+		t.Fatalf("ClearPromotion with a failing write: %v, want ErrUnavailable", err)
+	}
+	if err := rs[1].fleet.ClearMode(failing, "api", "bob"); !errors.Is(err, fleet.ErrUnavailable) {
+		t.Fatalf("ClearMode with a failing write: %v, want ErrUnavailable", err)
+	}
+	if cand, _ := rs[1].b.Promoted(); cand != "" || rs[1].b.Mode() != breaker.ModeMonitor {
+		t.Fatalf("r2 right after its clears: promoted %q, mode %v; want none, monitor (applied here)", cand, rs[1].b.Mode())
+	}
+	testutil.WaitFor(t, "r2 back on the fleet's overrides", 10*time.Second, func() bool { return settled(rs[1]) })
+}
