@@ -363,6 +363,20 @@ func (b *Breaker) SetConfiguredMode(m Mode) (bool, error) {
 	return true, nil
 }
 
+// ClearModeOverride goes back to the configured mode (source
+// ModeSourceConfig), dropping a runtime or fleet override, and returns that
+// mode. The configured mode is read under the same lock that
+// SetConfiguredMode writes it with, so a clear racing a configuration
+// reload cannot bring back the mode the reload replaced.
+func (b *Breaker) ClearModeOverride() Mode {
+	b.modeMu.Lock()
+	m := Mode(b.configured.Load())
+	old := b.switchMode(m, ModeSourceConfig)
+	b.modeMu.Unlock()
+	b.afterSwitch(old, m)
+	return m
+}
+
 func checkMode(m Mode) error {
 	switch m {
 	case ModeEnforce, ModeMonitor, ModeDisabled:

@@ -176,4 +176,8 @@ func TestSetConfiguredMode(t *testing.T) {
 	if _, err := reg.SetConfiguredMode("nope", breaker.ModeMonitor); !errors.Is(err, breaker.ErrNotFound) {
 		t.Errorf("unknown breaker: %v", err)
 	}
+	// Clearing the override goes to the configured mode the reload set.
+	if m := b.ClearModeOverride(); m != breaker.ModeMonitor || b.Mode() != breaker.ModeMonitor || b.ModeSource() != breaker.ModeSourceConfig {
+		t.Errorf("after ClearModeOverride: returned %v, %v from %q; want monitor from config", m, b.Mode(), b.ModeSource())
+	}
 }

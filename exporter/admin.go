@@ -655,7 +655,7 @@ func (a *admin) setMode(r *http.Request, name string) (int, any, []slog.Attr) {
 	case a.fleet != nil:
 		ferr = a.fleet.SetMode(r.Context(), name, mode, actor(r))
 	case clear:
-		err = b.SetModeFrom(b.Config().Mode, breaker.ModeSourceConfig)
+		b.ClearModeOverride()
 	default:
 		err = a.reg.SetMode(name, mode)
 	}

@@ -85,9 +85,7 @@ func (f *Fleet) ClearMode(ctx context.Context, name, who string) error {
 	}
 	f.opMu.Lock()
 	defer f.opMu.Unlock()
-	if err := b.SetModeFrom(b.Config().Mode, breaker.ModeSourceConfig); err != nil {
-		return err
-	}
+	b.ClearModeOverride()
 	if err := f.rdb.Del(ctx, f.key("mode:"+name)).Err(); err != nil {
 		f.update(name, func(t *track) { t.mode = unsynced })
 		return f.unavailable(err)

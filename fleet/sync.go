@@ -232,10 +232,10 @@ func (f *Fleet) applyMode(b *breaker.Breaker, t *track, cmd *redis.StringCmd) {
 		// No override: the configured mode, also after a mode change
 		// made here while Redis was down (it was never recorded).
 		if errors.Is(err, redis.Nil) && (t.mode != "" || b.ModeSource() != breaker.ModeSourceConfig) {
-			_ = b.SetModeFrom(b.Config().Mode, breaker.ModeSourceConfig)
+			m := b.ClearModeOverride()
 			f.update(b.Name(), func(t *track) { t.mode = "" })
 			f.o.Logger.Info("fleet: mode override cleared; back to the configured mode",
-				slog.String("breaker", b.Name()), slog.String("mode", b.Config().Mode.String()))
+				slog.String("breaker", b.Name()), slog.String("mode", m.String()))
 		}
 		return
 	}
