@@ -26,9 +26,11 @@ type Options struct {
 	// Logger receives upstream errors (warn) and one record per proxied
 	// request (debug). Default slog.Default().
 	Logger *slog.Logger
-	// Transport carries the requests of every upstream without tls:
-	// settings, after the breaker and the route's timeout; each distinct
-	// tls: block gets a clone of it with its TLS client configuration.
+	// Transport carries the requests of every HTTP upstream without tls:
+	// settings, after the breaker and the route's timeout. Each distinct
+	// tls: block, and gRPC routes (NewGRPCTransport), get a clone of it
+	// with their TLS client configuration or protocols, so with such routes
+	// it must be an *http.Transport: New refuses another RoundTripper then.
 	// Default NewBaseTransport().
 	Transport http.RoundTripper
 	// MaxReplayMemory bounds the bytes that the replay buffers of all

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/breakerwatch/breakerwatch/internal/config"
@@ -39,12 +40,12 @@ func (ts *transports) get(t *config.UpstreamTLS, grpc bool) (http.RoundTripper, 
 	if tr, ok := ts.byKey[key]; ok {
 		return tr, nil
 	}
-	var tr *http.Transport
-	if bt, ok := ts.base.(*http.Transport); ok {
-		tr = bt.Clone()
-	} else {
-		tr = NewBaseTransport()
+	bt, ok := ts.base.(*http.Transport)
+	if !ok {
+		// A wrapping RoundTripper (tracing, say) would be silently lost.
+		return nil, fmt.Errorf("routes with tls: settings or protocol: grpc derive their transport from Options.Transport, which must then be an *http.Transport (or nil), not %T", ts.base)
 	}
+	tr := bt.Clone()
 	if t != nil {
 		tc, err := t.ClientConfig()
 		if err != nil {

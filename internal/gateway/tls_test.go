@@ -169,3 +169,27 @@ func TestFallbackTLS(t *testing.T) {
 		t.Fatalf("got %d %s %v", resp.StatusCode, body, resp.Header)
 	}
 }
+
+// A route that needs a derived transport (tls:, or a gRPC route) refuses a
+// base RoundTripper it cannot clone, instead of silently dropping it.
+func TestDerivedTransportNeedsAnHTTPTransport(t *testing.T) {
+	wrapped := roundTripperFunc(func(r *http.Request) (*http.Response, error) { return http.DefaultTransport.RoundTrip(r) })
+	u, _ := url.Parse("https://127.0.0.1:1")
+	for name, rc := range map[string]config.Route{
+		"tls":  {Prefix: "/t/", Upstream: u, Breaker: "b", Timeout: time.Second, TLS: &config.UpstreamTLS{ServerName: "x"}},
+		"grpc": {Prefix: "/g.S/", Upstream: u, Breaker: "b", Timeout: time.Second, Protocol: config.RouteGRPC},
+	} {
+		reg, _ := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()))
+		if _, err := reg.Register(breaker.Config{Name: "b"}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := New([]config.Route{rc}, reg, Options{Logger: slog.New(slog.DiscardHandler), Transport: wrapped})
+		if err == nil || !strings.Contains(err.Error(), "must then be an *http.Transport") {
+			t.Errorf("%s: New with a wrapping RoundTripper: %v, want the refusal", name, err)
+		}
+	}
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
