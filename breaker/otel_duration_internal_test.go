@@ -3,6 +3,7 @@ package breaker
 import (
 	"context"
 	"math"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -122,7 +123,7 @@ func TestDurationReplayEveryReaderEveryCall(t *testing.T) {
 		}
 		wantSum := time.Duration(h.sum.Load()).Seconds()
 		c := pts[cum]["success"]
-		if c.Count != wantTotal || !equalCounts(c.BucketCounts, wantCounts) {
+		if c.Count != wantTotal || !slices.Equal(c.BucketCounts, wantCounts) {
 			t.Errorf("round %d cumulative: count %d buckets %v, want %d %v", i, c.Count, c.BucketCounts, wantTotal, wantCounts)
 		}
 		if math.Abs(c.Sum-wantSum) > 1e-9*math.Max(1, wantSum) {
@@ -136,18 +137,6 @@ func TestDurationReplayEveryReaderEveryCall(t *testing.T) {
 			t.Errorf("round %d delta: running count %d sum %v, want %d %v", i, deltaCount, deltaSum, wantTotal, wantSum)
 		}
 	}
-}
-
-func equalCounts(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // A View that drops the call-duration histogram also spares collection the

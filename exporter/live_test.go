@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -184,30 +185,18 @@ func TestLiveSeries(t *testing.T) {
 		byName[b.Name] = i
 	}
 	d, c := got.Breakers[byName["db"]], got.Breakers[byName["cache"]]
-	if want := []float64{4, 0, 0}; !equal(d.CallsPerSec, want) {
+	if want := []float64{4, 0, 0}; !slices.Equal(d.CallsPerSec, want) {
 		t.Errorf("db calls/s %v, want %v", d.CallsPerSec, want)
 	}
-	if want := []float64{0.25, 0.25, 0.25}; !equal(d.ErrorRate, want) {
+	if want := []float64{0.25, 0.25, 0.25}; !slices.Equal(d.ErrorRate, want) {
 		t.Errorf("db error rate %v, want %v", d.ErrorRate, want)
 	}
-	if want := []float64{-1, -1, 3}; !equal(c.CallsPerSec, want) {
+	if want := []float64{-1, -1, 3}; !slices.Equal(c.CallsPerSec, want) {
 		t.Errorf("cache calls/s %v, want %v", c.CallsPerSec, want)
 	}
-	if want := []float64{-1, 0, 0}; !equal(c.ErrorRate, want) {
+	if want := []float64{-1, 0, 0}; !slices.Equal(c.ErrorRate, want) {
 		t.Errorf("cache error rate %v, want %v", c.ErrorRate, want)
 	}
-}
-
-func equal(a, b []float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // sseEvent is one server-sent event.
