@@ -57,7 +57,7 @@ func TestBodyReadTimeout(t *testing.T) {
 				rc.Fallbacks = []config.Fallback{{Upstream: mustURL(fb.URL), Breaker: "fb"}}
 			}
 			var active atomic.Int32
-			front, g := serveGateway(t, reg, slog.New(slog.DiscardHandler), func(h http.Handler) http.Handler {
+			front, g := serveGateway(t, reg, Options{Logger: slog.New(slog.DiscardHandler)}, func(h http.Handler) http.Handler {
 				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					active.Add(1)
 					defer active.Add(-1)

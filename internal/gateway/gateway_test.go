@@ -73,15 +73,15 @@ func serveRouteLogged(t *testing.T, rc config.Route, reg *breaker.Registry, logg
 	if rc.Timeout == 0 {
 		rc.Timeout = 5 * time.Second
 	}
-	front, _ := serveGateway(t, reg, logger, nil, rc)
+	front, _ := serveGateway(t, reg, Options{Logger: logger}, nil, rc)
 	return front
 }
 
-// serveGateway serves the gateway of routes, through wrap if not nil, until
-// the test ends.
-func serveGateway(t *testing.T, reg *breaker.Registry, logger *slog.Logger, wrap func(http.Handler) http.Handler, routes ...config.Route) (*httptest.Server, *Gateway) {
+// serveGateway serves the gateway of routes, built with opts, through wrap
+// if not nil, until the test ends.
+func serveGateway(t *testing.T, reg *breaker.Registry, opts Options, wrap func(http.Handler) http.Handler, routes ...config.Route) (*httptest.Server, *Gateway) {
 	t.Helper()
-	g, err := New(routes, reg, Options{Logger: logger})
+	g, err := New(routes, reg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,16 +70,8 @@ func TestReplayMemoryBounded(t *testing.T) {
 	rc := config.Route{Prefix: "/chat/", Upstream: pu, Breaker: "p", Timeout: 2 * time.Minute,
 		MaxReplayBody: 2 * size, Fallbacks: []config.Fallback{{Upstream: fu, Breaker: "f"}}}
 	var logs testutil.SyncBuffer
-	g, err := New([]config.Route{rc}, reg, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)),
-		MaxReplayMemory: limit, MeterProvider: metrics.MeterProvider()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.CloseIdleConnections)
-	mux := http.NewServeMux()
-	g.Register(mux)
-	front := httptest.NewServer(mux)
-	t.Cleanup(front.Close)
+	front, g := serveGateway(t, reg, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		MaxReplayMemory: limit, MeterProvider: metrics.MeterProvider()}, nil, rc)
 
 	body := bytes.Repeat([]byte("x"), size)
 	client := &http.Client{Transport: &http.Transport{}}

@@ -63,7 +63,7 @@ func tlsGateway(t *testing.T, logger *slog.Logger, routes ...config.Route) (*htt
 		}
 		bs = append(bs, b)
 	}
-	front, g := serveGateway(t, reg, logger, nil, routes...)
+	front, g := serveGateway(t, reg, Options{Logger: logger}, nil, routes...)
 	return front, g, bs
 }
 
