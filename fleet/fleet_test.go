@@ -2,6 +2,7 @@ package fleet_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -34,10 +35,12 @@ func succeed(context.Context) error { return nil }
 
 // replica is one simulated gateway process: a registry and its fleet.
 type replica struct {
-	name  string
-	reg   *breaker.Registry
-	fleet *fleet.Fleet
-	b     *breaker.Breaker
+	name   string
+	reg    *breaker.Registry
+	fleet  *fleet.Fleet
+	b      *breaker.Breaker
+	srv    *redistest.Server
+	prefix string
 }
 
 const interval = 20 * time.Millisecond
@@ -62,7 +65,7 @@ func startReplica(t *testing.T, srv *redistest.Server, name, prefix string, cfg 
 	if err := f.Start(context.Background(), reg); err != nil {
 		t.Fatal(err)
 	}
-	r := &replica{name: name, reg: reg, fleet: f, b: b}
+	r := &replica{name: name, reg: reg, fleet: f, b: b, srv: srv, prefix: prefix}
 	t.Cleanup(r.stop)
 	return r
 }
@@ -87,10 +90,28 @@ func startFleet(t *testing.T, srv *redistest.Server, cfg breaker.Config) []*repl
 }
 
 // waitSynced waits until every replica has published evidence at least
-// twice after now, so decisions based on the current counts are made.
+// twice after now, so decisions based on the current counts are made: a
+// replica publishes its evidence (with the time, "at") at every sync, and
+// reads everyone's in the same round trip.
 func waitSynced(t *testing.T, rs []*replica) {
 	t.Helper()
-	time.Sleep(6 * interval) // lower bound only; the assertions after it wait on conditions
+	rdb := redis.NewClient(&redis.Options{Addr: rs[0].srv.Addr()})
+	defer rdb.Close()
+	for range 2 {
+		since := time.Now().UnixMilli()
+		testutil.WaitFor(t, "every replica to publish its evidence again", 10*time.Second, func() bool {
+			for _, r := range rs {
+				raw, err := rdb.HGet(context.Background(), r.prefix+"ev:"+r.b.Name(), r.name).Result()
+				var ev struct {
+					At int64 `json:"at"`
+				}
+				if err != nil || json.Unmarshal([]byte(raw), &ev) != nil || ev.At <= since {
+					return false
+				}
+			}
+			return true
+		})
+	}
 }
 
 // tripFleet makes n failures round-robin over the replicas, two publish
@@ -453,11 +474,11 @@ func TestGarbageIsIgnored(t *testing.T) {
 	}
 	// Fake replicas claiming many failures: from the future, with counts that
 	// do not add up, and a stale record.
-	rdb.ZAdd(ctx, prefix+"members", redis.Z{Score: float64(now + 60_000), Member: "evil"})
-	rdb.HSet(ctx, prefix+"ev:api", "evil", fmt.Sprintf(`{"v":1,"at":%d,"mode":"enforce","state":"closed","req":99,"ok":0,"fail":99,"consec":99,"streak":%d}`, now+60_000, now+60_000))
-	rdb.ZAdd(ctx, prefix+"members", redis.Z{Score: float64(now), Member: "liar"})
-	rdb.HSet(ctx, prefix+"ev:api", "liar", fmt.Sprintf(`{"v":1,"at":%d,"mode":"enforce","state":"closed","req":1,"ok":0,"fail":1,"consec":99}`, now))
-	rdb.HSet(ctx, prefix+"ev:api", "ghost", fmt.Sprintf(`{"v":1,"at":%d,"mode":"enforce","state":"closed","req":99,"ok":0,"fail":99,"consec":99}`, now-60_000))
+	must(t, rdb.ZAdd(ctx, prefix+"members", redis.Z{Score: float64(now + 60_000), Member: "evil"}).Err())
+	must(t, rdb.HSet(ctx, prefix+"ev:api", "evil", fmt.Sprintf(`{"v":1,"at":%d,"mode":"enforce","state":"closed","req":99,"ok":0,"fail":99,"consec":99,"streak":%d}`, now+60_000, now+60_000)).Err())
+	must(t, rdb.ZAdd(ctx, prefix+"members", redis.Z{Score: float64(now), Member: "liar"}).Err())
+	must(t, rdb.HSet(ctx, prefix+"ev:api", "liar", fmt.Sprintf(`{"v":1,"at":%d,"mode":"enforce","state":"closed","req":1,"ok":0,"fail":1,"consec":99}`, now)).Err())
+	must(t, rdb.HSet(ctx, prefix+"ev:api", "ghost", fmt.Sprintf(`{"v":1,"at":%d,"mode":"enforce","state":"closed","req":99,"ok":0,"fail":99,"consec":99}`, now-60_000)).Err())
 	waitSynced(t, rs)
 	waitSynced(t, rs)
 	for _, r := range rs {
@@ -467,8 +488,8 @@ func TestGarbageIsIgnored(t *testing.T) {
 	}
 	// Without a decision in the way, the evidence from the future is still
 	// not trusted.
-	rdb.Del(ctx, prefix+"open:api")
-	rdb.HDel(ctx, prefix+"ev:api", "liar", "ghost")
+	must(t, rdb.Del(ctx, prefix+"open:api").Err())
+	must(t, rdb.HDel(ctx, prefix+"ev:api", "liar", "ghost").Err())
 	waitSynced(t, rs)
 	waitSynced(t, rs)
 	for _, r := range rs {
@@ -478,8 +499,8 @@ func TestGarbageIsIgnored(t *testing.T) {
 	}
 	// Real pooled evidence still opens the fleet: a garbled decision is
 	// replaced, not obeyed and not in the way.
-	rdb.HDel(ctx, prefix+"ev:api", "evil")
-	rdb.Set(ctx, prefix+"open:api", "garbage", 0)
+	must(t, rdb.HDel(ctx, prefix+"ev:api", "evil").Err())
+	must(t, rdb.Set(ctx, prefix+"open:api", "garbage", 0).Err())
 	for _, r := range rs {
 		_ = r.b.Execute(ctx, succeed)
 	}
@@ -615,5 +636,14 @@ func TestMonitorModePoolsLikeEnforce(t *testing.T) {
 		if n := r.b.Snapshot().Counts.WouldReject; n != 1 {
 			t.Errorf("%s: would_reject %d, want 1", r.name, n)
 		}
+	}
+}
+
+// must fails the test on a setup step's error: a fixture that Redis did not
+// take would let a test pass on nothing.
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

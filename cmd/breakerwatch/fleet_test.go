@@ -246,8 +246,13 @@ fleet:
 	// Hammer all three replicas through one open -> half-open -> open
 	// cycle: count what reaches the upstream until every replica has a new
 	// open-until.
-	until := openUntil(t, ps[0])
-	time.Sleep(time.Until(until) - 500*time.Millisecond)
+	// gw-1's status shows the fleet's decision just after its state.
+	var until time.Time
+	testutil.WaitFor(t, "gw-1 to show the fleet's open-until", 10*time.Second, func() bool {
+		until = openUntil(t, ps[0])
+		return !until.IsZero()
+	})
+	time.Sleep(time.Until(until) - 500*time.Millisecond) // traffic starts just before the half-open
 	before := up.hits.Load()
 	stopTraffic := traffic(ps, 20*time.Millisecond, func(p *proc) { p.call(t) })
 	testutil.WaitFor(t, "every replica re-opened with a later open-until", 20*time.Second, func() bool {
