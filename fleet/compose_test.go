@@ -1,24 +1,18 @@
 package fleet_test
 
 import (
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/breakerwatch/breakerwatch/internal/config"
+	"github.com/breakerwatch/breakerwatch/internal/testutil"
 )
 
 // docker-compose.fleet.yml validates with docker-compose (no engine needed
 // for `config`) and runs two replicas that join the fleet on its Redis.
 func TestComposeFleetFile(t *testing.T) {
-	bin, err := exec.LookPath("docker-compose")
-	if err != nil {
-		if os.Getenv("BREAKERWATCH_REQUIRE_REDIS") != "" {
-			t.Fatal("docker-compose is not installed (scripts/install-deps.sh installs it)")
-		}
-		t.Skip("docker-compose is not installed")
-	}
+	bin := testutil.RequireTool(t, "docker-compose")
 	cmd := exec.Command(bin, "-f", "docker-compose.fleet.yml", "config")
 	cmd.Dir = ".."
 	out, err := cmd.CombinedOutput()

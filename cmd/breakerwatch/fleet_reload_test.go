@@ -1,7 +1,7 @@
 package main
 
 import (
-	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +21,7 @@ func TestFleetReloadKeepsModeOverride(t *testing.T) {
 	up := newUpstream(t)
 	cfg := fleetConfig(t, up.URL, srv.URL(), "gw-1", "  other: {mode: monitor}")
 	text := strings.Replace(readFile(t, cfg), "mode: enforce", "mode: monitor", 1) // llm: monitor
-	writeFile(t, cfg, text)
+	testutil.WriteFile(t, filepath.Dir(cfg), filepath.Base(cfg), []byte(text))
 	p := serve(t, nil, "--config", cfg, "--log-format", "json")
 	waitMembers(t, []*proc{p}, 1)
 	code, out, errOut := runCmd(t, []string{"USER=alice"}, "ctl", "--addr", p.base, "mode", "llm", "enforce")
@@ -32,7 +32,7 @@ func TestFleetReloadKeepsModeOverride(t *testing.T) {
 	// The file now says disabled for llm and enforce for other.
 	text = strings.Replace(text, "mode: monitor", "mode: disabled", 1)
 	text = strings.Replace(text, "other: {mode: monitor}", "other: {mode: enforce}", 1)
-	writeFile(t, cfg, text)
+	testutil.WriteFile(t, filepath.Dir(cfg), filepath.Base(cfg), []byte(text))
 	if code, out, errOut := runCmd(t, nil, "ctl", "--addr", p.base, "reload"); code != 0 || !strings.Contains(out, "2 mode switched") {
 		t.Fatalf("ctl reload: exit %d\n%s%s", code, out, errOut)
 	}
@@ -58,11 +58,4 @@ func TestFleetReloadKeepsModeOverride(t *testing.T) {
 	testutil.WaitFor(t, "llm back to the configured mode, the reloaded one", 10*time.Second, func() bool {
 		return modes()["llm"] == [2]string{"disabled", "config"}
 	})
-}
-
-func writeFile(t *testing.T, path, text string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -266,9 +266,7 @@ func TestReload(t *testing.T) {
 	// b's mode changes, c and its route are new; a is untouched.
 	write := func(text string) {
 		t.Helper()
-		if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		testutil.WriteFile(t, filepath.Dir(cfg), filepath.Base(cfg), []byte(text))
 	}
 	write("breakers:\n  a: {mode: enforce, failure_threshold: 1, timeout: 1m}\n  b: {mode: enforce}\n  c: {}\n" + routes +
 		"  - {prefix: /c/, upstream: '" + up.URL + "', breaker: c}\n")

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -72,13 +71,7 @@ type page struct {
 // Chromium is missing in CI (skips elsewhere).
 func openBrowser(t *testing.T) *page {
 	t.Helper()
-	exe, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("chromium is not installed (scripts/install-deps.sh installs it): %v", err)
-		}
-		t.Skipf("chromium is not installed; run scripts/install-deps.sh")
-	}
+	exe := testutil.RequireTool(t, "chromium")
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exe), chromedp.Headless, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
 	}

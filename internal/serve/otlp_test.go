@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -36,11 +34,8 @@ func TestServePushesOTLP(t *testing.T) {
 				http.Error(w, "down", http.StatusInternalServerError)
 			}))
 			defer up.Close()
-			path := filepath.Join(t.TempDir(), "c.yaml")
 			cfg := "breakers:\n  up:\n    mode: enforce\n    failure_threshold: 2\nroutes:\n  - prefix: /up/\n    upstream: " + up.URL + "\n    breaker: up\n"
-			if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			path := testutil.WriteFile(t, t.TempDir(), "c.yaml", []byte(cfg))
 			env := map[string]string{
 				config.EnvOTLPEndpoint:             rcv.Endpoint,
 				config.EnvOTLPProtocol:             tc.protocol,
