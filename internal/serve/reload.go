@@ -32,10 +32,9 @@ type live struct {
 	ctx  context.Context // health checks run until it is done
 	mp   metric.MeterProvider
 
-	routes atomic.Pointer[http.ServeMux]
-	gw     atomic.Pointer[gateway.Gateway]
-	hc     atomic.Pointer[breaker.HealthChecker]
-	cert   *listenerCert // the proxy listener's certificate; nil: plain HTTP
+	gw   atomic.Pointer[gateway.Gateway]
+	hc   atomic.Pointer[breaker.HealthChecker]
+	cert *listenerCert // the proxy listener's certificate; nil: plain HTTP
 }
 
 // newLive registers cfg's breakers and builds its routes and health
@@ -71,9 +70,6 @@ func (l *live) build(cfg *config.Config) error {
 			return err
 		}
 	}
-	mux := http.NewServeMux()
-	gw.Register(mux)
-	l.routes.Store(mux)
 	if old := l.gw.Swap(gw); old != nil {
 		old.CloseIdleConnections()
 	}
@@ -81,9 +77,10 @@ func (l *live) build(cfg *config.Config) error {
 	return nil
 }
 
-// ServeHTTP serves the current routes.
+// ServeHTTP serves the current routes. The listener's mux has cleaned the
+// path already, as the gateway expects.
 func (l *live) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	l.routes.Load().ServeHTTP(w, r)
+	l.gw.Load().ServeHTTP(w, r)
 }
 
 // health returns the current health checks' results, for the admin API.
