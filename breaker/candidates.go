@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -125,7 +126,7 @@ func (c Config) validateCandidates(baseOK bool) []error {
 	if n := len(c.Candidates); n > MaxCandidates {
 		errs = append(errs, fmt.Errorf("candidates: %d candidates; at most %d per breaker (each one runs on every call)", n, MaxCandidates))
 	}
-	for _, name := range candidateNames(c.Candidates) {
+	for _, name := range slices.Sorted(maps.Keys(c.Candidates)) {
 		cd := c.Candidates[name]
 		path := "candidates." + name
 		if !namePattern.MatchString(name) {
@@ -156,15 +157,6 @@ func (c Config) validateCandidates(baseOK bool) []error {
 		}
 	}
 	return errs
-}
-
-func candidateNames(m map[string]Candidate) []string {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
 }
 
 func unjoinErr(err error) []error {
@@ -315,7 +307,7 @@ func newCandidateSet(cfg *Config) *candidateSet {
 	cfg.Candidates = own
 	cs := &candidateSet{}
 	cs.current.Store(newShadow(CurrentSetting, shadowConfig(*cfg, Candidate{})))
-	for _, name := range candidateNames(own) {
+	for _, name := range slices.Sorted(maps.Keys(own)) {
 		cs.candidates = append(cs.candidates, newShadow(name, shadowConfig(*cfg, own[name])))
 	}
 	return cs

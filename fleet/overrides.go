@@ -178,12 +178,14 @@ func (f *Fleet) ResetAll(ctx context.Context, who string) error {
 	f.opMu.Lock()
 	defer f.opMu.Unlock()
 	var errs []error
-	for _, b := range f.reg.List() {
+	bs := f.reg.List()
+	for i, b := range bs {
 		if err := f.resetLocked(ctx, b, who); err != nil {
 			errs = append(errs, err)
 			if errors.Is(err, ErrUnavailable) {
-				// Reset the rest here without waiting for Redis again.
-				for _, rest := range f.reg.List() {
+				// Reset the rest here without waiting for Redis again
+				// (not the ones already reset: their counts since stay).
+				for _, rest := range bs[i+1:] {
 					rest.Reset()
 				}
 				break

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -59,7 +61,8 @@ func (f *Fleet) sync(ctx context.Context, now time.Time) {
 	nowMS := now.UnixMilli()
 	pipe := f.rdb.Pipeline()
 	members := f.key("members")
-	if now.Sub(f.lastBeat) >= f.o.Heartbeat || !f.connected.Load() {
+	beat := now.Sub(f.lastBeat) >= f.o.Heartbeat || !f.connected.Load()
+	if beat {
 		pipe.ZAdd(ctx, members, redis.Z{Score: float64(nowMS), Member: f.o.Instance})
 		pipe.ZRemRangeByScore(ctx, members, "-inf", strconv.FormatInt(nowMS-10*f.staleAfter().Milliseconds(), 10))
 	}
@@ -91,7 +94,7 @@ func (f *Fleet) sync(ctx context.Context, now time.Time) {
 		f.updateView(now, bs, nil, nil)
 		return
 	}
-	if now.Sub(f.lastBeat) >= f.o.Heartbeat || !f.connected.Load() {
+	if beat {
 		f.lastBeat = now
 	}
 	f.setConnected(true, nil)
@@ -448,11 +451,7 @@ func (f *Fleet) updateView(now time.Time, bs []*breaker.Breaker, evs []map[strin
 	}
 	f.view = view
 	if alive != nil {
-		names := make([]string, 0, len(alive))
-		for m := range alive {
-			names = append(names, m)
-		}
-		sort.Strings(names)
+		names := slices.Sorted(maps.Keys(alive))
 		f.alive = names
 	} else {
 		f.alive = nil
@@ -505,12 +504,7 @@ func (f *Fleet) Status() Status {
 	defer f.mu.Unlock()
 	st := Status{Instance: f.o.Instance, Connected: f.connected.Load(), Members: append([]string{}, f.alive...),
 		Breakers: []BreakerStatus{}}
-	names := make([]string, 0, len(f.view))
-	for n := range f.view {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(f.view)) {
 		v := f.view[n]
 		bs := BreakerStatus{Name: n, Replicas: append([]ReplicaState{}, v.replicas...), OpenReplicas: []string{}}
 		if v.open != nil {

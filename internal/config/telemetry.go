@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -361,14 +360,4 @@ func parseMillis(v string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q: want a whole, positive number of milliseconds like 60000", v)
 	}
 	return time.Duration(n) * time.Millisecond, nil
-}
-
-// SortedKeys returns m's keys, sorted.
-func SortedKeys(m map[string]string) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

@@ -8,7 +8,9 @@ package telemetry
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
@@ -51,7 +53,7 @@ func Resource(t config.Telemetry, in version.Info) (*resource.Resource, error) {
 	if host, err := os.Hostname(); err == nil && host != "" {
 		attrs = append(attrs, attribute.String(AttrServiceInstanceID, host))
 	}
-	for _, k := range config.SortedKeys(t.ResourceAttributes) {
+	for _, k := range slices.Sorted(maps.Keys(t.ResourceAttributes)) {
 		attrs = append(attrs, attribute.String(k, t.ResourceAttributes[k]))
 	}
 	// Later attributes win: the user's over the defaults.
