@@ -419,6 +419,12 @@ routes:
 				`c.yaml:7: routes[1].prefix: "/healthz/" overlaps /healthz, which breakerwatch serves itself`,
 			},
 		},
+		"the status page's prefix": {
+			yaml: "breakers: {a: {}}\nroutes:\n  - {prefix: /ui/, upstream: 'http://127.0.0.1:9091', breaker: a}\n",
+			want: []string{
+				`c.yaml:3: routes[0].prefix: "/ui/" overlaps /ui/, which breakerwatch serves itself`,
+			},
+		},
 		"route to the admin listener": {
 			yaml: "admin_listen: 127.0.0.1:9000\nmetrics_listen: 127.0.0.1:0\nbreakers: {a: {}}\nroutes:\n  - {prefix: /a/, upstream: 'http://localhost:9000', breaker: a}\n",
 			want: []string{

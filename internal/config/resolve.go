@@ -17,7 +17,7 @@ import (
 )
 
 // Paths the gateway serves itself; no route may overlap them.
-var reservedPaths = []string{"/metrics", "/api/circuit-breaker/", "/healthz", "/readyz"}
+var reservedPaths = []string{"/metrics", "/api/circuit-breaker/", "/ui/", "/healthz", "/readyz"}
 
 // A prefix is one or more path segments of unreserved characters, with a
 // leading and a trailing slash. ServeMux wildcards ({...}) cannot appear.
