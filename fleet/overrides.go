@@ -64,16 +64,12 @@ func (f *Fleet) SetMode(ctx context.Context, name string, m breaker.Mode, who st
 	if err := b.SetModeFrom(m, o.source()); err != nil {
 		return err
 	}
-	if err := f.rdb.Set(ctx, f.key("mode:"+name), raw, 0).Err(); err != nil {
+	err = f.record(ctx, "mode", name, raw, modeSlot, "fleet: mode override written", slog.String("mode", m.String()), slog.String("by", who))
+	if err != nil {
 		// Not an override: nothing outside this process records it.
 		_ = b.SetModeFrom(m, breaker.ModeSourceRuntime)
-		f.update(name, func(t *track) { t.mode = unsynced })
-		return f.unavailable(err)
 	}
-	f.update(name, func(t *track) { t.mode = raw })
-	f.o.Logger.Info("fleet: mode override written", slog.String("breaker", name), slog.String("mode", m.String()), slog.String("by", who))
-	f.publish(ctx)
-	return nil
+	return err
 }
 
 // ClearMode removes the named breaker's mode override: every replica goes
@@ -86,14 +82,7 @@ func (f *Fleet) ClearMode(ctx context.Context, name, who string) error {
 	f.opMu.Lock()
 	defer f.opMu.Unlock()
 	b.ClearModeOverride()
-	if err := f.rdb.Del(ctx, f.key("mode:"+name)).Err(); err != nil {
-		f.update(name, func(t *track) { t.mode = unsynced })
-		return f.unavailable(err)
-	}
-	f.update(name, func(t *track) { t.mode = "" })
-	f.o.Logger.Info("fleet: mode override cleared", slog.String("breaker", name), slog.String("by", who))
-	f.publish(ctx)
-	return nil
+	return f.record(ctx, "mode", name, "", modeSlot, "fleet: mode override cleared", slog.String("by", who))
 }
 
 // Promote applies a candidate's settings to the named breaker here and
@@ -118,15 +107,11 @@ func (f *Fleet) Promote(ctx context.Context, name, candidate, who string) (break
 	if before != candidate {
 		f.restarted(name)
 	}
-	if err := f.rdb.Set(ctx, f.key("promote:"+name), raw, 0).Err(); err != nil {
+	err = f.record(ctx, "promote", name, raw, promoteSlot, "fleet: promotion override written", slog.String("candidate", candidate), slog.String("by", who))
+	if err != nil {
 		_, _ = b.PromoteFrom(candidate, breaker.ModeSourceRuntime)
-		f.update(name, func(t *track) { t.promote = unsynced })
-		return p, f.unavailable(err)
 	}
-	f.update(name, func(t *track) { t.promote = raw })
-	f.o.Logger.Info("fleet: promotion override written", slog.String("breaker", name), slog.String("candidate", candidate), slog.String("by", who))
-	f.publish(ctx)
-	return p, nil
+	return p, err
 }
 
 // ClearPromotion removes the named breaker's promotion override: every
@@ -146,15 +131,34 @@ func (f *Fleet) ClearPromotion(ctx context.Context, name, who string) (breaker.P
 	if before != "" {
 		f.restarted(name)
 	}
-	if err := f.rdb.Del(ctx, f.key("promote:"+name)).Err(); err != nil {
-		f.update(name, func(t *track) { t.promote = unsynced })
-		return p, f.unavailable(err)
-	}
-	f.update(name, func(t *track) { t.promote = "" })
-	f.o.Logger.Info("fleet: promotion override cleared", slog.String("breaker", name), slog.String("by", who))
-	f.publish(ctx)
-	return p, nil
+	return p, f.record(ctx, "promote", name, "", promoteSlot, "fleet: promotion override cleared", slog.String("by", who))
 }
+
+// record writes raw as the named breaker's override of kind ("mode",
+// "promote"), or deletes it when raw is "", and has the breaker's track
+// remember it in slot, then logs msg and publishes. If Redis fails the slot
+// is marked unsynced, so that the first sync that reads Redis again
+// applies what the fleet holds, and the error wraps ErrUnavailable.
+func (f *Fleet) record(ctx context.Context, kind, name, raw string, slot func(*track) *string, msg string, attrs ...any) error {
+	key := f.key(kind + ":" + name)
+	var err error
+	if raw == "" {
+		err = f.rdb.Del(ctx, key).Err()
+	} else {
+		err = f.rdb.Set(ctx, key, raw, 0).Err()
+	}
+	if err != nil {
+		f.update(name, func(t *track) { *slot(t) = unsynced })
+		return f.unavailable(err)
+	}
+	f.update(name, func(t *track) { *slot(t) = raw })
+	f.o.Logger.Info(msg, append([]any{slog.String("breaker", name)}, attrs...)...)
+	f.publish(ctx)
+	return nil
+}
+
+func modeSlot(t *track) *string    { return &t.mode }
+func promoteSlot(t *track) *string { return &t.promote }
 
 // Reset resets the named breaker here and on every replica, and removes the
 // fleet's open decision for it.
