@@ -54,7 +54,7 @@ func TestBadConfig(t *testing.T) {
 				"  b:\n    health_check:\n      url: http://h/health\n      tls: {server_name: h}\n",
 			want: []string{
 				`:5: breakers.a.health_check.tls.ca_file: "/nonexistent/ca.pem": no such file or directory`,
-				`:9: breakers.b.health_check.tls: set for an http:// upstream: TLS applies to https:// upstreams only`,
+				`:9: breakers.b.health_check.tls: set for an http:// health check URL: TLS applies to https:// URLs only`,
 			},
 		},
 		"route naming an unknown breaker": {

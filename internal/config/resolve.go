@@ -260,9 +260,9 @@ func (c *Config) validate(ps *problems) {
 		}
 		c.checkMember(ps, path, r.Upstream, r.Breaker, seen)
 		c.checkFallbacks(ps, path, r, seen)
-		c.checkUpstreamTLS(ps, path, r.TLS, scheme(r.Upstream), tlsLoaded)
+		c.checkUpstreamTLS(ps, path, r.TLS, scheme(r.Upstream), tlsForHTTPUpstream, tlsLoaded)
 		for j, f := range r.Fallbacks {
-			c.checkUpstreamTLS(ps, fmt.Sprintf("%s.fallbacks[%d]", path, j), f.TLS, scheme(f.Upstream), tlsLoaded)
+			c.checkUpstreamTLS(ps, fmt.Sprintf("%s.fallbacks[%d]", path, j), f.TLS, scheme(f.Upstream), tlsForHTTPUpstream, tlsLoaded)
 		}
 		c.validateGRPC(ps, path, r)
 		if r.Timeout < 0 {
@@ -394,7 +394,7 @@ func (c *Config) validateHealthChecks(ps *problems, known map[string]bool, tlsLo
 			if hc.URL == "" && hc.Probe != nil {
 				ps.at(c.at(path+".tls"), path+".tls", "set without url (a Go probe makes its own connections)")
 			}
-			c.HealthChecks[i].TLS = c.checkUpstreamTLS(ps, path, t, hs, tlsLoaded)
+			c.HealthChecks[i].TLS = c.checkUpstreamTLS(ps, path, t, hs, tlsForHTTPHealthCheck, tlsLoaded)
 		}
 		at := func(field string) (origin, string) { return c.at(path + "." + field), path + "." + field }
 		if !known[hc.Breaker] {

@@ -167,19 +167,25 @@ type loadedTLS struct {
 	err error
 }
 
+// Problems of a tls: block whose URL is http://, by what the URL is.
+const (
+	tlsForHTTPUpstream    = "set for an http:// upstream: TLS applies to https:// upstreams only"
+	tlsForHTTPHealthCheck = "set for an http:// health check URL: TLS applies to https:// URLs only"
+)
+
 // checkUpstreamTLS checks the tls: block at path+".tls" (of a route, a
-// fallback or a health check): that its upstream is https://, that its
-// settings go together, and that its files load. loaded caches the outcome
-// per settings, so that ten thousand routes naming one CA read it once, and
-// equal settings get one *tls.Config. It returns the configuration, nil
-// when t is nil or its files do not load.
-func (c *Config) checkUpstreamTLS(ps *problems, path string, t *UpstreamTLS, upstream string, loaded map[UpstreamTLS]loadedTLS) *tls.Config {
+// fallback or a health check): that its URL, of scheme, is https:// (else
+// it reports onHTTP), that its settings go together, and that its files
+// load. loaded caches the outcome per settings, so that ten thousand routes
+// naming one CA read it once, and equal settings get one *tls.Config. It
+// returns the configuration, nil when t is nil or its files do not load.
+func (c *Config) checkUpstreamTLS(ps *problems, path string, t *UpstreamTLS, scheme, onHTTP string, loaded map[UpstreamTLS]loadedTLS) *tls.Config {
 	if t == nil {
 		return nil
 	}
 	tp := path + ".tls"
-	if upstream == "http" {
-		ps.at(c.at(tp), tp, "set for an http:// upstream: TLS applies to https:// upstreams only")
+	if scheme == "http" {
+		ps.at(c.at(tp), tp, "%s", onHTTP)
 	}
 	if t.InsecureSkipVerify && t.CAFile != "" {
 		ps.at(c.at(tp+".ca_file"), tp+".ca_file", "unused with insecure_skip_verify: true (nothing is verified); remove one of them")
