@@ -54,9 +54,7 @@ func (p *parser) candidates(n *yaml.Node, path string) map[string]breaker.Candid
 
 func (p *parser) candidateUint32(v *yaml.Node, path string) *uint32 {
 	var n uint32
-	before := len(p.ps.list)
-	p.uint32(v, path, &n)
-	if len(p.ps.list) != before {
+	if !p.uint32(v, path, &n) {
 		return nil
 	}
 	return &n

@@ -68,6 +68,7 @@ func TestCandidateProblems(t *testing.T) {
         failure_threshold: 0
       empty: {}
       current: {timeout: 1s}
+      busy: {min_throughput: lots, half_open_requests: -1}
 `,
 			want: []string{
 				"c.yaml:6: breakers.a.candidates.strict.failure_treshold: unknown key (known here: " + breaker.CandidateKeys + ")",
@@ -76,6 +77,8 @@ func TestCandidateProblems(t *testing.T) {
 				"c.yaml:12: breakers.a: candidates.zero.failure_threshold: 0 is not a setting here (omit it to keep the breaker's own)",
 				"c.yaml:13: breakers.a: candidates.empty: sets nothing, so it is the breaker's own setting (set one of " + breaker.CandidateKeys + ")",
 				`c.yaml:14: breakers.a: candidates.current: the name "current" is reserved for the breaker's own setting`,
+				`c.yaml:15: breakers.a.candidates.busy.min_throughput: want a whole number (0 for the default), not "lots"`,
+				`c.yaml:15: breakers.a.candidates.busy.half_open_requests: want a whole number (0 for the default), not "-1"`,
 			},
 		},
 	}

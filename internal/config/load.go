@@ -565,14 +565,16 @@ func (p *parser) str(n *yaml.Node, path string) (string, bool) {
 	return n.Value, true
 }
 
-func (p *parser) uint32(n *yaml.Node, path string, dst *uint32) {
+// uint32 reads a whole number into dst and reports whether it did.
+func (p *parser) uint32(n *yaml.Node, path string, dst *uint32) bool {
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!int" {
 		if v, err := strconv.ParseUint(n.Value, 10, 32); err == nil {
 			*dst = uint32(v)
-			return
+			return true
 		}
 	}
 	p.problem(n, path, "want a whole number (0 for the default), not %s", describe(n))
+	return false
 }
 
 // positive reads a whole number of at least 1; want describes it in the
