@@ -1,6 +1,8 @@
 package fleet
 
 import (
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -95,5 +97,29 @@ func TestOptionsValidate(t *testing.T) {
 	}
 	if err := (Options{URL: "redis://127.0.0.1:6379/0"}).Validate(); err != nil {
 		t.Error(err)
+	}
+}
+
+// Each problem Validate finds is a *FieldError naming its field, which
+// config uses to locate it.
+func TestOptionsValidateFieldErrors(t *testing.T) {
+	err := Options{PublishInterval: -1, Heartbeat: -1, Instance: strings.Repeat("x", 129)}.Validate()
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		t.Fatalf("Validate = %v, want four problems joined", err)
+	}
+	var got []string
+	for _, e := range joined.Unwrap() {
+		var fe *FieldError
+		if !errors.As(e, &fe) {
+			t.Fatalf("%v (%T) is not a *FieldError", e, e)
+		}
+		if fe.Error() != fe.Field+": "+fe.Msg {
+			t.Errorf("Error() = %q, want %q", fe.Error(), fe.Field+": "+fe.Msg)
+		}
+		got = append(got, fe.Field)
+	}
+	if want := []string{"redis", "publish_interval", "heartbeat", "instance"}; !slices.Equal(got, want) {
+		t.Errorf("fields %q, want %q", got, want)
 	}
 }

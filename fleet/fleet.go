@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,40 +54,56 @@ type Options struct {
 	MeterProvider metric.MeterProvider
 }
 
-// Validate returns every problem with o, each naming its field.
+// FieldError is one problem that Validate finds: Field is the field's key
+// in a configuration file (redis, publish_interval, heartbeat, instance)
+// and Msg what is wrong with its value.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// Validate returns every problem with o, each a *FieldError naming its
+// field (joined with errors.Join when there are several).
 func (o Options) Validate() error {
 	var errs []error
+	add := func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
 	if o.URL == "" {
-		errs = append(errs, errors.New("redis: required (a redis:// URL)"))
+		add("redis", "required (a redis:// URL)")
 	} else if _, err := redis.ParseURL(o.URL); err != nil {
-		errs = append(errs, fmt.Errorf("redis: %v", redactErr(o.URL, err)))
+		add("redis", "%s", redactErr(o.URL, err))
 	}
 	if o.PublishInterval < 0 {
-		errs = append(errs, fmt.Errorf("publish_interval: %v is negative", o.PublishInterval))
+		add("publish_interval", "%v is negative", o.PublishInterval)
 	}
 	if o.Heartbeat < 0 {
-		errs = append(errs, fmt.Errorf("heartbeat: %v is negative", o.Heartbeat))
+		add("heartbeat", "%v is negative", o.Heartbeat)
 	}
 	d := o.withDefaults()
 	if o.PublishInterval >= 0 && o.Heartbeat >= 0 && d.Heartbeat < d.PublishInterval {
-		errs = append(errs, fmt.Errorf("heartbeat: %v is shorter than publish_interval %v", d.Heartbeat, d.PublishInterval))
+		add("heartbeat", "%v is shorter than publish_interval %v", d.Heartbeat, d.PublishInterval)
 	}
 	if d.PublishInterval > 0 && d.PublishInterval < 10*time.Millisecond {
-		errs = append(errs, fmt.Errorf("publish_interval: %v is under the minimum of 10ms", d.PublishInterval))
+		add("publish_interval", "%v is under the minimum of 10ms", d.PublishInterval)
 	}
 	if len(o.Instance) > 128 {
-		errs = append(errs, errors.New("instance: longer than 128 characters"))
+		add("instance", "longer than 128 characters")
 	}
 	return errors.Join(errs...)
 }
 
-// redactErr describes a bad URL without repeating it: it may hold a password.
+// redactErr describes a bad URL without repeating it: it may hold a
+// password. go-redis's message for an empty scheme ends in a space, which
+// it trims.
 func redactErr(raw string, err error) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		return "not a valid URL: " + ue.Err.Error()
 	}
-	return err.Error()
+	return strings.TrimSpace(err.Error())
 }
 
 // quietRedis routes go-redis's own log lines (one per failed dial, many a

@@ -296,17 +296,20 @@ func (c *Config) validateFleet(ps *problems) {
 		return
 	}
 	for _, err := range unjoin(c.Fleet.Validate()) {
-		field, msg, _ := strings.Cut(err.Error(), ":")
-		msg = strings.TrimSpace(msg)
-		path := "fleet." + field
-		if field == "redis" && c.Fleet.URL == "" {
+		var fe *fleet.FieldError
+		if !errors.As(err, &fe) { // not one of Validate's; say it anyway
+			ps.at(c.at("fleet"), "fleet", "%v", err)
+			continue
+		}
+		path := "fleet." + fe.Field
+		if fe.Field == "redis" && c.Fleet.URL == "" {
 			if _, set := c.origins[path]; set {
 				continue // the key is there with a value that did not parse
 			}
 			ps.at(c.at("fleet"), path, "required: the redis:// URL of the fleet's Redis (or set %s)", EnvRedisURL)
 			continue
 		}
-		ps.at(c.at(path), path, "%s", msg)
+		ps.at(c.at(path), path, "%s", fe.Msg)
 	}
 }
 
