@@ -219,7 +219,12 @@ func TestHealthCheckTLSAndReload(t *testing.T) {
 	waitHealth := func(when string, want ...string) {
 		t.Helper()
 		var body string
-		ok := func() bool {
+		defer func() { // WaitFor failed: show what /health said last
+			if t.Failed() {
+				t.Logf("%s: /health said %s", when, body)
+			}
+		}()
+		testutil.WaitFor(t, fmt.Sprintf("%s: /health to say %q", when, want), 10*time.Second, func() bool {
 			_, body = fetch(t, c, "GET", base+"/api/circuit-breaker/health")
 			for _, w := range want {
 				if !strings.Contains(body, w) {
@@ -227,14 +232,7 @@ func TestHealthCheckTLSAndReload(t *testing.T) {
 				}
 			}
 			return true
-		}
-		deadline := time.Now().Add(10 * time.Second)
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: /health says %s, want %q", when, body, want)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		})
 	}
 	reload := func() {
 		t.Helper()
