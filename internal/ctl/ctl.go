@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/breakerwatch/breakerwatch/breaker"
+	"github.com/breakerwatch/breakerwatch/exporter"
 	"github.com/breakerwatch/breakerwatch/fleet"
 )
 
@@ -146,6 +147,10 @@ func (c *Client) actor() string {
 	return user + "@" + host
 }
 
+// The admin API's response bodies are unexported types of package exporter
+// (docs/api.md documents them), so ctl decodes into its own copies of the
+// fields it prints; the exported parts (exporter.HealthResult, fleet.Status,
+// breaker.Settings and breaker.Counts) it decodes as they are.
 type statusBody struct {
 	Status   string `json:"status"`
 	Breakers []struct {
@@ -160,12 +165,8 @@ type statusBody struct {
 		Promoted       string `json:"promoted"`
 		SettingsSource string `json:"settings_source"`
 	} `json:"breakers"`
-	Fleet  *fleet.Status `json:"fleet"`
-	Checks []struct {
-		Name    string `json:"name"`
-		Healthy bool   `json:"healthy"`
-		Error   string `json:"error"`
-	} `json:"checks"`
+	Fleet  *fleet.Status           `json:"fleet"`
+	Checks []exporter.HealthResult `json:"checks"`
 }
 
 type metricsBody struct {

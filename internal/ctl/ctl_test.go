@@ -70,6 +70,33 @@ func TestStatus(t *testing.T) {
 	}
 }
 
+// status ends with one line per health check, from /status's checks.
+func TestStatusHealthChecks(t *testing.T) {
+	reg, err := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	if _, err := reg.Register(breaker.Config{Name: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	checks := []exporter.HealthResult{
+		{Name: "a", Healthy: true, CheckedAt: time.Now(), Duration: time.Millisecond},
+		{Name: "b", Error: "GET https://b/health: 503 Service Unavailable", CheckedAt: time.Now()},
+	}
+	srv := httptest.NewServer(exporter.NewAdmin(reg, exporter.AdminOptions{
+		Logger: slog.New(slog.DiscardHandler), Health: func() []exporter.HealthResult { return checks }}))
+	defer srv.Close()
+	out, err := run(t, &Client{Addr: srv.URL}, "status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "health check a: passing\nhealth check b: FAILING: GET https://b/health: 503 Service Unavailable\n"
+	if !strings.HasSuffix(out, want) {
+		t.Errorf("output:\n%s\nwant it to end with:\n%s", out, want)
+	}
+}
+
 func TestMutations(t *testing.T) {
 	srv, reg := server(t, "s3cret")
 	c := &Client{Addr: strings.TrimPrefix(srv.URL, "http://"), Token: "s3cret"} // scheme optional
