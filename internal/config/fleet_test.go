@@ -62,6 +62,7 @@ func TestFleetProblems(t *testing.T) {
 		"heartbeat too fast": {"fleet:\n  redis: redis://h:1\n  publish_interval: 2s\n  heartbeat: 1s\n", "f.yaml:4: fleet.heartbeat: 1s is shorter than publish_interval 2s"},
 		"unknown key":        {"fleet:\n  redis: redis://h:1\n  url: x\n", "f.yaml:3: fleet.url: unknown key (known here: redis, key_prefix"},
 		"empty prefix":       {"fleet:\n  redis: redis://h:1\n  key_prefix: ''\n", "f.yaml:3: fleet.key_prefix: empty"},
+		"empty redis":        {"fleet:\n  redis: ''\n", "f.yaml:2: fleet.redis: empty: want the redis:// URL of the fleet's Redis (or omit it and set " + EnvRedisURL + ")"},
 		"not a mapping":      {"fleet: redis://h:1\n", "f.yaml:1: fleet: want a mapping"},
 	} {
 		_, err := Parse("f.yaml", []byte(tc.yaml), env())

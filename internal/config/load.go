@@ -254,6 +254,9 @@ func (p *parser) fleet(n *yaml.Node) {
 		case "redis":
 			if s, ok := p.str(v, kp); ok {
 				o.URL = s
+				if s == "" {
+					p.problem(v, kp, "empty: want the redis:// URL of the fleet's Redis (or omit it and set %s)", EnvRedisURL)
+				}
 			}
 		case "key_prefix":
 			if s, ok := p.str(v, kp); ok {
