@@ -534,13 +534,9 @@ func (f *Fleet) applyPromotion(b *breaker.Breaker, t *track, cmd *redis.StringCm
 			return false
 		}
 		f.update(b.Name(), func(t *track) { t.promote = "" })
-		if cand == "" {
+		if _, restarted, err := f.changePromotion(b, b.ClearPromotion); err != nil || !restarted {
 			return false
 		}
-		if _, err := b.ClearPromotion(); err != nil {
-			return false
-		}
-		f.restarted(b.Name())
 		f.o.Logger.Info("fleet: promotion override cleared; back to the configured settings", slog.String("breaker", b.Name()))
 		return true
 	}
@@ -553,26 +549,33 @@ func (f *Fleet) applyPromotion(b *breaker.Breaker, t *track, cmd *redis.StringCm
 		f.garbage(b.Name(), "promote", "", perr)
 		return false
 	}
-	before, _ := b.Promoted()
-	if _, err := b.PromoteFrom(o.Candidate, o.source()); err != nil {
+	_, restarted, err := f.changePromotion(b, func() (breaker.Promotion, error) { return b.PromoteFrom(o.Candidate, o.source()) })
+	if err != nil {
 		f.o.Logger.Warn("fleet: cannot apply a promotion override: the candidate is not configured here",
 			slog.String("breaker", b.Name()), slog.String("candidate", o.Candidate), slog.String("by", o.By), slog.String("error", err.Error()))
 		return false
 	}
 	f.o.Logger.Info("fleet: promotion override applied", slog.String("breaker", b.Name()),
 		slog.String("candidate", o.Candidate), slog.String("by", o.By), slog.Time("at", o.At))
-	if before == o.Candidate {
-		return false // only the source changed
-	}
-	f.restarted(b.Name())
-	return true
+	return restarted // false when only the source changed
 }
 
-// restarted forgets the open decision applied to a breaker whose state
-// machine restarted (closed): the next sync applies it again if it stands.
-func (f *Fleet) restarted(name string) {
+// changePromotion runs change, which promotes a candidate on b or clears
+// its promotion, and reports whether b's state machine restarted (closed):
+// it does exactly when the promoted candidate changed (breaker.PromoteFrom
+// and ClearPromotion restart it then, and only then). The open decision
+// applied to b is then forgotten: the next sync applies it again if it
+// stands. Promote, ClearPromotion and the sync's applyPromotion all go
+// through here, so that rule lives in one place.
+func (f *Fleet) changePromotion(b *breaker.Breaker, change func() (breaker.Promotion, error)) (breaker.Promotion, bool, error) {
+	before, _ := b.Promoted()
+	p, err := change()
+	if err != nil || p.Candidate == before {
+		return p, false, err
+	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	nt := f.trackLocked(name).overrides()
-	f.tracks[name] = &nt
+	nt := f.trackLocked(b.Name()).overrides()
+	f.tracks[b.Name()] = &nt
+	f.mu.Unlock()
+	return p, true, nil
 }
