@@ -130,9 +130,8 @@ func (h *hub) rowsWith(latest map[string][3]float64) []liveRow {
 			ErrorRate: round(s.Window.ErrorRate, 1e4), P50: round(s.Window.P50, 100), P95: round(s.Window.P95, 100), P99: round(s.Window.P99, 100),
 			WindowCalls: s.Window.Successes + s.Window.Failures, Window: s.Settings.Window,
 			CallsPerSec: -1, Rejected: s.Counts.Rejected, WouldReject: s.Counts.WouldReject,
-			Health: rowHealth{Status: "none"},
+			Health: rowHealth{Status: "none"}, Promoted: s.Promoted, SettingsSource: s.SettingsSource,
 		}
-		r.Promoted, r.SettingsSource = h.a.promoted(s.Name)
 		if p, ok := latest[s.Name]; ok {
 			r.CallsPerSec = p[2]
 		}
