@@ -285,13 +285,18 @@ type Snapshot struct {
 	Name string `json:"name"`
 	Mode Mode   `json:"mode"`
 	// ModeSource says where Mode comes from (Breaker.ModeSource).
-	ModeSource  string       `json:"mode_source"`
-	State       State        `json:"state"`
-	Since       time.Time    `json:"since"`
-	Settings    Settings     `json:"settings"`
-	Counts      Counts       `json:"counts"`
-	Window      WindowStats  `json:"window"`
-	Transitions []Transition `json:"transitions"`
+	ModeSource string    `json:"mode_source"`
+	State      State     `json:"state"`
+	Since      time.Time `json:"since"`
+	Settings   Settings  `json:"settings"`
+	// Promoted names the candidate whose settings the breaker runs with
+	// ("": its configured settings), and SettingsSource where they come
+	// from, like ModeSource (Breaker.Promoted).
+	Promoted       string       `json:"promoted,omitempty"`
+	SettingsSource string       `json:"settings_source"`
+	Counts         Counts       `json:"counts"`
+	Window         WindowStats  `json:"window"`
+	Transitions    []Transition `json:"transitions"`
 }
 
 // settingsOf is c's settings as the admin API shows them.
@@ -323,6 +328,7 @@ func (b *Breaker) Snapshot() Snapshot {
 		Window:      b.gen.Load().win.stats(now),
 		Transitions: []Transition{},
 	}
+	s.Promoted, s.SettingsSource = b.Promoted()
 	for from := range b.transitions {
 		for to := range b.transitions[from] {
 			if n := b.transitions[from][to].Load(); n > 0 {

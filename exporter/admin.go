@@ -243,15 +243,6 @@ func actor(r *http.Request) string {
 	return r.RemoteAddr
 }
 
-// promoted returns the candidate the named breaker runs with and where
-// that comes from (breaker.Breaker.Promoted).
-func (a *admin) promoted(name string) (candidate, source string) {
-	if b, ok := a.reg.Get(name); ok {
-		return b.Promoted()
-	}
-	return "", breaker.ModeSourceConfig
-}
-
 // fleetView is the fleet's view for /status and /health: nil without a fleet.
 func (a *admin) fleetView() any {
 	if a.fleet == nil {
@@ -564,8 +555,8 @@ func (a *admin) status() (int, any) {
 	status, _, _ := assess(snaps, checks)
 	out := statusBody{Status: status, Breakers: make([]breakerStatus, len(snaps)), Checks: checks, Fleet: a.fleetView()}
 	for i, s := range snaps {
-		out.Breakers[i] = breakerStatus{breakerSummary: summarize(s), ModeSource: s.ModeSource, Settings: s.Settings}
-		out.Breakers[i].Promoted, out.Breakers[i].SettingsSource = a.promoted(s.Name)
+		out.Breakers[i] = breakerStatus{breakerSummary: summarize(s), ModeSource: s.ModeSource, Settings: s.Settings,
+			Promoted: s.Promoted, SettingsSource: s.SettingsSource}
 	}
 	return http.StatusOK, out
 }

@@ -106,14 +106,19 @@ func newHub(a *admin, live *Live) *hub {
 	return &hub{a: a, live: live, opts: live.opts, clients: map[*client]struct{}{}}
 }
 
-// rowsNow reads every breaker.
+// rowsNow reads every breaker, with the latest samples' rates.
 func (h *hub) rowsNow() []liveRow {
+	latest, _, _ := h.live.latest()
+	return h.rowsWith(latest)
+}
+
+// rowsWith reads every breaker, with the rates of latest (Live.latest).
+func (h *hub) rowsWith(latest map[string][3]float64) []liveRow {
 	snaps := h.a.reg.Snapshots()
 	checks := map[string]HealthResult{}
 	for _, c := range h.a.checks() {
 		checks[c.Name] = c
 	}
-	latest, _, _ := h.live.latest()
 	var fleet map[string]FleetBreaker
 	if h.a.fleet != nil {
 		fleet = h.a.fleet.Breakers()
@@ -125,11 +130,10 @@ func (h *hub) rowsNow() []liveRow {
 			ErrorRate: round(s.Window.ErrorRate, 1e4), P50: round(s.Window.P50, 100), P95: round(s.Window.P95, 100), P99: round(s.Window.P99, 100),
 			WindowCalls: s.Window.Successes + s.Window.Failures, Window: s.Settings.Window,
 			CallsPerSec: -1, Rejected: s.Counts.Rejected, WouldReject: s.Counts.WouldReject,
-			Health: rowHealth{Status: "none"},
+			Health: rowHealth{Status: "none"}, Promoted: s.Promoted, SettingsSource: s.SettingsSource,
 		}
-		r.Promoted, r.SettingsSource = h.a.promoted(s.Name)
 		if p, ok := latest[s.Name]; ok {
-			r.CallsPerSec = p.Rate
+			r.CallsPerSec = p[2]
 		}
 		if fb, ok := fleet[s.Name]; ok {
 			r.Fleet = &fb
@@ -157,11 +161,12 @@ func (h *hub) subscribe() (*client, []byte) {
 	if h.stop == nil {
 		// No loop: start from the current state.
 		h.rows = map[string]liveRow{}
-		for _, r := range h.rowsNow() {
+		latest, sample, _ := h.live.latest()
+		for _, r := range h.rowsWith(latest) {
 			h.rows[r.Name] = r
 		}
 		h.lastSeq = h.live.lastSeq()
-		_, h.sample, _ = h.live.latest()
+		h.sample = sample
 		h.lastFull = time.Now()
 		h.stop, h.done = make(chan struct{}), make(chan struct{})
 		go h.loop(h.stop, h.done)
@@ -228,9 +233,12 @@ func (h *hub) tick(now time.Time, stop chan struct{}) {
 	h.mu.Unlock()
 
 	var msgs [][]byte
+	// One copy of the latest samples per tick, for the rows' rates and the
+	// sample message both.
+	latest, sample, at := h.live.latest()
 	entries, seq := h.live.since(lastSeq)
 	if seq != lastSeq || now.Sub(lastFull) >= h.opts.Refresh {
-		rows := h.rowsNow()
+		rows := h.rowsWith(latest)
 		h.mu.Lock()
 		if h.stop != stop {
 			h.mu.Unlock()
@@ -255,14 +263,10 @@ func (h *hub) tick(now time.Time, stop chan struct{}) {
 			msgs = append(msgs, sseMessage("update", updateEvent{ServerTime: now.UTC(), Breakers: changed, Transitions: entries}))
 		}
 	}
-	if latest, seq, at := h.live.latest(); seq != lastSample {
-		ev := sampleEvent{At: at, Samples: make(map[string][3]float64, len(latest))}
-		for name, p := range latest {
-			ev.Samples[name] = [3]float64{p.ErrorRate, p.P95, p.Rate}
-		}
-		msgs = append(msgs, sseMessage("sample", ev))
+	if sample != lastSample {
+		msgs = append(msgs, sseMessage("sample", sampleEvent{At: at, Samples: latest}))
 		h.mu.Lock()
-		h.sample = seq
+		h.sample = sample
 		h.mu.Unlock()
 	}
 	if len(msgs) > 0 {

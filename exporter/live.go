@@ -332,24 +332,20 @@ func nans(n int) []float32 {
 	return s
 }
 
-// point is a breaker's latest sample.
-type point struct {
-	ErrorRate, P95, Rate float64
-	ok                   bool
-}
-
-// latest returns each breaker's latest sample and the sample's sequence
-// number and time.
-func (l *Live) latest() (map[string]point, uint64, int64) {
+// latest returns each breaker's latest sample as [error rate, p95 ms,
+// calls/s] (the shape of the events stream's sample message, so that a
+// tick copies the samples once, here, and both its rows and its message
+// use that copy), and the sample's sequence number and time.
+func (l *Live) latest() (map[string][3]float64, uint64, int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.n == 0 {
 		return nil, 0, 0
 	}
 	i := (l.head - 1 + len(l.at)) % len(l.at)
-	out := make(map[string]point, len(l.series))
+	out := make(map[string][3]float64, len(l.series))
 	for name, s := range l.series {
-		out[name] = point{ErrorRate: f64(s.errorRate[i]), P95: f64(s.p95[i]), Rate: f64(s.rate[i]), ok: true}
+		out[name] = [3]float64{f64(s.errorRate[i]), f64(s.p95[i]), f64(s.rate[i])}
 	}
 	return out, l.sampleSeq, l.at[i]
 }

@@ -173,16 +173,18 @@ type Fleet struct {
 
 // track is what the loop remembers about one breaker between syncs.
 type track struct {
-	epoch   int64     // the fleet open decision applied (0: none)
+	epoch   int64     // the last fleet open decision applied (0: none)
 	until   time.Time // its open-until
-	applied bool      // the local state was set from that decision
 	prober  bool      // this replica owns the probe for epoch
 	hold    time.Time // the open-until applied locally
 	resetID string    // the last reset override seen
 	seenRst bool      // resetID was read at least once
 	mode    string    // the mode override applied, as stored ("" none)
 	promote string    // the promotion override seen, as stored ("" none)
-	raw     string    // the open decision applied, as stored
+	// open is the fleet open decision the local state was set from, as
+	// parsed when applied; nil when the local state is the replica's own
+	// (none applied yet, or it was closed, reset or forgotten since).
+	open *openRecord
 	// b is the breaker all this was applied to: a configuration reload
 	// may replace it with a new one of the same name.
 	b *breaker.Breaker

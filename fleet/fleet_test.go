@@ -236,41 +236,53 @@ func TestOneProbePerFleet(t *testing.T) {
 	rs := startFleet(t, srv, cfg)
 	ctx := context.Background()
 	tripFleet(t, rs, 3)
-	// After the open period, call every replica again and again: only one
-	// probe reaches the upstream (which still fails), then the fleet opens
-	// again with a new open-until.
+	// After the open period, call every replica round after round: the
+	// first call to reach the upstream (which still fails) is the fleet's
+	// probe; it opens the fleet again for a timeout, so no other call
+	// reaches the upstream in that half-open cycle. The check needs rounds
+	// of calls inside the cycle: at least minRounds begun after the probe,
+	// and for half a timeout. A machine that stalls past the cycle leaves
+	// too few; then the next cycle's probe (the first call to reach the
+	// upstream after the cycle) starts the check again, for up to
+	// maxCycles cycles, after which the test says it could not check
+	// rather than pass on the probe alone.
+	const minRounds, maxCycles = 5, 3
 	// The fleet's open-until (a replica that does not probe holds longer).
 	first := fleetDecision(t, rs[0])
 	time.Sleep(time.Until(*first.OpenUntil))
-	type probe struct {
-		from string
-		at   time.Time
-	}
-	var probes []probe // the calls run in this goroutine
-	// For half a timeout, and at least until the first probe (a stalled
-	// test can find the half timeout over before its first call).
+	var (
+		probeAt time.Time // the probe of the cycle being checked; zero before the first
+		cycle   []string  // the replicas whose calls reached the upstream in it
+		rounds  int       // the rounds begun after probeAt and ended inside its cycle
+		cycles  int       // the cycles begun
+	)
 	start := time.Now()
-	for time.Since(start) < timeout/2 || len(probes) == 0 {
-		if time.Since(start) > 10*time.Second {
+	for probeAt.IsZero() || rounds < minRounds || time.Since(probeAt) < timeout/2 {
+		if probeAt.IsZero() && time.Since(start) > 10*time.Second {
 			t.Fatal("no probe reached the upstream within 10s of the open period's end")
 		}
+		if cycles > maxCycles {
+			t.Skipf("the machine stalled through %d half-open cycles (fewer than %d rounds of calls inside each): one probe per cycle not checked", maxCycles, minRounds)
+		}
+		began := time.Now()
 		for _, r := range rs {
-			_ = r.b.Execute(ctx, func(context.Context) error { probes = append(probes, probe{r.name, time.Now()}); return errDown })
+			_ = r.b.Execute(ctx, func(context.Context) error {
+				at := time.Now()
+				if probeAt.IsZero() || !at.Before(probeAt.Add(timeout)) {
+					probeAt, cycle, rounds = at, nil, 0 // a new cycle's probe
+					cycles++
+				}
+				cycle = append(cycle, r.name)
+				return errDown
+			})
+		}
+		if len(cycle) > 1 {
+			t.Fatalf("%d probes reached the upstream during one half-open cycle (from %v), want 1 for the fleet", len(cycle), cycle)
+		}
+		if !probeAt.IsZero() && began.After(probeAt) && time.Now().Before(probeAt.Add(timeout)) {
+			rounds++
 		}
 		time.Sleep(5 * time.Millisecond)
-	}
-	// The failed probe opened the prober's state machine for another
-	// timeout, and the fleet with it: no replica half-opens again before.
-	// A loaded machine can stretch the calls above past that: the probes
-	// after it belong to the next half-open cycle.
-	var cycle []string
-	for _, p := range probes {
-		if p.at.Before(probes[0].at.Add(timeout)) {
-			cycle = append(cycle, p.from)
-		}
-	}
-	if len(cycle) != 1 {
-		t.Fatalf("%d probes reached the upstream during one half-open cycle (from %v), want 1 for the fleet", len(cycle), cycle)
 	}
 	// The failed probe re-opened the fleet: every replica applies a later
 	// decision.
@@ -341,9 +353,12 @@ func TestProberWhoseClaimLapsedStepsDown(t *testing.T) {
 	}
 	// "elsewhere" probes: no replica here does, even past the open period.
 	time.Sleep(time.Until(until))
+	// For a quarter of a timeout and at least five rounds: a stalled
+	// machine must not end the loop before any call (elsewhere's claim
+	// lasts a minute, so every round here checks the same thing).
 	probes := map[string]int{}
 	deadline := time.Now().Add(timeout / 4)
-	for time.Now().Before(deadline) {
+	for n := 0; n < 5 || time.Now().Before(deadline); n++ {
 		for _, r := range rs {
 			_ = r.b.Execute(ctx, func(context.Context) error { probes[r.name]++; return errDown })
 		}

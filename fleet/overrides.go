@@ -99,13 +99,9 @@ func (f *Fleet) Promote(ctx context.Context, name, candidate, who string) (break
 	defer f.opMu.Unlock()
 	o := override{V: recordVersion, Candidate: candidate, By: who, At: time.Now().UTC().Truncate(time.Millisecond)}
 	raw := mustJSON(o)
-	before, _ := b.Promoted()
-	p, err := b.PromoteFrom(candidate, o.source())
+	p, _, err := f.changePromotion(b, func() (breaker.Promotion, error) { return b.PromoteFrom(candidate, o.source()) })
 	if err != nil {
 		return p, err
-	}
-	if before != candidate {
-		f.restarted(name)
 	}
 	err = f.record(ctx, "promote", name, raw, promoteSlot, "fleet: promotion override written", slog.String("candidate", candidate), slog.String("by", who))
 	if err != nil {
@@ -123,13 +119,9 @@ func (f *Fleet) ClearPromotion(ctx context.Context, name, who string) (breaker.P
 	}
 	f.opMu.Lock()
 	defer f.opMu.Unlock()
-	before, _ := b.Promoted()
-	p, err := b.ClearPromotion()
+	p, _, err := f.changePromotion(b, b.ClearPromotion)
 	if err != nil {
 		return p, err
-	}
-	if before != "" {
-		f.restarted(name)
 	}
 	return p, f.record(ctx, "promote", name, "", promoteSlot, "fleet: promotion override cleared", slog.String("by", who))
 }

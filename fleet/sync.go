@@ -75,7 +75,7 @@ func (f *Fleet) sync(ctx context.Context, now time.Time) {
 		name := b.Name()
 		t := f.trackLocked(name)
 		evKey := f.key("ev:" + name)
-		pipe.HSet(ctx, evKey, f.o.Instance, mustJSON(newEvidence(now, locals[i], t.applied)))
+		pipe.HSet(ctx, evKey, f.o.Instance, mustJSON(newEvidence(now, locals[i], t.open != nil)))
 		pipe.PExpire(ctx, evKey, 10*f.staleAfter())
 		rs[i] = remote{
 			evs:   pipe.HGetAll(ctx, evKey),
@@ -194,14 +194,14 @@ func (f *Fleet) decide(ctx context.Context, now time.Time, b *breaker.Breaker, l
 	}
 	switch {
 	case rec != nil && rec.Epoch != t.epoch:
-		f.applyOpen(ctx, now, b, t, *rec, raw)
+		f.applyOpen(ctx, now, b, *rec)
 	case rec != nil:
 		f.followOpen(ctx, now, b, t, *rec, raw, local)
-	case t.applied:
+	case t.open != nil:
 		// The decision is gone: the prober closed the fleet, a reset
 		// removed it, or it expired.
 		b.Apply(breaker.StateClosed, time.Time{}, "fleet: closed (the fleet's probe succeeded or the decision was cleared)")
-		f.update(name, func(t *track) { t.applied, t.prober, t.raw = false, false, "" })
+		f.update(name, func(t *track) { t.open, t.prober = nil, false })
 	default:
 		if local.State != breaker.StateClosed && local.State != breaker.StateOpen {
 			return // a local half-open cycle decides on its own
@@ -311,7 +311,7 @@ func (f *Fleet) openFleet(ctx context.Context, now time.Time, b *breaker.Breaker
 	}
 	f.o.Logger.Warn("fleet: opening the breaker on every replica", slog.String("breaker", name),
 		slog.String("reason", reason), slog.Time("until", until), slog.Int64("epoch", epoch))
-	f.applyOpen(ctx, now, b, f.track(name), rec, raw)
+	f.applyOpen(ctx, now, b, rec)
 	f.publish(ctx)
 }
 
@@ -319,7 +319,7 @@ func (f *Fleet) openFleet(ctx context.Context, now time.Time, b *breaker.Breaker
 // decision's probe owns it: its breaker half-opens at the decision's
 // open-until; the others keep rejecting for a lease longer, renewed until
 // the prober publishes the outcome.
-func (f *Fleet) applyOpen(ctx context.Context, now time.Time, b *breaker.Breaker, t *track, rec openRecord, raw string) {
+func (f *Fleet) applyOpen(ctx context.Context, now time.Time, b *breaker.Breaker, rec openRecord) {
 	until := time.UnixMilli(rec.Until)
 	claimed := f.claim(ctx, b.Name(), rec.Epoch, max(until.Sub(now), 0)+f.lease())
 	why := "fleet: " + rec.Reason + " (decided by " + rec.By + ")"
@@ -334,7 +334,7 @@ func (f *Fleet) applyOpen(ctx context.Context, now time.Time, b *breaker.Breaker
 		b.Apply(breaker.StateOpen, hold, why+"; another replica probes")
 	}
 	f.update(b.Name(), func(t *track) {
-		t.epoch, t.until, t.applied, t.prober, t.hold, t.raw = rec.Epoch, until, true, claimed, hold, raw
+		t.epoch, t.until, t.open, t.prober, t.hold = rec.Epoch, until, &rec, claimed, hold
 	})
 }
 
@@ -351,7 +351,7 @@ func (f *Fleet) followOpen(ctx context.Context, now time.Time, b *breaker.Breake
 				return
 			}
 			f.rdb.Del(ctx, probeKey)
-			f.update(name, func(t *track) { t.applied, t.prober, t.raw = false, false, "" })
+			f.update(name, func(t *track) { t.open, t.prober = nil, false })
 			f.o.Logger.Info("fleet: the probe succeeded; closing the breaker on every replica", slog.String("breaker", name))
 			f.publish(ctx)
 		case local.State == breaker.StateOpen && local.OpenUntil.After(t.hold):
@@ -427,13 +427,8 @@ func (f *Fleet) updateView(now time.Time, bs []*breaker.Breaker, evs []map[strin
 	defer f.mu.Unlock()
 	view := make(map[string]breakerView, len(bs))
 	for i, b := range bs {
-		var v breakerView
-		t := f.trackLocked(b.Name())
-		if t.applied && t.raw != "" {
-			if rec, err := parseOpen(t.raw); err == nil {
-				v.open = &rec
-			}
-		}
+		// The decision as parsed when applied (never changed after).
+		v := breakerView{open: f.trackLocked(b.Name()).open}
 		if evs != nil {
 			for inst, e := range evs[i] {
 				if !isLive(inst, e, alive, now, f.staleAfter()) {
@@ -539,13 +534,9 @@ func (f *Fleet) applyPromotion(b *breaker.Breaker, t *track, cmd *redis.StringCm
 			return false
 		}
 		f.update(b.Name(), func(t *track) { t.promote = "" })
-		if cand == "" {
+		if _, restarted, err := f.changePromotion(b, b.ClearPromotion); err != nil || !restarted {
 			return false
 		}
-		if _, err := b.ClearPromotion(); err != nil {
-			return false
-		}
-		f.restarted(b.Name())
 		f.o.Logger.Info("fleet: promotion override cleared; back to the configured settings", slog.String("breaker", b.Name()))
 		return true
 	}
@@ -558,26 +549,33 @@ func (f *Fleet) applyPromotion(b *breaker.Breaker, t *track, cmd *redis.StringCm
 		f.garbage(b.Name(), "promote", "", perr)
 		return false
 	}
-	before, _ := b.Promoted()
-	if _, err := b.PromoteFrom(o.Candidate, o.source()); err != nil {
+	_, restarted, err := f.changePromotion(b, func() (breaker.Promotion, error) { return b.PromoteFrom(o.Candidate, o.source()) })
+	if err != nil {
 		f.o.Logger.Warn("fleet: cannot apply a promotion override: the candidate is not configured here",
 			slog.String("breaker", b.Name()), slog.String("candidate", o.Candidate), slog.String("by", o.By), slog.String("error", err.Error()))
 		return false
 	}
 	f.o.Logger.Info("fleet: promotion override applied", slog.String("breaker", b.Name()),
 		slog.String("candidate", o.Candidate), slog.String("by", o.By), slog.Time("at", o.At))
-	if before == o.Candidate {
-		return false // only the source changed
-	}
-	f.restarted(b.Name())
-	return true
+	return restarted // false when only the source changed
 }
 
-// restarted forgets the open decision applied to a breaker whose state
-// machine restarted (closed): the next sync applies it again if it stands.
-func (f *Fleet) restarted(name string) {
+// changePromotion runs change, which promotes a candidate on b or clears
+// its promotion, and reports whether b's state machine restarted (closed):
+// it does exactly when the promoted candidate changed (breaker.PromoteFrom
+// and ClearPromotion restart it then, and only then). The open decision
+// applied to b is then forgotten: the next sync applies it again if it
+// stands. Promote, ClearPromotion and the sync's applyPromotion all go
+// through here, so that rule lives in one place.
+func (f *Fleet) changePromotion(b *breaker.Breaker, change func() (breaker.Promotion, error)) (breaker.Promotion, bool, error) {
+	before, _ := b.Promoted()
+	p, err := change()
+	if err != nil || p.Candidate == before {
+		return p, false, err
+	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	nt := f.trackLocked(name).overrides()
-	f.tracks[name] = &nt
+	nt := f.trackLocked(b.Name()).overrides()
+	f.tracks[b.Name()] = &nt
+	f.mu.Unlock()
+	return p, true, nil
 }
