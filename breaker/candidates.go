@@ -114,8 +114,9 @@ func (cd Candidate) zeros() []string {
 
 func (cd Candidate) empty() bool { return cd == Candidate{} }
 
-// validateCandidates returns the problems of c's candidates, each naming
-// its path (candidates.NAME.field). The settings a candidate makes are
+// validateCandidates returns the problems of c's candidates, each a
+// *FieldError naming its path (candidates, candidates.NAME or
+// candidates.NAME.field). The settings a candidate makes are
 // checked only when c's own are valid (baseOK), so a problem of the breaker
 // is not reported again for each candidate.
 func (c Config) validateCandidates(baseOK bool) []error {
@@ -124,26 +125,26 @@ func (c Config) validateCandidates(baseOK bool) []error {
 	}
 	var errs []error
 	if n := len(c.Candidates); n > MaxCandidates {
-		errs = append(errs, fmt.Errorf("candidates: %d candidates; at most %d per breaker (each one runs on every call)", n, MaxCandidates))
+		errs = append(errs, fieldError("candidates", "%d candidates; at most %d per breaker (each one runs on every call)", n, MaxCandidates))
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Candidates)) {
 		cd := c.Candidates[name]
 		path := "candidates." + name
 		if !namePattern.MatchString(name) {
-			errs = append(errs, fmt.Errorf("%s: the name %q must match [A-Za-z0-9_.-]{1,64} (it is a label value)", path, name))
+			errs = append(errs, fieldError(path, "the name %q must match [A-Za-z0-9_.-]{1,64} (it is a label value)", name))
 			continue
 		}
 		if name == CurrentSetting {
-			errs = append(errs, fmt.Errorf("%s: the name %q is reserved for the breaker's own setting", path, name))
+			errs = append(errs, fieldError(path, "the name %q is reserved for the breaker's own setting", name))
 			continue
 		}
 		if cd.empty() {
-			errs = append(errs, fmt.Errorf("%s: sets nothing, so it is the breaker's own setting (set one of %s)", path, CandidateKeys))
+			errs = append(errs, fieldError(path, "sets nothing, so it is the breaker's own setting (set one of %s)", CandidateKeys))
 			continue
 		}
 		zeros := cd.zeros()
 		for _, f := range zeros {
-			errs = append(errs, fmt.Errorf("%s.%s: 0 is not a setting here (omit it to keep the breaker's own)", path, f))
+			errs = append(errs, fieldError(path+"."+f, "0 is not a setting here (omit it to keep the breaker's own)"))
 		}
 		if !baseOK || len(zeros) > 0 {
 			continue
@@ -152,7 +153,13 @@ func (c Config) validateCandidates(baseOK bool) []error {
 		m.Candidates = nil
 		if err := m.Validate(); err != nil {
 			for _, e := range unjoinErr(err) {
-				errs = append(errs, fmt.Errorf("%s.%w", path, e))
+				// Each is a *FieldError: the only other kind, a bad
+				// name, is c's, which is valid (baseOK).
+				if fe, ok := e.(*FieldError); ok {
+					errs = append(errs, fieldError(path+"."+fe.Field, "%s", fe.Msg))
+				} else {
+					errs = append(errs, fmt.Errorf("%s.%w", path, e))
+				}
 			}
 		}
 	}

@@ -112,41 +112,61 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate returns every problem with c, each naming its field, joined; nil
-// when c (with defaults applied to zero fields) is usable.
+// FieldError is one problem that Validate finds with a field of Config:
+// Field is the field's key in a configuration file (mode, failure_rate,
+// slow_call, timeout, window, bucket, candidates, or for a candidate
+// candidates.NAME or candidates.NAME.KEY) and Msg what is wrong with it.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+func fieldError(field, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Validate returns every problem with c, joined; nil when c (with defaults
+// applied to zero fields) is usable. A bad Name is ValidateName's error
+// (whose text, name "x": ..., is not a FieldError's); every other problem
+// is a *FieldError naming its field.
 func (c Config) Validate() error {
 	var errs []error
 	if err := ValidateName(c.Name); err != nil {
 		errs = append(errs, err)
 	}
+	add := func(field, format string, args ...any) {
+		errs = append(errs, fieldError(field, format, args...))
+	}
 	switch c.Mode {
 	case ModeEnforce, ModeMonitor, ModeDisabled:
 	default:
-		errs = append(errs, fmt.Errorf("mode: unknown mode %d (want enforce, monitor or disabled)", int(c.Mode)))
+		add("mode", "unknown mode %d (want enforce, monitor or disabled)", int(c.Mode))
 	}
 	if c.FailureRate < 0 || c.FailureRate > 1 || c.FailureRate != c.FailureRate {
-		errs = append(errs, fmt.Errorf("failure_rate: %v is outside (0, 1] (0 turns it off)", c.FailureRate))
+		add("failure_rate", "%v is outside (0, 1] (0 turns it off)", c.FailureRate)
 	}
 	if c.SlowCall < 0 {
-		errs = append(errs, fmt.Errorf("slow_call: %v is negative (0 turns it off)", c.SlowCall))
+		add("slow_call", "%v is negative (0 turns it off)", c.SlowCall)
 	}
 	if c.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("timeout: %v is negative", c.Timeout))
+		add("timeout", "%v is negative", c.Timeout)
 	}
 	if c.Window < 0 {
-		errs = append(errs, fmt.Errorf("window: %v is negative", c.Window))
+		add("window", "%v is negative", c.Window)
 	} else if c.Window > 0 && c.Window < MinWindow {
-		errs = append(errs, fmt.Errorf("window: %v is shorter than the minimum %v", c.Window, MinWindow))
+		add("window", "%v is shorter than the minimum %v", c.Window, MinWindow)
 	}
 	if c.Bucket < 0 {
-		errs = append(errs, fmt.Errorf("bucket: %v is negative", c.Bucket))
+		add("bucket", "%v is negative", c.Bucket)
 	}
 	if c.Window >= 0 && c.Bucket >= 0 {
 		d := c.withDefaults()
 		if d.Window < d.Bucket {
-			errs = append(errs, fmt.Errorf("window: %v is shorter than its bucket %v", d.Window, d.Bucket))
+			add("window", "%v is shorter than its bucket %v", d.Window, d.Bucket)
 		} else if n := (d.Window + d.Bucket - 1) / d.Bucket; n > MaxWindowBuckets {
-			errs = append(errs, fmt.Errorf("bucket: %v makes %d buckets in window %v (at most %d)", d.Bucket, n, d.Window, MaxWindowBuckets))
+			add("bucket", "%v makes %d buckets in window %v (at most %d)", d.Bucket, n, d.Window, MaxWindowBuckets)
 		}
 	}
 	errs = append(errs, c.validateCandidates(len(errs) == 0)...)

@@ -32,6 +32,21 @@ func (s State) String() string {
 // MarshalText encodes the state as its name.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText decodes a state name: closed, half-open or open.
+func (s *State) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case StateClosedValue:
+		*s = StateClosed
+	case StateHalfOpenValue:
+		*s = StateHalfOpen
+	case StateOpenValue:
+		*s = StateOpen
+	default:
+		return fmt.Errorf("unknown state %q (want closed, half-open or open)", b)
+	}
+	return nil
+}
+
 // Mode says what a breaker does with the calls its state machine would reject.
 type Mode int32
 

@@ -81,6 +81,12 @@ func TestCandidateProblems(t *testing.T) {
 				`c.yaml:15: breakers.a.candidates.busy.half_open_requests: want a whole number (0 for the default), not "-1"`,
 			},
 		},
+		// Found by the fields of breaker.FieldError, not by cutting the text
+		// at its first colon, which put this at the candidates: line.
+		"a candidate name with a colon, at its line": {
+			yaml: "breakers:\n  a:\n    candidates:\n      strict: {timeout: 1s}\n      'x:y': {timeout: 2s}\n",
+			want: []string{`c.yaml:5: breakers.a: candidates.x:y: the name "x:y" must match [A-Za-z0-9_.-]{1,64} (it is a label value)`},
+		},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -202,17 +202,22 @@ func (c *Config) validate(ps *problems) {
 	c.checkListenerTLS(ps)
 	tlsLoaded := map[UpstreamTLS]loadedTLS{}
 
-	// Breakers: the library's own rules. A bad value in the defaults section
-	// is reported once, at its line, not again for each breaker inheriting it.
+	// Breakers: the library's own rules, each problem at its field's line
+	// (a bad name, not a *breaker.FieldError, at the breaker's). A bad value
+	// in the defaults section is reported once, at its line, not again for
+	// each breaker inheriting it.
 	check := func(cfg breaker.Config, path string) {
 		for _, err := range unjoin(cfg.Validate()) {
-			msg := err.Error()
-			field, _, _ := strings.Cut(msg, ":")
-			o := c.at(path + "." + field)
-			if d, ok := c.origins["defaults."+field]; ok && d == o && path != "defaults" {
+			var fe *breaker.FieldError
+			if !errors.As(err, &fe) {
+				ps.at(c.at(path), path, "%v", err)
 				continue
 			}
-			ps.at(o, path, "%s", msg)
+			o := c.at(path + "." + fe.Field)
+			if d, ok := c.origins["defaults."+fe.Field]; ok && d == o && path != "defaults" {
+				continue
+			}
+			ps.at(o, path, "%v", fe)
 		}
 	}
 	if c.defaults != nil {

@@ -149,8 +149,9 @@ func (c *Client) actor() string {
 
 // The admin API's response bodies are unexported types of package exporter
 // (docs/api.md documents them), so ctl decodes into its own copies of the
-// fields it prints; the exported parts (exporter.HealthResult, fleet.Status,
-// breaker.Settings and breaker.Counts) it decodes as they are.
+// fields it prints; the exported ones (breaker.TuneReport) and parts
+// (exporter.HealthResult, fleet.Status, breaker.Settings and
+// breaker.Counts) it decodes as they are.
 type statusBody struct {
 	Status   string `json:"status"`
 	Breakers []struct {

@@ -14,31 +14,12 @@ import (
 	"github.com/breakerwatch/breakerwatch/breaker"
 )
 
-type tuneBody struct {
-	Name     string `json:"name"`
-	Mode     string `json:"mode"`
-	Sees     string `json:"sees"`
-	Note     string `json:"note"`
-	Rejected uint64 `json:"rejected"`
-	Settings []struct {
-		Name                 string           `json:"name"`
-		Settings             breaker.Settings `json:"settings"`
-		Calls                uint64           `json:"calls"`
-		State                string           `json:"state"`
-		Opened               uint64           `json:"opened"`
-		OpenSeconds          float64          `json:"open_seconds"`
-		WouldReject          uint64           `json:"would_reject"`
-		WouldRejectFailed    uint64           `json:"would_reject_failed"`
-		WouldRejectSucceeded uint64           `json:"would_reject_succeeded"`
-	} `json:"settings"`
-}
-
 // Tune prints one row per setting of the breaker (its own, "current", then
 // each candidate): its values, then how it would have behaved: times it
 // would have opened, total time open, calls it would have rejected and, of
 // those, how many failed and succeeded when they ran.
 func (c *Client) Tune(ctx context.Context, name string, w io.Writer) error {
-	var t tuneBody
+	var t breaker.TuneReport // what the admin API sends
 	if err := c.do(ctx, http.MethodGet, "tune/"+url.PathEscape(name), nil, &t); err != nil {
 		return err
 	}
