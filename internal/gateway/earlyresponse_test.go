@@ -346,3 +346,45 @@ func isTimeoutErr(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+// Over HTTP/2, full duplex already, the early answer reaches the client
+// while it still sends the body, as it did.
+func TestEarlyResponseHTTP2(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(tooLarge))
+	t.Cleanup(up.Close)
+	reg, err := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	reg.Register(breaker.Config{Name: "up"})
+	g, err := New([]config.Route{{Prefix: "/up/", Upstream: mustURL(up.URL), Breaker: "up", Timeout: 5 * time.Second}},
+		reg, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.CloseIdleConnections)
+	mux := http.NewServeMux()
+	g.Register(mux)
+	front := httptest.NewUnstartedServer(mux)
+	front.EnableHTTP2 = true
+	front.StartTLS()
+	t.Cleanup(front.Close)
+	client := front.Client()
+	t.Cleanup(client.CloseIdleConnections)
+
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go pw.Write(bytes.Repeat([]byte("a"), 64<<10)) // then nothing until the answer
+	req, _ := http.NewRequest(http.MethodPost, front.URL+"/up/upload", pr)
+	req.ContentLength = 8 << 20
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusRequestEntityTooLarge || string(body) != tooLargeBody {
+		t.Fatalf("got %d over HTTP/%d: %q; want the upstream's 413 over HTTP/2", resp.StatusCode, resp.ProtoMajor, body)
+	}
+}
