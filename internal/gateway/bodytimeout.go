@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -42,44 +43,74 @@ type bodyKey struct{}
 // deadline only closes a body that has ended already.
 //
 // Once the body has ended, further reads return io.EOF without reaching the
-// server's body: the HTTP/1 server closes that body as soon as the response
-// headers are written (after discarding what is left), and the transport
-// reads once more after the Content-Length to see the end. Passed on, that
-// read would fail ("invalid Read on closed Body"), and the transport would
-// close the upstream connection in the middle of the response it is
-// streaming.
+// server's body: a half-duplex HTTP/1 server closes that body as soon as
+// the response headers are written (after discarding what is left), and the
+// transport reads once more after the Content-Length to see the end. Passed
+// on, that read would fail ("invalid Read on closed Body"), and the
+// transport would close the upstream connection in the middle of the
+// response it is streaming.
 type timedBody struct {
 	io.ReadCloser
 	cancel   context.CancelCauseFunc
 	err      *BodyTimeoutError
 	timedOut atomic.Bool
-	eof      bool // read by one goroutine at a time: the transport's writer, or the replay buffer
+	// w is the response, and deadline the read deadline set through it.
+	w        http.ResponseWriter
+	deadline time.Time
+	// duplex is set when the response starts before the body's end, in
+	// full duplex (answerEarly). Handler goroutine only.
+	duplex bool
+	// eof is set at the body's end; the handler checks it while the
+	// transport reads.
+	eof atomic.Bool
+	// mu is held by a read (of the transport's writer, or of the replay
+	// buffer, one at a time), so that stop can wait for one in flight.
+	mu sync.Mutex
+	// stopping is set by stop before it interrupts a read in flight,
+	// stopped once it has; a stopped body reads no more.
+	stopping atomic.Bool
+	stopped  bool // under mu
 }
 
 // withBodyTimeout puts req's body, if it has one, under the route's
-// body_read_timeout d. done releases the request's context.
+// body_read_timeout d. done ends the reads of a body left unread by a
+// response in full duplex (answerEarly, stop), and releases the request's
+// context.
 func withBodyTimeout(w http.ResponseWriter, req *http.Request, d time.Duration) (out *http.Request, done func()) {
 	if req.Body == nil || req.Body == http.NoBody || req.ContentLength == 0 {
 		return req, func() {}
 	}
 	rc := http.NewResponseController(w)
-	if err := rc.SetReadDeadline(time.Now().Add(d)); err != nil {
+	deadline := time.Now().Add(d)
+	if err := rc.SetReadDeadline(deadline); err != nil {
 		return req, func() {} // a writer without deadlines (not a net/http server's)
 	}
 	ctx, cancel := context.WithCancelCause(req.Context())
-	tb := &timedBody{ReadCloser: req.Body, cancel: cancel, err: &BodyTimeoutError{After: d}}
+	tb := &timedBody{ReadCloser: req.Body, cancel: cancel, err: &BodyTimeoutError{After: d}, w: w, deadline: deadline}
 	out = req.WithContext(context.WithValue(ctx, bodyKey{}, tb))
 	out.Body = tb
-	return out, func() { cancel(nil) }
+	return out, func() {
+		if tb.duplex && !tb.eof.Load() {
+			tb.stop()
+		}
+		cancel(nil)
+	}
 }
 
 func (b *timedBody) Read(p []byte) (int, error) {
-	if b.eof {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.eof.Load() {
 		return 0, io.EOF
 	}
+	if b.stopped {
+		return 0, errBodyStopped
+	}
 	n, err := b.ReadCloser.Read(p)
-	b.eof = err == io.EOF
-	if err != nil && err != io.EOF && isTimeout(err) {
+	if err == io.EOF {
+		b.eof.Store(true)
+	}
+	if err != nil && err != io.EOF && isTimeout(err) && !b.stopping.Load() {
 		b.timedOut.Store(true)
 		b.cancel(b.err)
 		return n, b.err

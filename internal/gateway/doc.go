@@ -71,7 +71,11 @@
 // (HTTP/2): a body that stalls or trickles past it gets 408, the upstream
 // call in flight is canceled, and the breaker counts the call as ignored
 // (a *BodyTimeoutError matches context.Canceled), since it is the client's
-// doing, not the upstream's.
+// doing, not the upstream's. An upstream's answer that comes before the end
+// of the body (413 to a large upload) is written at once, in full duplex
+// (HTTP/1), and closes the client's connection once the server has read
+// what is left of the body, within body_read_timeout, if that is at most
+// 256 KiB.
 //
 // # TLS
 //

@@ -228,6 +228,9 @@ func newRoute(rc config.Route, reg *breaker.Registry, tr *transports, logger *sl
 		ErrorHandler: r.fail,
 		// Body copy errors (mostly clients that hang up mid-stream).
 		ErrorLog: slog.NewLogLogger(r.logger.Handler(), slog.LevelDebug),
+		// An upstream's answer that comes before the end of the request's
+		// body is written at once, in full duplex (duplex.go).
+		ModifyResponse: answerEarly,
 	}
 	if rc.GRPC() {
 		r.setGRPC(rc)
