@@ -354,11 +354,14 @@ func (pc *h1Conn) exchange(req *http.Request) (*http.Response, error) {
 	for n1xx := 0; ; n1xx++ {
 		resp, err := http.ReadResponse(pc.br, req)
 		if err != nil {
-			if pc.reused && n1xx == 0 && pc.br.Buffered() == 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isConnReset(err)) && idempotent(req) {
+			switch {
+			case pc.lr.n == 0:
+				return nil, fmt.Errorf("gateway: the upstream's response headers exceeded %d bytes", pc.t.maxHeader)
+			case pc.reused && n1xx == 0 && pc.lr.n == pc.t.maxHeader && idempotent(req) &&
+				(errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)):
+				// Not a byte of a response: the upstream had closed the
+				// connection while it was idle.
 				return nil, &staleConnError{err}
-			}
-			if pc.lr.n == 0 {
-				return nil, fmt.Errorf("net/http: server response headers exceeded %d bytes; aborted", pc.t.maxHeader)
 			}
 			return nil, err
 		}
@@ -398,8 +401,6 @@ func (pc *h1Conn) alive() bool {
 	}
 	return connAlive(pc.conn)
 }
-
-func isConnReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
 
 // h1Body is a response body on the fast path: read to its end, it gives
 // its connection back for the next request; closed before, it closes the
