@@ -384,9 +384,11 @@ func (pc *h1Conn) exchange(req *http.Request) (*http.Response, error) {
 }
 
 // release ends pc's use by a request: back to the idle connections when
-// reuse holds and the request's context did not interrupt it, else closed.
+// reuse holds, the request's context did not interrupt it and nothing was
+// sent after the response, else closed.
 func (pc *h1Conn) release(stop func() bool, reuse bool) {
-	if stop() && reuse {
+	// Bytes after the response's end are not the start of the next one.
+	if stop() && reuse && pc.br.Buffered() == 0 {
 		pc.t.put(pc)
 		return
 	}
