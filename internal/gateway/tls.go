@@ -25,8 +25,8 @@ type transportKey struct {
 }
 
 // get returns the transport for t (nil: the base's TLS settings) and the
-// protocol (grpc: HTTP/2 only, see NewGRPCTransport). A new one is the base's
-// settings (NewBaseTransport's when the base is not an *http.Transport)
+// protocol (grpc: HTTP/2 only, see NewGRPCTransport). A new one is a clone
+// of httpBase (the fast path's fallback by default, or Options.Transport)
 // with t's TLS client configuration, and HTTP/2 when the upstream offers
 // it through ALPN: with a TLSClientConfig of its own, http.Transport would
 // otherwise speak HTTP/1.1 only.
