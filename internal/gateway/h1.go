@@ -11,6 +11,7 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"net/url"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -83,25 +84,38 @@ func newH1Transport(fallback *http.Transport) *h1Transport {
 
 // RoundTrip implements http.RoundTripper.
 func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if !fastPath(req) {
+	if !t.takes(req) {
 		return t.fallback.RoundTrip(req)
 	}
-	addr := upstreamAddr(req.URL)
-	if t.viaProxy(addr, req) {
-		return t.fallback.RoundTrip(req)
-	}
+	return t.roundTrip(req, time.Time{})
+}
+
+// takes reports whether req goes by the fast path.
+func (t *h1Transport) takes(req *http.Request) bool {
+	return fastPath(req) && !t.viaProxy(upstreamAddr(req.URL), req)
+}
+
+// roundTrip carries a request that t takes. A non-zero headersBy bounds
+// everything until the response headers have arrived (dialing, writing the
+// request, the upstream's wait), through the connection's deadline: when
+// it passes first, the error is errHeaderTimeout.
+func (t *h1Transport) roundTrip(req *http.Request, headersBy time.Time) (*http.Response, error) {
 	ctx := req.Context()
+	addr := upstreamAddr(req.URL)
 	for try := 0; ; try++ {
-		pc, err := t.get(ctx, addr, !idempotent(req))
+		pc, err := t.get(ctx, addr, !idempotent(req), headersBy)
 		if err != nil {
 			return nil, err
 		}
-		resp, err := pc.roundTrip(req)
+		resp, err := pc.roundTrip(req, headersBy)
 		if err == nil {
 			return resp, nil
 		}
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
+		}
+		if !headersBy.IsZero() && errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, errHeaderTimeout
 		}
 		var stale *staleConnError
 		if !errors.As(err, &stale) || try == h1MaxRetries {
@@ -112,8 +126,9 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if gerr != nil {
 				return nil, err
 			}
-			req = req.Clone(ctx)
-			req.Body = body
+			again := *req // as http.Transport rewinds a body
+			again.Body = body
+			req = &again
 		}
 	}
 }
@@ -182,7 +197,7 @@ func (t *h1Transport) viaProxy(addr string, req *http.Request) bool {
 // get returns an idle connection to addr, or a new one. With check, an idle
 // connection is first checked for having been closed by the upstream: a
 // request that must not be sent twice is not sent on one that may be.
-func (t *h1Transport) get(ctx context.Context, addr string, check bool) (*h1Conn, error) {
+func (t *h1Transport) get(ctx context.Context, addr string, check bool, dialBy time.Time) (*h1Conn, error) {
 	now := time.Now()
 	for {
 		t.mu.Lock()
@@ -204,10 +219,19 @@ func (t *h1Transport) get(ctx context.Context, addr string, check bool) (*h1Conn
 		pc.reused = true
 		return pc, nil
 	}
-	c, err := t.dial(ctx, "tcp", addr)
+	dctx := ctx
+	if !dialBy.IsZero() {
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithDeadline(ctx, dialBy)
+		defer cancel()
+	}
+	c, err := t.dial(dctx, "tcp", addr)
 	if err != nil {
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			return nil, context.Cause(ctx)
+		case dctx.Err() != nil:
+			return nil, errHeaderTimeout
 		}
 		return nil, err
 	}
@@ -314,10 +338,22 @@ func (pc *h1Conn) close() { _ = pc.conn.Close() }
 // roundTrip writes req and reads its response. The response's body gives
 // the connection back (or closes it) when it is read to its end or closed.
 // Canceling req's context interrupts the round trip or the body's reading.
-func (pc *h1Conn) roundTrip(req *http.Request) (*http.Response, error) {
+func (pc *h1Conn) roundTrip(req *http.Request, headersBy time.Time) (*http.Response, error) {
 	ctx := req.Context()
+	if !headersBy.IsZero() {
+		// Before the interruption is armed, so as not to undo it.
+		_ = pc.conn.SetDeadline(headersBy)
+	}
 	stop := context.AfterFunc(ctx, func() { _ = pc.conn.SetDeadline(aLongTimeAgo) })
 	resp, err := pc.exchange(req)
+	if err == nil && !headersBy.IsZero() {
+		// The body is never cut by the gateway; an interruption that came
+		// in between is made again.
+		_ = pc.conn.SetDeadline(time.Time{})
+		if ctx.Err() != nil {
+			_ = pc.conn.SetDeadline(aLongTimeAgo)
+		}
+	}
 	if err != nil {
 		stop()
 		pc.close()
