@@ -295,7 +295,8 @@ func (t *h1Transport) closeStale() {
 }
 
 // CloseIdleConnections closes the idle connections of the fast path and of
-// the fallback. Connections in use are closed when their response is done.
+// the fallback. Connections in use are not touched: they go back to the
+// pool when their response is done, as with http.Transport.
 func (t *h1Transport) CloseIdleConnections() {
 	t.mu.Lock()
 	idle := t.idle
