@@ -77,6 +77,22 @@
 // what is left of the body, within body_read_timeout, if that is at most
 // 256 KiB.
 //
+// # Connections to upstreams
+//
+// Requests to plain http:// upstreams that need nothing more than HTTP/1.1
+// with keep-alive (no body, or a body of at most 64 KiB that can be sent
+// again, as a route with fallbacks buffers it; no Expect, Upgrade or
+// trailers; no proxy from the environment) take the gateway's own fast
+// path: the handler's goroutine writes the request and reads the response
+// on a kept-alive connection itself, where http.Transport would hand them to
+// two goroutines of the connection and back. A kept-alive connection that
+// the upstream closed while idle is replaced, and the request sent again
+// when nothing of it can have been processed (a safe method, an
+// Idempotency-Key, or a connection found closed before sending). Every
+// other request (streamed bodies, upgrades, https:// and gRPC upstreams)
+// goes through http.Transport, whose settings (dialer, idle limits and
+// timeout, response header limit) the fast path shares.
+//
 // # TLS
 //
 // An upstream with tls: settings (config.UpstreamTLS: a CA file, a client

@@ -3,7 +3,6 @@ package gateway
 import (
 	"errors"
 	"net/http"
-	"time"
 )
 
 // answerEarly is the routes' ReverseProxy.ModifyResponse. An upstream may
@@ -48,9 +47,6 @@ func answerEarly(resp *http.Response) error {
 
 // errBodyStopped is the error of a read of a body after stop.
 var errBodyStopped = errors.New("gateway: request body read after the response ended")
-
-// aLongTimeAgo is a read deadline that interrupts a read at once.
-var aLongTimeAgo = time.Unix(1, 0)
 
 // stop ends, as the handler returns, the reads of a body that a response in
 // full duplex left unread: a read in flight (the transport's, sending the

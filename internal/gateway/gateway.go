@@ -31,7 +31,10 @@ type Options struct {
 	// tls: block, and gRPC routes (NewGRPCTransport), get a clone of it
 	// with their TLS client configuration or protocols, so with such routes
 	// it must be an *http.Transport: New refuses another RoundTripper then.
-	// Default NewBaseTransport().
+	// Default: NewBaseTransport(), with a fast path of the gateway's own for
+	// plain HTTP/1.1 to http:// upstreams (requests without a body or with a
+	// small one it can send again) that skips http.Transport's per-request
+	// hand-off between goroutines.
 	Transport http.RoundTripper
 	// MaxReplayMemory bounds the bytes that the replay buffers of all
 	// routes with fallbacks hold at once; a request that would go over it
@@ -74,11 +77,16 @@ func New(routes []config.Route, reg *breaker.Registry, opts Options) (*Gateway, 
 	if logger == nil {
 		logger = slog.Default()
 	}
-	base := opts.Transport
-	if base == nil {
-		base = NewBaseTransport()
+	tr := &transports{base: opts.Transport}
+	if tr.base == nil {
+		// The fast path for plain HTTP/1.1 upstreams, over the transport
+		// that carries everything else.
+		tr.httpBase = NewBaseTransport()
+		tr.base = newH1Transport(tr.httpBase)
+	} else {
+		tr.httpBase, _ = opts.Transport.(*http.Transport)
 	}
-	g := &Gateway{tr: &transports{base: base}, byPrefix: make(map[string]*route, len(routes)), replay: &replayBudget{limit: opts.MaxReplayMemory}}
+	g := &Gateway{tr: tr, byPrefix: make(map[string]*route, len(routes)), replay: &replayBudget{limit: opts.MaxReplayMemory}}
 	if g.replay.limit <= 0 {
 		g.replay.limit = config.DefaultMaxReplayMemory
 	}

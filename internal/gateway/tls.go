@@ -12,8 +12,9 @@ import (
 // without tls:, otherwise one transport per distinct settings and
 // protocol, shared by every member that has them.
 type transports struct {
-	base  http.RoundTripper
-	byKey map[transportKey]*http.Transport
+	base     http.RoundTripper
+	httpBase *http.Transport // what derived transports clone: base, or what base falls back to
+	byKey    map[transportKey]*http.Transport
 }
 
 // transportKey is what distinguishes one derived transport from another.
@@ -24,8 +25,8 @@ type transportKey struct {
 }
 
 // get returns the transport for t (nil: the base's TLS settings) and the
-// protocol (grpc: HTTP/2 only, see NewGRPCTransport). A new one is the base's
-// settings (NewBaseTransport's when the base is not an *http.Transport)
+// protocol (grpc: HTTP/2 only, see NewGRPCTransport). A new one is a clone
+// of httpBase (the fast path's fallback by default, or Options.Transport)
 // with t's TLS client configuration, and HTTP/2 when the upstream offers
 // it through ALPN: with a TLSClientConfig of its own, http.Transport would
 // otherwise speak HTTP/1.1 only.
@@ -40,8 +41,8 @@ func (ts *transports) get(t *config.UpstreamTLS, grpc bool) (http.RoundTripper, 
 	if tr, ok := ts.byKey[key]; ok {
 		return tr, nil
 	}
-	bt, ok := ts.base.(*http.Transport)
-	if !ok {
+	bt := ts.httpBase
+	if bt == nil {
 		// A wrapping RoundTripper (tracing, say) would be silently lost.
 		return nil, fmt.Errorf("routes with tls: settings or protocol: grpc derive their transport from Options.Transport, which must then be an *http.Transport (or nil), not %T", ts.base)
 	}
