@@ -756,9 +756,6 @@ func TestH1ContextCanceled(t *testing.T) {
 				}
 			})
 			t.Run(fmt.Sprintf("%s/cause %v/body", name, cause), func(t *testing.T) {
-				if name == "h1" {
-					t.Skip("BUG: h1Body.Read returns the i/o timeout of the deadline that cancellation sets, not context.Cause of the request's context")
-				}
 				rt := referenceTransports[name](t)
 				ctx, cancel := context.WithCancelCause(context.Background())
 				defer cancel(nil)
@@ -1108,9 +1105,6 @@ func TestH1IdleConnections(t *testing.T) {
 	// so, with its requests still running.
 	for _, name := range []string{"h1", "http.Transport"} {
 		t.Run("CloseIdleConnections while in use/"+name, func(t *testing.T) {
-			if name == "h1" {
-				t.Skip("BUG: h1Transport.put keeps a connection that was in use during CloseIdleConnections; http.Transport closes it (closeIdle)")
-			}
 			release := make(chan struct{})
 			up := newH1Upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				io.WriteString(w, "first,")
@@ -1144,9 +1138,6 @@ func TestH1ReadAfterEOF(t *testing.T) {
 	up := newH1Upstream(t, okHandler("ok"), nil)
 	for _, name := range []string{"h1", "http.Transport"} {
 		t.Run(name, func(t *testing.T) {
-			if name == "h1" {
-				t.Skip("BUG: h1Body.Read after io.EOF returns http.ErrBodyReadAfterClose")
-			}
 			rt := referenceTransports[name](t)
 			req, _ := http.NewRequest("GET", up.URL+"/", nil)
 			resp, err := rt.RoundTrip(req)
@@ -1253,9 +1244,6 @@ func TestH1RouteTimeout(t *testing.T) {
 func TestH1CanceledBeforeSent(t *testing.T) {
 	for _, name := range []string{"h1", "http.Transport"} {
 		t.Run(name, func(t *testing.T) {
-			if name == "h1" {
-				t.Skip("BUG: h1Transport.roundTrip writes a request whose context is already canceled on a kept-alive connection")
-			}
 			var posts atomic.Int32
 			up := newH1Upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.Method == "POST" {
@@ -1293,7 +1281,6 @@ func TestH1CanceledBeforeSent(t *testing.T) {
 // again, as http.Transport closes an idle connection that receives
 // anything ("Unsolicited response received on idle HTTP channel").
 func TestH1UnsolicitedBytes(t *testing.T) {
-	t.Skip("BUG: an idempotent request takes a kept-alive connection unchecked (get's check is for non-idempotent ones only), so bytes that arrived on it while idle are read as its response")
 	late := make(chan struct{})
 	up := newRawUpstream(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
@@ -1407,9 +1394,6 @@ func TestH1RequestClose(t *testing.T) {
 func TestH1MaxIdleConns(t *testing.T) {
 	for _, name := range []string{"h1", "http.Transport"} {
 		t.Run(name, func(t *testing.T) {
-			if name == "h1" {
-				t.Skip("BUG: h1Transport ignores MaxIdleConns: only MaxIdleConnsPerHost bounds its idle connections")
-			}
 			a := newH1Upstream(t, okHandler("a"), nil)
 			b := newH1Upstream(t, okHandler("b"), nil)
 			base := NewBaseTransport()
