@@ -12,6 +12,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -37,13 +38,18 @@ type h1Transport struct {
 	fallback    *http.Transport
 	dial        func(ctx context.Context, network, addr string) (net.Conn, error)
 	maxIdle     int           // idle connections kept per upstream
+	maxIdleAll  int           // idle connections kept in all (0: no limit)
 	idleTimeout time.Duration // an idle connection older than this is closed
 	maxHeader   int64         // bytes of response headers read at most
 
-	mu      sync.Mutex
-	idle    map[string][]*h1Conn // by host:port, the most recently used last
-	proxied map[string]bool      // by host:port: the environment names a proxy for it
-	sweep   *time.Timer          // closes idle connections past idleTimeout
+	mu   sync.Mutex
+	idle map[string][]*h1Conn // by host:port, the most recently used last
+	lru  h1List               // every idle connection, the least recently used first
+	// closeIdle: CloseIdleConnections was called and no request came
+	// since, so a connection given back is closed (as http.Transport does).
+	closeIdle bool
+	proxied   map[string]bool // by host:port: the environment names a proxy for it
+	sweep     *time.Timer     // closes idle connections past idleTimeout
 }
 
 // h1MaxBody is the largest request body the fast path sends: one that
@@ -55,8 +61,9 @@ const h1MaxBody = 64 << 10
 // one turned out to be closed.
 const h1MaxRetries = 3
 
-// max1xx is the most interim responses read before the final one, as in
-// http.Transport.
+// max1xx is the most interim responses read before the final one: an
+// upstream that sends them without end gets an error, not a proxy that
+// waits forever.
 const max1xx = 5
 
 func newH1Transport(fallback *http.Transport) *h1Transport {
@@ -64,6 +71,7 @@ func newH1Transport(fallback *http.Transport) *h1Transport {
 		fallback:    fallback,
 		dial:        fallback.DialContext,
 		maxIdle:     fallback.MaxIdleConnsPerHost,
+		maxIdleAll:  fallback.MaxIdleConns,
 		idleTimeout: fallback.IdleConnTimeout,
 		maxHeader:   fallback.MaxResponseHeaderBytes,
 		idle:        map[string][]*h1Conn{},
@@ -103,7 +111,12 @@ func (t *h1Transport) roundTrip(req *http.Request, headersBy time.Time) (*http.R
 	ctx := req.Context()
 	addr := upstreamAddr(req.URL)
 	for try := 0; ; try++ {
-		pc, err := t.get(ctx, addr, !idempotent(req), headersBy)
+		if ctx.Err() != nil {
+			// Not sent: AfterFunc would interrupt the write only after it
+			// has started.
+			return nil, context.Cause(ctx)
+		}
+		pc, err := t.get(ctx, addr, headersBy)
 		if err != nil {
 			return nil, err
 		}
@@ -194,25 +207,20 @@ func (t *h1Transport) viaProxy(addr string, req *http.Request) bool {
 	return p
 }
 
-// get returns an idle connection to addr, or a new one. With check, an idle
-// connection is first checked for having been closed by the upstream: a
-// request that must not be sent twice is not sent on one that may be.
-func (t *h1Transport) get(ctx context.Context, addr string, check bool, dialBy time.Time) (*h1Conn, error) {
+// get returns an idle connection to addr, or a new one. An idle connection
+// is first checked: one that the upstream closed, or sent anything on while
+// it was idle (http.Transport's "unsolicited response"), is closed instead.
+func (t *h1Transport) get(ctx context.Context, addr string, dialBy time.Time) (*h1Conn, error) {
 	now := time.Now()
 	for {
 		t.mu.Lock()
-		list := t.idle[addr]
-		var pc *h1Conn
-		if n := len(list); n > 0 {
-			pc = list[n-1]
-			list[n-1] = nil
-			t.idle[addr] = list[:n-1]
-		}
+		t.closeIdle = false
+		pc := t.takeIdle(addr)
 		t.mu.Unlock()
 		if pc == nil {
 			break
 		}
-		if t.idleTimeout > 0 && now.Sub(pc.idleAt) > t.idleTimeout || check && !pc.alive() {
+		if t.idleTimeout > 0 && now.Sub(pc.idleAt) > t.idleTimeout || !pc.alive() {
 			pc.close()
 			continue
 		}
@@ -243,48 +251,70 @@ func (t *h1Transport) get(ctx context.Context, addr string, check bool, dialBy t
 }
 
 // put keeps pc for the next request to its upstream, or closes it when
-// enough are kept.
+// enough are kept for that upstream; when enough are kept in all, the
+// least recently used one goes instead.
 func (t *h1Transport) put(pc *h1Conn) {
 	pc.idleAt = time.Now()
 	pc.reused = false
+	var evicted *h1Conn
 	t.mu.Lock()
 	list := t.idle[pc.addr]
-	if len(list) >= t.maxIdle {
+	if t.closeIdle || len(list) >= t.maxIdle {
 		t.mu.Unlock()
 		pc.close()
 		return
 	}
 	t.idle[pc.addr] = append(list, pc)
+	t.lru.push(pc)
+	if t.maxIdleAll > 0 && t.lru.n > t.maxIdleAll {
+		evicted = t.lru.head
+		t.removeIdle(evicted)
+	}
 	if t.sweep == nil && t.idleTimeout > 0 {
 		t.sweep = time.AfterFunc(t.idleTimeout, t.closeStale)
 	}
 	t.mu.Unlock()
+	if evicted != nil {
+		evicted.close()
+	}
+}
+
+// takeIdle removes and returns the most recently used idle connection to
+// addr, or nil. t.mu is held.
+func (t *h1Transport) takeIdle(addr string) *h1Conn {
+	list := t.idle[addr]
+	n := len(list)
+	if n == 0 {
+		return nil
+	}
+	pc := list[n-1]
+	list[n-1] = nil
+	t.idle[addr] = list[:n-1] // the key and its capacity stay for the next put
+	t.lru.remove(pc)
+	return pc
+}
+
+// removeIdle removes the idle connection pc. t.mu is held.
+func (t *h1Transport) removeIdle(pc *h1Conn) {
+	list := t.idle[pc.addr]
+	if i := slices.Index(list, pc); i >= 0 { // 0 for the least recently used
+		t.idle[pc.addr] = slices.Delete(list, i, i+1)
+	}
+	t.lru.remove(pc)
 }
 
 // closeStale closes the connections idle for longer than idleTimeout, and
-// runs again while any are left.
+// runs again when the next one will be, while any are left.
 func (t *h1Transport) closeStale() {
 	var stale []*h1Conn
 	now := time.Now()
 	t.mu.Lock()
-	for addr, list := range t.idle {
-		keep := list[:0]
-		for _, pc := range list {
-			if now.Sub(pc.idleAt) > t.idleTimeout {
-				stale = append(stale, pc)
-			} else {
-				keep = append(keep, pc)
-			}
-		}
-		clear(list[len(keep):])
-		if len(keep) == 0 {
-			delete(t.idle, addr)
-		} else {
-			t.idle[addr] = keep
-		}
+	for pc := t.lru.head; pc != nil && now.Sub(pc.idleAt) > t.idleTimeout; pc = t.lru.head {
+		t.removeIdle(pc)
+		stale = append(stale, pc)
 	}
-	if len(t.idle) > 0 {
-		t.sweep.Reset(t.idleTimeout)
+	if pc := t.lru.head; pc != nil {
+		t.sweep.Reset(t.idleTimeout - now.Sub(pc.idleAt))
 	} else {
 		t.sweep = nil
 	}
@@ -295,12 +325,14 @@ func (t *h1Transport) closeStale() {
 }
 
 // CloseIdleConnections closes the idle connections of the fast path and of
-// the fallback. Connections in use are not touched: they go back to the
-// pool when their response is done, as with http.Transport.
+// the fallback. Connections in use are closed when their response is done,
+// unless a request came in between (as with http.Transport).
 func (t *h1Transport) CloseIdleConnections() {
 	t.mu.Lock()
 	idle := t.idle
 	t.idle = map[string][]*h1Conn{}
+	t.lru = h1List{}
+	t.closeIdle = true
 	t.mu.Unlock()
 	for _, list := range idle {
 		for _, pc := range list {
@@ -320,6 +352,40 @@ type h1Conn struct {
 	bw     *bufio.Writer
 	idleAt time.Time
 	reused bool // it served a request before this one
+	// prev and next link the idle connections, least recently used first.
+	prev, next *h1Conn
+}
+
+// h1List is a list of idle connections through their prev and next.
+type h1List struct {
+	head, tail *h1Conn
+	n          int
+}
+
+func (l *h1List) push(pc *h1Conn) {
+	pc.prev, pc.next = l.tail, nil
+	if l.tail != nil {
+		l.tail.next = pc
+	} else {
+		l.head = pc
+	}
+	l.tail = pc
+	l.n++
+}
+
+func (l *h1List) remove(pc *h1Conn) {
+	if pc.prev != nil {
+		pc.prev.next = pc.next
+	} else {
+		l.head = pc.next
+	}
+	if pc.next != nil {
+		pc.next.prev = pc.prev
+	} else {
+		l.tail = pc.prev
+	}
+	pc.prev, pc.next = nil, nil
+	l.n--
 }
 
 // staleConnError is the error of a request sent on a kept-alive connection
@@ -368,7 +434,7 @@ func (pc *h1Conn) roundTrip(req *http.Request, headersBy time.Time) (*http.Respo
 		pc.release(stop, reuse)
 		return resp, nil
 	}
-	resp.Body = &h1Body{pc: pc, body: resp.Body, stop: stop, reuse: reuse}
+	resp.Body = &h1Body{pc: pc, ctx: ctx, body: resp.Body, stop: stop, reuse: reuse}
 	return resp, nil
 }
 
@@ -446,18 +512,32 @@ func (pc *h1Conn) alive() bool {
 // connection (the rest of the body is not read).
 type h1Body struct {
 	pc    *h1Conn
-	body  io.ReadCloser // never closed: that would read the rest
-	stop  func() bool   // ends the request context's hold on the connection
+	ctx   context.Context // the request's: its cancellation interrupts a read
+	body  io.ReadCloser   // never closed: that would read the rest
+	stop  func() bool     // ends the request context's hold on the connection
 	reuse bool
+	eof   atomic.Bool // read to its end (set before done)
 	done  atomic.Bool // the connection was given back or closed
 }
 
 func (b *h1Body) Read(p []byte) (int, error) {
 	if b.done.Load() {
+		if b.eof.Load() {
+			return 0, io.EOF
+		}
 		return 0, http.ErrBodyReadAfterClose
 	}
 	n, err := b.body.Read(p)
-	if err != nil && b.done.CompareAndSwap(false, true) {
+	if err == nil {
+		return n, nil
+	}
+	if err == io.EOF {
+		b.eof.Store(true)
+	} else if b.ctx.Err() != nil {
+		// The deadline that interrupted the read is the context's doing.
+		err = context.Cause(b.ctx)
+	}
+	if b.done.CompareAndSwap(false, true) {
 		b.pc.release(b.stop, b.reuse && err == io.EOF)
 	}
 	return n, err
