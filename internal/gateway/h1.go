@@ -243,7 +243,7 @@ func (t *h1Transport) get(ctx context.Context, addr string, dialBy time.Time) (*
 		}
 		return nil, err
 	}
-	pc := &h1Conn{t: t, addr: addr, conn: c}
+	pc := &h1Conn{t: t, addr: addr, conn: c, peek: newPeeker(c)}
 	pc.lr = limitReader{r: c, n: -1}
 	pc.br = bufio.NewReader(&pc.lr)
 	pc.bw = bufio.NewWriter(c)
@@ -348,6 +348,7 @@ type h1Conn struct {
 	addr   string
 	conn   net.Conn
 	lr     limitReader // bounds the response headers
+	peek   *peeker     // checks the connection before it is reused
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	idleAt time.Time
@@ -499,12 +500,12 @@ func (pc *h1Conn) release(stop func() bool, reuse bool) {
 }
 
 // alive reports whether an idle connection was not closed by the upstream
-// (connAlive, where the platform lets it look without reading).
+// (its peeker, where the platform lets it look without reading).
 func (pc *h1Conn) alive() bool {
 	if pc.br.Buffered() > 0 {
 		return false // the upstream sent something unasked
 	}
-	return connAlive(pc.conn)
+	return pc.peek.alive()
 }
 
 // h1Body is a response body on the fast path: read to its end, it gives

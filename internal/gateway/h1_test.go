@@ -475,7 +475,7 @@ func waitFIN(t *testing.T, tr *h1Transport, addr string) {
 		tr.mu.Lock()
 		defer tr.mu.Unlock()
 		list := tr.idle[addr]
-		return len(list) == 1 && !connAlive(list[0].conn)
+		return len(list) == 1 && !list[0].peek.alive()
 	})
 }
 
@@ -1311,7 +1311,7 @@ func TestH1UnsolicitedBytes(t *testing.T) {
 		tr.mu.Lock()
 		defer tr.mu.Unlock()
 		list := tr.idle[up.addr]
-		return len(list) != 1 || !connAlive(list[0].conn)
+		return len(list) != 1 || !list[0].peek.alive()
 	})
 	req, _ := http.NewRequest("GET", up.URL+"/", nil)
 	resp, err := tr.RoundTrip(req)
