@@ -214,6 +214,33 @@ func (p *page) setInput(sel, value string) {
 	}
 }
 
+// clickUntil clicks sel (a real mouse click at its place, as a user's) until
+// the JavaScript test cond holds. A live update that re-lays out the table
+// between chromedp's look at sel's box and the click moves the button from
+// under the pointer (the click lands on its row, which does nothing); the
+// test then clicks again, as a user would.
+func (p *page) clickUntil(sel, what, cond string) {
+	p.t.Helper()
+	for try := 1; ; try++ {
+		p.do(chromedp.Click(sel))
+		ok, err := tryEval[bool](p, cond, 10*time.Second)
+		for deadline := time.Now().Add(time.Second); err == nil && !ok && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+			ok, err = tryEval[bool](p, cond, 10*time.Second)
+		}
+		if err == nil && ok {
+			return
+		}
+		if try == 5 {
+			p.t.Fatalf("clicked %s %d times and %s did not happen (%s): %v", sel, try, what, cond, err)
+		}
+		p.t.Logf("click %d on %s missed (%s did not happen); clicking again", try, sel, what)
+	}
+}
+
+// dialogOpen is a JavaScript test of the confirmation dialog being open.
+const dialogOpen = `document.getElementById('confirm').open`
+
 // row is a CSS selector of a breaker's row.
 func row(name string) string { return `tr[data-name="` + name + `"]` }
 
@@ -344,8 +371,7 @@ func TestUIFollowsBreakers(t *testing.T) {
 
 	// Reset from the page: confirmation, no token asked (none configured).
 	up.set(200)
-	b.do(chromedp.Click(row("up") + ` button.reset`))
-	b.do(chromedp.WaitVisible(`#confirm`))
+	b.clickUntil(row("up")+` button.reset`, "the dialog", dialogOpen)
 	if eval[bool](b, `!document.getElementById('token-row').hidden`) {
 		t.Error("the dialog asks for a token although none is configured")
 	}
@@ -357,10 +383,12 @@ func TestUIFollowsBreakers(t *testing.T) {
 	b.screenshot("follows-3-reset")
 
 	// Cancelling does nothing.
-	b.do(chromedp.Click(row("spare")+` button.reset`), chromedp.WaitVisible(`#confirm`), chromedp.Click(`#confirm-cancel`), chromedp.WaitNotVisible(`#confirm`))
+	b.clickUntil(row("spare")+` button.reset`, "the dialog", dialogOpen)
+	b.do(chromedp.Click(`#confirm-cancel`), chromedp.WaitNotVisible(`#confirm`))
 
 	// Mode change from the page.
-	b.do(chromedp.Click(row("spare")+` button.set-mode`), chromedp.WaitVisible(`#confirm-mode`))
+	b.clickUntil(row("spare")+` button.set-mode`, "the mode dialog", dialogOpen)
+	b.do(chromedp.WaitVisible(`#confirm-mode`))
 	b.setInput(`#confirm-mode`, "monitor")
 	if ans := b.confirm(); !strings.Contains(ans, "→ 200 OK") || !strings.Contains(ans, `"previous_mode":"enforce"`) {
 		t.Errorf("mode answer %q", ans)
@@ -396,7 +424,8 @@ func TestUITokenRequired(t *testing.T) {
 	if status := eval[float64](b, `fetch('../api/circuit-breaker/reset/up', {method: 'POST'}).then(r => r.status)`, chromedp.EvalAwaitPromise); status != 401 {
 		t.Errorf("a reset without the token from the page: %v, want 401", status)
 	}
-	b.do(chromedp.Click(row("up")+` button.reset`), chromedp.WaitVisible(`#token`))
+	b.clickUntil(row("up")+` button.reset`, "the dialog", dialogOpen)
+	b.do(chromedp.WaitVisible(`#token`))
 	b.do(chromedp.SendKeys(`#token`, "wrong"))
 	if ans := b.confirm(); !strings.Contains(ans, "→ 401 Unauthorized") || !strings.Contains(ans, "invalid admin token") {
 		t.Errorf("wrong token: answer %q", ans)
@@ -404,7 +433,8 @@ func TestUITokenRequired(t *testing.T) {
 	if !eval[bool](b, stateIs("up", "open")) {
 		t.Error("up is not open any more after a refused reset")
 	}
-	b.do(chromedp.Click(row("up")+` button.reset`), chromedp.WaitVisible(`#token`))
+	b.clickUntil(row("up")+` button.reset`, "the dialog", dialogOpen)
+	b.do(chromedp.WaitVisible(`#token`))
 	if v := eval[string](b, `document.getElementById('token').value`); v != "" {
 		t.Errorf("the refused token is still filled in: %q", v)
 	}
