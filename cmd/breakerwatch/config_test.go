@@ -24,7 +24,7 @@ func TestBadConfig(t *testing.T) {
 			yaml: "listen: :0\nbreakers:\n  a: {failure_treshold: 3}\nroutez: []\n",
 			want: []string{
 				`:3: breakers.a.failure_treshold: unknown key (known here: mode, failure_threshold, min_throughput, failure_rate, slow_call, timeout, half_open_requests, window, health_check, candidates)`,
-				`:4: routez: unknown key (known here: listen, admin_listen, metrics_listen, tls_cert_file, tls_key_file, h2c, admin_token, max_replay_memory, defaults, breakers, routes, fleet, telemetry)`,
+				`:4: routez: unknown key (known here: listen, admin_listen, metrics_listen, tls_cert_file, tls_key_file, h2c, upstream_fast_path, admin_token, max_replay_memory, defaults, breakers, routes, fleet, telemetry)`,
 			},
 		},
 		"bad durations": {

@@ -60,6 +60,10 @@ type Config struct {
 	// connection that opens with HTTP/2's preface, as gRPC clients' do), so
 	// that gRPC clients can call gRPC routes.
 	DisableH2C bool
+	// DisableUpstreamFastPath sends every request to the upstreams through
+	// Go's http.Transport (upstream_fast_path: false), instead of the
+	// gateway's own HTTP/1.1 client for the simple ones (gateway.Options).
+	DisableUpstreamFastPath bool
 	// MaxReplayMemory bounds the bytes the replay buffers of all routes
 	// with fallbacks hold at once; requests beyond it go without fallback
 	// replay. Default DefaultMaxReplayMemory.

@@ -53,6 +53,16 @@ routes:
 	if def.DisableH2C || def.Routes != nil {
 		t.Errorf("default: DisableH2C %v", def.DisableH2C)
 	}
+	if def.DisableUpstreamFastPath {
+		t.Error("the upstream fast path is off by default")
+	}
+	slow, err := Parse("c.yaml", []byte("upstream_fast_path: false\n"), env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slow.DisableUpstreamFastPath {
+		t.Error("upstream_fast_path: false left the fast path on")
+	}
 }
 
 func TestGRPCProblems(t *testing.T) {
@@ -114,6 +124,10 @@ routes:
 		"h2c not a bool": {
 			yaml: "h2c: sometimes\n",
 			want: []string{`c.yaml:1: h2c: want true or false, not "sometimes"`},
+		},
+		"upstream_fast_path not a bool": {
+			yaml: "upstream_fast_path: off-ish\n",
+			want: []string{`c.yaml:1: upstream_fast_path: want true or false, not "off-ish"`},
 		},
 	}
 	for name, tt := range tests {

@@ -155,7 +155,7 @@ func (p *parser) unknown(k *yaml.Node, path, key string, known string) {
 }
 
 const (
-	topKeys     = "listen, admin_listen, metrics_listen, tls_cert_file, tls_key_file, h2c, admin_token, max_replay_memory, defaults, breakers, routes, fleet, telemetry"
+	topKeys     = "listen, admin_listen, metrics_listen, tls_cert_file, tls_key_file, h2c, upstream_fast_path, admin_token, max_replay_memory, defaults, breakers, routes, fleet, telemetry"
 	breakerKeys = "mode, failure_threshold, min_throughput, failure_rate, slow_call, timeout, half_open_requests, window"
 	// A breaker's own entry may also have a health check and candidates;
 	// defaults may not.
@@ -194,6 +194,10 @@ func (p *parser) top(root *yaml.Node) {
 			h2c := true
 			p.bool(v, key, &h2c)
 			p.c.DisableH2C = !h2c
+		case "upstream_fast_path":
+			on := true
+			p.bool(v, key, &on)
+			p.c.DisableUpstreamFastPath = !on
 		case "admin_token":
 			if s, ok := p.str(v, key); ok {
 				p.c.AdminToken = s

@@ -41,6 +41,9 @@ type Options struct {
 	// is sent without fallback replay, logged and counted in
 	// breaker.MetricReplaySkipped. Default config.DefaultMaxReplayMemory.
 	MaxReplayMemory int64
+	// DisableFastPath, with Transport nil, sends every request through
+	// NewBaseTransport() itself, without the fast path.
+	DisableFastPath bool
 	// MeterProvider receives breaker.MetricReplaySkipped. Default: the
 	// global one.
 	MeterProvider metric.MeterProvider
@@ -78,12 +81,16 @@ func New(routes []config.Route, reg *breaker.Registry, opts Options) (*Gateway, 
 		logger = slog.Default()
 	}
 	tr := &transports{base: opts.Transport}
-	if tr.base == nil {
+	switch {
+	case tr.base == nil && opts.DisableFastPath:
+		tr.httpBase = NewBaseTransport()
+		tr.base = tr.httpBase
+	case tr.base == nil:
 		// The fast path for plain HTTP/1.1 upstreams, over the transport
 		// that carries everything else.
 		tr.httpBase = NewBaseTransport()
 		tr.base = newH1Transport(tr.httpBase)
-	} else {
+	default:
 		tr.httpBase, _ = opts.Transport.(*http.Transport)
 	}
 	g := &Gateway{tr: tr, byPrefix: make(map[string]*route, len(routes)), replay: &replayBudget{limit: opts.MaxReplayMemory}}

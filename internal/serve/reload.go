@@ -59,7 +59,7 @@ func newLive(cfg *config.Config, reg *breaker.Registry, mp metric.MeterProvider,
 // build makes cfg's gateway and health checker current. The old health
 // checker must be stopped already.
 func (l *live) build(cfg *config.Config) error {
-	gw, err := gateway.New(cfg.Routes, l.reg, gateway.Options{Logger: l.log, MaxReplayMemory: cfg.MaxReplayMemory, MeterProvider: l.mp})
+	gw, err := gateway.New(cfg.Routes, l.reg, gateway.Options{Logger: l.log, MaxReplayMemory: cfg.MaxReplayMemory, MeterProvider: l.mp, DisableFastPath: cfg.DisableUpstreamFastPath})
 	if err != nil {
 		return err
 	}

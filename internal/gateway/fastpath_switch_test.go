@@ -1,0 +1,45 @@
+package gateway
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/breakerwatch/breakerwatch/breaker"
+	"github.com/breakerwatch/breakerwatch/internal/config"
+	"go.opentelemetry.io/otel/metric/noop"
+)
+
+// upstream_fast_path: false (Options.DisableFastPath) sends the requests
+// through http.Transport itself; by default the fast path carries them.
+// Both proxy the same request alike.
+func TestDisableFastPath(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, r.URL.Path)
+	}))
+	t.Cleanup(up.Close)
+	for _, disable := range []bool{false, true} {
+		reg, err := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { reg.Close() })
+		if _, err := reg.Register(breaker.Config{Name: "up"}); err != nil {
+			t.Fatal(err)
+		}
+		front, g := serveGateway(t, reg, Options{DisableFastPath: disable}, nil,
+			config.Route{Prefix: "/up/", Upstream: mustURL(up.URL), Breaker: "up", Timeout: 5 * time.Second})
+		if _, fast := g.tr.base.(*h1Transport); fast == disable {
+			t.Errorf("DisableFastPath %v: the routes' transport is %T", disable, g.tr.base)
+		}
+		if _, ok := g.tr.base.(*http.Transport); ok != disable {
+			t.Errorf("DisableFastPath %v: the routes' transport is %T, want an *http.Transport only when disabled", disable, g.tr.base)
+		}
+		resp, body := get(t, front.URL+"/up/x")
+		if resp.StatusCode != http.StatusOK || body != "/x" {
+			t.Errorf("DisableFastPath %v: %d %q, want 200 \"/x\"", disable, resp.StatusCode, body)
+		}
+	}
+}
