@@ -106,12 +106,6 @@ func newHub(a *admin, live *Live) *hub {
 	return &hub{a: a, live: live, opts: live.opts, clients: map[*client]struct{}{}}
 }
 
-// rowsNow reads every breaker, with the latest samples' rates.
-func (h *hub) rowsNow() []liveRow {
-	latest, _, _ := h.live.latest()
-	return h.rowsWith(latest)
-}
-
 // rowsWith reads every breaker, with the rates of latest (Live.latest).
 func (h *hub) rowsWith(latest map[string][3]float64) []liveRow {
 	snaps := h.a.reg.Snapshots()

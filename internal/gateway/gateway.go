@@ -81,16 +81,15 @@ func New(routes []config.Route, reg *breaker.Registry, opts Options) (*Gateway, 
 		logger = slog.Default()
 	}
 	tr := &transports{base: opts.Transport}
-	switch {
-	case tr.base == nil && opts.DisableFastPath:
+	if tr.base == nil {
 		tr.httpBase = NewBaseTransport()
 		tr.base = tr.httpBase
-	case tr.base == nil:
-		// The fast path for plain HTTP/1.1 upstreams, over the transport
-		// that carries everything else.
-		tr.httpBase = NewBaseTransport()
-		tr.base = newH1Transport(tr.httpBase)
-	default:
+		if !opts.DisableFastPath {
+			// The fast path for plain HTTP/1.1 upstreams, over the
+			// transport that carries everything else.
+			tr.base = newH1Transport(tr.httpBase)
+		}
+	} else {
 		tr.httpBase, _ = opts.Transport.(*http.Transport)
 	}
 	g := &Gateway{tr: tr, byPrefix: make(map[string]*route, len(routes)), replay: &replayBudget{limit: opts.MaxReplayMemory}}

@@ -48,8 +48,11 @@ type h1Transport struct {
 	// closeIdle: CloseIdleConnections was called and no request came
 	// since, so a connection given back is closed (as http.Transport does).
 	closeIdle bool
-	proxied   map[string]bool // by host:port: the environment names a proxy for it
-	sweep     *time.Timer     // closes idle connections past idleTimeout
+	sweep     *time.Timer // closes idle connections past idleTimeout
+
+	// proxied is by host:port whether the environment names a proxy for
+	// it (a bool), asked once per upstream and read without a lock.
+	proxied sync.Map
 }
 
 // h1MaxBody is the largest request body the fast path sends: one that
@@ -75,7 +78,6 @@ func newH1Transport(fallback *http.Transport) *h1Transport {
 		idleTimeout: fallback.IdleConnTimeout,
 		maxHeader:   fallback.MaxResponseHeaderBytes,
 		idle:        map[string][]*h1Conn{},
-		proxied:     map[string]bool{},
 	}
 	if t.dial == nil {
 		var d net.Dialer
@@ -92,24 +94,28 @@ func newH1Transport(fallback *http.Transport) *h1Transport {
 
 // RoundTrip implements http.RoundTripper.
 func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if !t.takes(req) {
+	addr, ok := t.takes(req)
+	if !ok {
 		return t.fallback.RoundTrip(req)
 	}
-	return t.roundTrip(req, time.Time{})
+	return t.roundTrip(req, addr, time.Time{})
 }
 
-// takes reports whether req goes by the fast path.
-func (t *h1Transport) takes(req *http.Request) bool {
-	return fastPath(req) && !t.viaProxy(upstreamAddr(req.URL), req)
+// takes reports whether req goes by the fast path, and to which host:port.
+func (t *h1Transport) takes(req *http.Request) (addr string, ok bool) {
+	if !fastPath(req) {
+		return "", false
+	}
+	addr = upstreamAddr(req.URL)
+	return addr, !t.viaProxy(addr, req)
 }
 
 // roundTrip carries a request that t takes. A non-zero headersBy bounds
 // everything until the response headers have arrived (dialing, writing the
 // request, the upstream's wait), through the connection's deadline: when
 // it passes first, the error is errHeaderTimeout.
-func (t *h1Transport) roundTrip(req *http.Request, headersBy time.Time) (*http.Response, error) {
+func (t *h1Transport) roundTrip(req *http.Request, addr string, headersBy time.Time) (*http.Response, error) {
 	ctx := req.Context()
-	addr := upstreamAddr(req.URL)
 	for try := 0; ; try++ {
 		if ctx.Err() != nil {
 			// Not sent: AfterFunc would interrupt the write only after it
@@ -193,17 +199,12 @@ func (t *h1Transport) viaProxy(addr string, req *http.Request) bool {
 	if t.fallback.Proxy == nil {
 		return false
 	}
-	t.mu.Lock()
-	p, ok := t.proxied[addr]
-	t.mu.Unlock()
-	if ok {
-		return p
+	if p, ok := t.proxied.Load(addr); ok {
+		return p.(bool)
 	}
 	u, err := t.fallback.Proxy(req)
-	p = err != nil || u != nil // an error is the fallback's to report
-	t.mu.Lock()
-	t.proxied[addr] = p
-	t.mu.Unlock()
+	p := err != nil || u != nil // an error is the fallback's to report
+	t.proxied.Store(addr, p)
 	return p
 }
 
@@ -422,12 +423,9 @@ func (pc *h1Conn) roundTrip(req *http.Request, headersBy time.Time) (*http.Respo
 			_ = pc.conn.SetDeadline(aLongTimeAgo)
 		}
 	}
-	if err != nil {
+	if err != nil { // the caller turns it into the context's cause if that ended it
 		stop()
 		pc.close()
-		if ctx.Err() != nil {
-			return nil, context.Cause(ctx)
-		}
 		return nil, err
 	}
 	reuse := !resp.Close && !req.Close

@@ -41,14 +41,16 @@ type headerTimeout struct {
 }
 
 func (h *headerTimeout) RoundTrip(req *http.Request) (*http.Response, error) {
-	if ft, ok := h.next.(*h1Transport); ok && ft.takes(req) {
-		// The fast path bounds the wait with its connection's deadline:
-		// no context, timer or body wrapper of its own.
-		resp, err := ft.roundTrip(req, time.Now().Add(h.timeout))
-		if err == errHeaderTimeout {
-			return nil, &TimeoutError{Upstream: h.upstream, After: h.timeout}
+	if ft, ok := h.next.(*h1Transport); ok {
+		if addr, ok := ft.takes(req); ok {
+			// The fast path bounds the wait with its connection's
+			// deadline: no context, timer or body wrapper of its own.
+			resp, err := ft.roundTrip(req, addr, time.Now().Add(h.timeout))
+			if err == errHeaderTimeout {
+				return nil, &TimeoutError{Upstream: h.upstream, After: h.timeout}
+			}
+			return resp, err
 		}
-		return resp, err
 	}
 	ctx, cancel := context.WithCancelCause(req.Context())
 	timer := armHeaderTimer(h.timeout, cancel)
