@@ -54,22 +54,25 @@ type timedBody struct {
 	cancel   context.CancelCauseFunc
 	err      *BodyTimeoutError
 	timedOut atomic.Bool
-	// w is the response, and deadline the read deadline set through it.
-	w        http.ResponseWriter
+	// rc controls the response, and deadline is the read deadline set
+	// through it.
+	rc       *http.ResponseController
 	deadline time.Time
 	// duplex is set when the response starts before the body's end, in
 	// full duplex (answerEarly). Handler goroutine only.
 	duplex bool
-	// eof is set at the body's end; the handler checks it while the
-	// transport reads.
+	// eof is set at the body's end: its last byte of a known length, or
+	// the end read; the handler checks it while the transport reads.
 	eof atomic.Bool
+	// left is what is still to come of a body of known length (-1: not
+	// known). Read's only.
+	left int64
 	// mu is held by a read (of the transport's writer, or of the replay
 	// buffer, one at a time), so that stop can wait for one in flight.
 	mu sync.Mutex
-	// stopping is set by stop before it interrupts a read in flight,
-	// stopped once it has; a stopped body reads no more.
+	// stopping is set by stop before it interrupts a read in flight; a
+	// body being stopped reads no more.
 	stopping atomic.Bool
-	stopped  bool // under mu
 }
 
 // withBodyTimeout puts req's body, if it has one, under the route's
@@ -86,7 +89,7 @@ func withBodyTimeout(w http.ResponseWriter, req *http.Request, d time.Duration) 
 		return req, func() {} // a writer without deadlines (not a net/http server's)
 	}
 	ctx, cancel := context.WithCancelCause(req.Context())
-	tb := &timedBody{ReadCloser: req.Body, cancel: cancel, err: &BodyTimeoutError{After: d}, w: w, deadline: deadline}
+	tb := &timedBody{ReadCloser: req.Body, cancel: cancel, err: &BodyTimeoutError{After: d}, rc: rc, deadline: deadline, left: req.ContentLength}
 	out = req.WithContext(context.WithValue(ctx, bodyKey{}, tb))
 	out.Body = tb
 	return out, func() {
@@ -103,11 +106,17 @@ func (b *timedBody) Read(p []byte) (int, error) {
 	if b.eof.Load() {
 		return 0, io.EOF
 	}
-	if b.stopped {
+	if b.stopping.Load() {
 		return 0, errBodyStopped
 	}
 	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF {
+	if b.left >= 0 {
+		// The transport sends a body of known length as soon as it has
+		// its last byte, and reads its end only afterwards: the upstream
+		// may answer in between, and that answer is not early.
+		b.left -= int64(n)
+	}
+	if err == io.EOF || b.left == 0 {
 		b.eof.Store(true)
 	}
 	if err != nil && err != io.EOF && isTimeout(err) && !b.stopping.Load() {

@@ -37,7 +37,7 @@ func answerEarly(resp *http.Response) error {
 		return nil
 	}
 	tb, ok := resp.Request.Context().Value(bodyKey{}).(*timedBody)
-	if !ok || tb.eof.Load() || http.NewResponseController(tb.w).EnableFullDuplex() != nil {
+	if !ok || tb.eof.Load() || tb.rc.EnableFullDuplex() != nil {
 		return nil
 	}
 	tb.duplex = true
@@ -58,11 +58,9 @@ var errBodyStopped = errors.New("gateway: request body read after the response e
 // response and reads what is left of the body (up to 256 KiB; past that it
 // gives up on the connection) within body_read_timeout.
 func (b *timedBody) stop() {
-	rc := http.NewResponseController(b.w)
 	b.stopping.Store(true)
-	_ = rc.SetReadDeadline(aLongTimeAgo)
-	b.mu.Lock()
-	b.stopped = true
+	_ = b.rc.SetReadDeadline(aLongTimeAgo)
+	b.mu.Lock() // a read in flight has returned; later ones find stopping
 	b.mu.Unlock()
-	_ = rc.SetReadDeadline(b.deadline)
+	_ = b.rc.SetReadDeadline(b.deadline)
 }
