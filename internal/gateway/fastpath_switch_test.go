@@ -41,5 +41,11 @@ func TestDisableFastPath(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || body != "/x" {
 			t.Errorf("DisableFastPath %v: %d %q, want 200 \"/x\"", disable, resp.StatusCode, body)
 		}
+		if h1, ok := g.tr.base.(*h1Transport); ok {
+			// The fast path carried it: its connection is now idle there.
+			if n := h1Idle(h1, mustURL(up.URL).Host); n != 1 {
+				t.Errorf("the fast path keeps %d idle connections after the request, want 1", n)
+			}
+		}
 	}
 }

@@ -219,8 +219,9 @@ func TestHealthCheckTLSAndReload(t *testing.T) {
 	waitHealth := func(when string, want ...string) {
 		t.Helper()
 		var body string
-		defer func() { // WaitFor failed: show what /health said last
-			if t.Failed() {
+		done := false
+		defer func() { // WaitFor failed (it ends the test): show what /health said last
+			if !done {
 				t.Logf("%s: /health said %s", when, body)
 			}
 		}()
@@ -233,6 +234,7 @@ func TestHealthCheckTLSAndReload(t *testing.T) {
 			}
 			return true
 		})
+		done = true
 	}
 	reload := func() {
 		t.Helper()
