@@ -191,25 +191,13 @@ func TestBodyReadTimeoutHTTP2(t *testing.T) {
 	reg, _ := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()))
 	t.Cleanup(func() { reg.Close() })
 	b, _ := reg.Register(breaker.Config{Name: "up", FailureThreshold: 1})
-	g, err := New([]config.Route{{Prefix: "/up/", Upstream: mustURL(up.URL), Breaker: "up", Timeout: 10 * time.Second,
-		BodyReadTimeout: 200 * time.Millisecond}}, reg, Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.CloseIdleConnections)
-	mux := http.NewServeMux()
-	g.Register(mux)
-	front := httptest.NewUnstartedServer(mux)
-	front.EnableHTTP2 = true
-	front.StartTLS()
-	t.Cleanup(front.Close)
-	client := front.Client()
-	t.Cleanup(client.CloseIdleConnections)
+	frontURL, client := serveGatewayH2(t, reg, config.Route{Prefix: "/up/", Upstream: mustURL(up.URL), Breaker: "up", Timeout: 10 * time.Second,
+		BodyReadTimeout: 200 * time.Millisecond})
 
 	pr, pw := io.Pipe()
 	defer pw.Close()
 	go pw.Write([]byte(`{"a":`)) // then nothing
-	resp, err := client.Post(front.URL+"/up/x", "application/json", pr)
+	resp, err := client.Post(frontURL+"/up/x", "application/json", pr)
 	if err != nil {
 		t.Fatal(err)
 	}

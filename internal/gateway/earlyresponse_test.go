@@ -353,26 +353,15 @@ func TestEarlyResponseHTTP2(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Close() })
-	reg.Register(breaker.Config{Name: "up"})
-	g, err := New([]config.Route{{Prefix: "/up/", Upstream: mustURL(up.URL), Breaker: "up", Timeout: 5 * time.Second}},
-		reg, Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
+	if _, err := reg.Register(breaker.Config{Name: "up"}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(g.CloseIdleConnections)
-	mux := http.NewServeMux()
-	g.Register(mux)
-	front := httptest.NewUnstartedServer(mux)
-	front.EnableHTTP2 = true
-	front.StartTLS()
-	t.Cleanup(front.Close)
-	client := front.Client()
-	t.Cleanup(client.CloseIdleConnections)
+	frontURL, client := serveGatewayH2(t, reg, config.Route{Prefix: "/up/", Upstream: mustURL(up.URL), Breaker: "up", Timeout: 5 * time.Second})
 
 	pr, pw := io.Pipe()
 	defer pw.Close()
 	go pw.Write(bytes.Repeat([]byte("a"), 64<<10)) // then nothing until the answer
-	req, _ := http.NewRequest(http.MethodPost, front.URL+"/up/upload", pr)
+	req, _ := http.NewRequest(http.MethodPost, frontURL+"/up/upload", pr)
 	req.ContentLength = 8 << 20
 	resp, err := client.Do(req)
 	if err != nil {

@@ -97,6 +97,26 @@ func serveGateway(t *testing.T, reg *breaker.Registry, opts Options, wrap func(h
 	return front, g
 }
 
+// serveGatewayH2 serves the gateway of routes over HTTPS with HTTP/2 and
+// returns its URL and a client that speaks HTTP/2 to it.
+func serveGatewayH2(t *testing.T, reg *breaker.Registry, routes ...config.Route) (string, *http.Client) {
+	t.Helper()
+	g, err := New(routes, reg, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.CloseIdleConnections)
+	mux := http.NewServeMux()
+	g.Register(mux)
+	front := httptest.NewUnstartedServer(mux)
+	front.EnableHTTP2 = true
+	front.StartTLS()
+	t.Cleanup(front.Close)
+	client := front.Client()
+	t.Cleanup(client.CloseIdleConnections)
+	return front.URL, client
+}
+
 // hangUp sends a request to url and cancels it once arrived is closed (the
 // upstream has it), then waits until b counts the call as ignored.
 func hangUp(t *testing.T, method, url string, body io.Reader, arrived <-chan struct{}, b *breaker.Breaker) {
