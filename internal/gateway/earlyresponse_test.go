@@ -348,14 +348,7 @@ func TestStalledBodyAfterEarlyResponse(t *testing.T) {
 func TestEarlyResponseHTTP2(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(tooLarge))
 	t.Cleanup(up.Close)
-	reg, err := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
-	if _, err := reg.Register(breaker.Config{Name: "up"}); err != nil {
-		t.Fatal(err)
-	}
+	reg := newRegistry(t, breaker.Config{Name: "up"})
 	frontURL, client := serveGatewayH2(t, reg, config.Route{Prefix: "/up/", Upstream: mustURL(up.URL), Breaker: "up", Timeout: 5 * time.Second})
 
 	pr, pw := io.Pipe()

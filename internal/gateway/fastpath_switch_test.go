@@ -9,7 +9,6 @@ import (
 
 	"github.com/breakerwatch/breakerwatch/breaker"
 	"github.com/breakerwatch/breakerwatch/internal/config"
-	"go.opentelemetry.io/otel/metric/noop"
 )
 
 // upstream_fast_path: false (Options.DisableFastPath) sends the requests
@@ -21,14 +20,7 @@ func TestDisableFastPath(t *testing.T) {
 	}))
 	t.Cleanup(up.Close)
 	for _, disable := range []bool{false, true} {
-		reg, err := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { reg.Close() })
-		if _, err := reg.Register(breaker.Config{Name: "up"}); err != nil {
-			t.Fatal(err)
-		}
+		reg := newRegistry(t, breaker.Config{Name: "up"})
 		front, g := serveGateway(t, reg, Options{DisableFastPath: disable}, nil,
 			config.Route{Prefix: "/up/", Upstream: mustURL(up.URL), Breaker: "up", Timeout: 5 * time.Second})
 		if _, fast := g.tr.base.(*h1Transport); fast == disable {

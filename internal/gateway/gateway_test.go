@@ -97,6 +97,23 @@ func serveGateway(t *testing.T, reg *breaker.Registry, opts Options, wrap func(h
 	return front, g
 }
 
+// newRegistry returns a registry (its metrics dropped) with a breaker of
+// each of cfgs, closed at the test's end.
+func newRegistry(t *testing.T, cfgs ...breaker.Config) *breaker.Registry {
+	t.Helper()
+	reg, err := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	for _, cfg := range cfgs {
+		if _, err := reg.Register(cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return reg
+}
+
 // serveGatewayH2 serves the gateway of routes over HTTPS with HTTP/2 and
 // returns its URL and a client that speaks HTTP/2 to it.
 func serveGatewayH2(t *testing.T, reg *breaker.Registry, routes ...config.Route) (string, *http.Client) {

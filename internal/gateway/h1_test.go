@@ -22,7 +22,6 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel/metric/noop"
 	"go.uber.org/goleak"
 
 	"github.com/breakerwatch/breakerwatch/breaker"
@@ -252,14 +251,7 @@ func recvWithin[T any](t *testing.T, c <-chan T) T {
 // default transport, and returns that transport's fast path.
 func h1Gateway(t *testing.T, upstream string) (*httptest.Server, *h1Transport) {
 	t.Helper()
-	reg, err := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
-	if _, err := reg.Register(breaker.Config{Name: "up"}); err != nil {
-		t.Fatal(err)
-	}
+	reg := newRegistry(t, breaker.Config{Name: "up"})
 	u, err := url.Parse(upstream)
 	if err != nil {
 		t.Fatal(err)
@@ -1187,15 +1179,8 @@ func TestH1RouteTimeout(t *testing.T) {
 			io.WriteString(w, "ok")
 		}
 	}), nil)
-	reg, err := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
-	b, err := reg.Register(breaker.Config{Name: "up"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := newRegistry(t, breaker.Config{Name: "up"})
+	b, _ := reg.Get("up")
 	u, _ := url.Parse(up.URL)
 	front, g := serveGateway(t, reg, Options{Logger: slog.New(slog.DiscardHandler)}, nil,
 		config.Route{Prefix: "/up/", Upstream: u, Breaker: "up", Timeout: timeout})
@@ -1218,7 +1203,7 @@ func TestH1RouteTimeout(t *testing.T) {
 		t.Errorf("counts = %+v, want 1 success, 1 failure", c)
 	}
 
-	resp, err = http.Get(front.URL + "/up/long")
+	resp, err := http.Get(front.URL + "/up/long")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1624,16 +1609,7 @@ func TestH1GatewayBodies(t *testing.T) {
 	fb := &recorder{name: "fb"}
 	upP := newH1Upstream(t, primary, nil)
 	upF := newH1Upstream(t, fb, nil)
-	reg, err := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
-	for _, name := range []string{"primary", "fb"} {
-		if _, err := reg.Register(breaker.Config{Name: name}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	reg := newRegistry(t, breaker.Config{Name: "primary"}, breaker.Config{Name: "fb"})
 	uP, _ := url.Parse(upP.URL)
 	uF, _ := url.Parse(upF.URL)
 	front, g := serveGateway(t, reg, Options{Logger: slog.New(slog.DiscardHandler)}, nil,
