@@ -717,6 +717,20 @@ func TestH1ContextCanceled(t *testing.T) {
 	}), nil)
 	t.Cleanup(func() { close(release) }) // before up.Close, which waits for the handlers
 	errCause := errors.New("the test hung up")
+	// ended cancels with cause and checks that what waited on the
+	// connection (errc) returned with the context's error or the cause, and
+	// that the connection was closed, not kept.
+	ended := func(t *testing.T, rt http.RoundTripper, what string, cancel context.CancelCauseFunc, cause error, errc <-chan error) {
+		t.Helper()
+		cancel(cause)
+		if err := recvWithin(t, errc); !errors.Is(err, context.Canceled) && (cause == nil || !errors.Is(err, cause)) {
+			t.Errorf("%s: %v, want %v or its cause", what, err, context.Canceled)
+		}
+		up.waitClosed(t, 1)
+		if tr, ok := rt.(*h1Transport); ok && h1Idle(tr, up.addr) != 0 {
+			t.Error("the connection was kept")
+		}
+	}
 	for _, name := range []string{"h1", "http.Transport"} {
 		for _, cause := range []error{nil, errCause} {
 			t.Run(fmt.Sprintf("%s/cause %v/headers", name, cause), func(t *testing.T) {
@@ -733,19 +747,7 @@ func TestH1ContextCanceled(t *testing.T) {
 					errc <- err
 				}()
 				recvWithin(t, arrived)
-				cancel(cause)
-				select {
-				case err := <-errc:
-					if !errors.Is(err, context.Canceled) && (cause == nil || !errors.Is(err, cause)) {
-						t.Errorf("RoundTrip: %v, want %v or its cause", err, context.Canceled)
-					}
-				case <-time.After(h1Wait):
-					t.Fatal("RoundTrip did not return after the cancel")
-				}
-				up.waitClosed(t, 1)
-				if tr, ok := rt.(*h1Transport); ok && h1Idle(tr, up.addr) != 0 {
-					t.Error("the connection was kept")
-				}
+				ended(t, rt, "RoundTrip", cancel, cause, errc)
 			})
 			t.Run(fmt.Sprintf("%s/cause %v/body", name, cause), func(t *testing.T) {
 				rt := referenceTransports[name](t)
@@ -767,19 +769,7 @@ func TestH1ContextCanceled(t *testing.T) {
 					_, err := resp.Body.Read(buf)
 					readErr <- err
 				}()
-				cancel(cause)
-				select {
-				case err := <-readErr:
-					if !errors.Is(err, context.Canceled) && (cause == nil || !errors.Is(err, cause)) {
-						t.Errorf("Read: %v, want %v or its cause", err, context.Canceled)
-					}
-				case <-time.After(h1Wait):
-					t.Fatal("the body's Read did not return after the cancel")
-				}
-				up.waitClosed(t, 1)
-				if tr, ok := rt.(*h1Transport); ok && h1Idle(tr, up.addr) != 0 {
-					t.Error("the connection was kept")
-				}
+				ended(t, rt, "the body's Read", cancel, cause, readErr)
 			})
 		}
 	}
