@@ -61,6 +61,6 @@ func (b *timedBody) stop() {
 	b.stopping.Store(true)
 	_ = b.rc.SetReadDeadline(aLongTimeAgo)
 	b.mu.Lock() // a read in flight has returned; later ones find stopping
-	b.mu.Unlock()
 	_ = b.rc.SetReadDeadline(b.deadline)
+	b.mu.Unlock()
 }
