@@ -175,6 +175,10 @@ type route struct {
 	replay       *replayBudget
 	skipped      metric.Int64Counter
 	skippedAttrs metric.MeasurementOption
+	// direct: requests that directTakes go by serveDirect, not proxy. Set
+	// for routes of one member on the fast path (h1Transport): the
+	// operator's upstream_fast_path: false turns both off.
+	direct bool
 }
 
 // member is one upstream of a route's chain.
@@ -249,6 +253,8 @@ func newRoute(rc config.Route, reg *breaker.Registry, tr *transports, logger *sl
 	if rc.GRPC() {
 		r.setGRPC(rc)
 	}
+	_, r.direct = r.members[0].rt.(*headerTimeout).next.(*h1Transport)
+	r.direct = r.direct && len(r.members) == 1 && r.grpc == nil
 	return r, nil
 }
 
@@ -318,6 +324,10 @@ func (r *route) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if len(r.members) == 1 && !r.logger.Enabled(req.Context(), slog.LevelDebug) {
 		// Nothing to log and no fallback to hold interim responses back
 		// for: no need to watch the response.
+		if r.direct && directTakes(req) {
+			r.serveDirect(w, req)
+			return
+		}
 		r.proxy.ServeHTTP(w, req)
 		return
 	}
