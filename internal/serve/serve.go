@@ -209,8 +209,12 @@ func Run(ctx context.Context, o Options) error {
 	defer func() { feed.Close(); <-sampling }()
 	serveErr := make(chan error, len(lns))
 	for _, l := range lns {
+		var h http.Handler = l.mux
+		if l.key == "listen" {
+			h = gatewayFirst(l.mux, lv)
+		}
 		l.srv = &http.Server{
-			Handler:           withTraceContext(l.mux),
+			Handler:           withTraceContext(h),
 			ReadHeaderTimeout: ReadHeaderTimeout,
 			IdleTimeout:       IdleTimeout,
 			MaxHeaderBytes:    1 << 20,
@@ -384,7 +388,7 @@ func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registr
 		m.metrics = http.NewServeMux()
 		st.probes(m.metrics)
 	}
-	m.proxy.Handle("/", lv)
+	m.proxy.Handle("/", lv) // gatewayFirst (dispatch.go) knows the proxy mux's other patterns
 	if cfg.Telemetry.Prometheus {
 		m.metrics.Handle(exporter.MetricsPath, withDeadline(metrics.Handler()))
 	}

@@ -1,0 +1,122 @@
+package serve
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/breakerwatch/breakerwatch/exporter"
+	"github.com/breakerwatch/breakerwatch/internal/config"
+	"github.com/breakerwatch/breakerwatch/internal/version"
+)
+
+// gatewayFirst answers every request exactly as the proxy listener's mux
+// alone does: the same handler, status, headers and body, for the
+// gateway's paths and for each of the mux's own (probes, /metrics, the
+// admin API, the status page, the index, redirects of unclean paths and of
+// /tree to /tree/, CONNECT, "*"); and it takes the gateway's own requests
+// past the mux.
+func TestGatewayFirstAnswersAsTheMux(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "upstream %s %s", r.Method, r.URL.RequestURI())
+	}))
+	defer up.Close()
+	yaml := fmt.Sprintf(`
+breakers:
+  up: {}
+routes:
+  - prefix: /up/
+    upstream: %s
+    breaker: up
+`, up.URL)
+	cfg, err := config.Parse("test.yaml", []byte(yaml), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, err := newMetrics(cfg.Telemetry, version.Get())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = metrics.Shutdown(context.Background()) }()
+	reg, err := metrics.NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	feed := exporter.NewLive(exporter.LiveOptions{Routes: liveRoutes(cfg)})
+	defer feed.Close()
+	st := &readiness{}
+	st.set(stateReady)
+	m, lv, err := handler(cfg, metrics, reg, feed, nil, slog.New(slog.DiscardHandler), st, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lv.close()
+	m.proxy.Handle("GET /{$}", index(cfg, reg, urls{proxy: "http://x", admin: "http://x", metrics: "http://x"}))
+
+	first := gatewayFirst(m.proxy, lv)
+	cases := []struct {
+		method, target string
+		direct         bool // gatewayFirst takes it past the mux
+	}{
+		{"GET", "/up/a", true},
+		{"POST", "/up/a/b?q=1&r=%20", true},
+		{"GET", "/up/", true},
+		{"GET", "/healthzone/x", false}, // starts with /healthz: the mux's, which gives it to the gateway (404)
+		{"GET", "/nowhere/x", true},     // the gateway's 404
+		{"GET", "/up", true},            // the gateway's redirect to /up/
+		{"GET", "/", false},
+		{"GET", "/healthz", false},
+		{"GET", "/readyz", false},
+		{"POST", "/healthz", false},
+		{"GET", "/metrics", false},
+		{"GET", "/api/circuit-breaker/status", false},
+		{"GET", "/api/circuit-breaker", false},
+		{"GET", "/ui", false},
+		{"GET", "/ui/", false},
+		{"GET", "//up/a", false},
+		{"GET", "/up//a", false},
+		{"GET", "/up/./a", false},
+		{"GET", "/up/../healthz", false},
+		{"GET", "/up/a/..", false},
+		{"GET", "/up/a%2Fb", false},
+		{"GET", "/up/%68ealthz", false}, // escaped: the mux's
+		{"OPTIONS", "*", false},
+		{"CONNECT", "/up/a", false},
+	}
+	for _, c := range cases {
+		t.Run(c.method+" "+c.target, func(t *testing.T) {
+			req := func() *http.Request {
+				r := httptest.NewRequest(c.method, "http://gw.test"+strings.TrimPrefix(c.target, "*"), nil)
+				if c.target == "*" {
+					r.RequestURI, r.URL.Path = "*", "*"
+				}
+				return r
+			}
+			if got := toGateway(req()); got != c.direct {
+				t.Errorf("toGateway = %v, want %v", got, c.direct)
+			}
+			want, got := httptest.NewRecorder(), httptest.NewRecorder()
+			m.proxy.ServeHTTP(want, req())
+			first.ServeHTTP(got, req())
+			if got.Code != want.Code {
+				t.Errorf("status %d, the mux's %d", got.Code, want.Code)
+			}
+			for _, h := range []string{"Location", "Content-Type", "Allow", "X-Circuit-Breaker-Name"} {
+				if got.Header().Get(h) != want.Header().Get(h) {
+					t.Errorf("%s %q, the mux's %q", h, got.Header().Get(h), want.Header().Get(h))
+				}
+			}
+			gb, _ := io.ReadAll(got.Body)
+			wb, _ := io.ReadAll(want.Body)
+			if c.target != "/metrics" && c.target != "/api/circuit-breaker/status" && string(gb) != string(wb) {
+				t.Errorf("body %.200q, the mux's %.200q", gb, wb)
+			}
+		})
+	}
+}
