@@ -441,7 +441,7 @@ func (pc *h1Conn) roundTrip(req *http.Request, headersBy time.Time) (*http.Respo
 // (1xx) responses after telling the request's httptrace.ClientTrace of
 // them, as http.Transport does (httputil.ReverseProxy forwards them so).
 func (pc *h1Conn) exchange(req *http.Request) (*http.Response, error) {
-	err := req.Write(pc.bw)
+	err := writeRequest(pc.bw, req)
 	if err == nil {
 		err = pc.bw.Flush()
 	}
