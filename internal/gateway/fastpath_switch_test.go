@@ -12,7 +12,8 @@ import (
 )
 
 // upstream_fast_path: false (Options.DisableFastPath) sends the requests
-// through http.Transport itself; by default the fast path carries them.
+// through httputil.ReverseProxy and http.Transport themselves; by default
+// serveDirect and the fast path carry them.
 // Both proxy the same request alike.
 func TestDisableFastPath(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -28,6 +29,9 @@ func TestDisableFastPath(t *testing.T) {
 		}
 		if _, ok := g.tr.base.(*http.Transport); ok != disable {
 			t.Errorf("DisableFastPath %v: the routes' transport is %T, want an *http.Transport only when disabled", disable, g.tr.base)
+		}
+		if direct := g.byPrefix["/up/"].direct; direct == disable {
+			t.Errorf("DisableFastPath %v: serveDirect on = %v", disable, direct)
 		}
 		resp, body := get(t, front.URL+"/up/x")
 		if resp.StatusCode != http.StatusOK || body != "/x" {
