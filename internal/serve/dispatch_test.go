@@ -98,11 +98,11 @@ routes:
 				}
 				return r
 			}
-			if got := toGateway(req()); got != c.direct {
+			if got := m.proxy.toGateway(req()); got != c.direct {
 				t.Errorf("toGateway = %v, want %v", got, c.direct)
 			}
 			want, got := httptest.NewRecorder(), httptest.NewRecorder()
-			m.proxy.ServeHTTP(want, req())
+			m.proxy.ServeMux.ServeHTTP(want, req())
 			first.ServeHTTP(got, req())
 			if got.Code != want.Code {
 				t.Errorf("status %d, the mux's %d", got.Code, want.Code)
@@ -118,5 +118,34 @@ routes:
 				t.Errorf("body %.200q, the mux's %.200q", gb, wb)
 			}
 		})
+	}
+}
+
+// A pattern registered on the proxy's mux is the mux's to serve from then
+// on: gatewayFirst learns of it as it is registered, not from a list kept
+// by hand; a pattern with a wildcard at its root keeps every request in
+// the mux.
+func TestGatewayFirstLearnsPatterns(t *testing.T) {
+	get := func(path string) *http.Request { return httptest.NewRequest("GET", "http://gw.test"+path, nil) }
+	m := newServeMux()
+	m.Handle("/", http.NotFoundHandler())
+	m.Handle("GET /{$}", http.NotFoundHandler())
+	if !m.toGateway(get("/version")) || !m.toGateway(get("/a/b")) {
+		t.Fatal("with the catch-all and the root only, the gateway's paths go to it directly")
+	}
+	m.HandleFunc("GET /version", func(http.ResponseWriter, *http.Request) {})
+	m.Handle("example.com/hosts/", http.NotFoundHandler())
+	m.Handle("POST /items/{id}/tags", http.NotFoundHandler())
+	for _, p := range []string{"/version", "/version/x", "/versions", "/hosts", "/hosts/a", "/items", "/items/1/tags"} {
+		if m.toGateway(get(p)) {
+			t.Errorf("%s goes past the mux, which has a pattern for it", p)
+		}
+	}
+	if !m.toGateway(get("/a/b")) {
+		t.Error("/a/b no longer goes to the gateway directly")
+	}
+	m.Handle("/{tenant}/admin", http.NotFoundHandler())
+	if m.toGateway(get("/a/b")) {
+		t.Error("with a wildcard at the root, /a/b still goes past the mux")
 	}
 }

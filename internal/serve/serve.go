@@ -209,7 +209,7 @@ func Run(ctx context.Context, o Options) error {
 	defer func() { feed.Close(); <-sampling }()
 	serveErr := make(chan error, len(lns))
 	for _, l := range lns {
-		var h http.Handler = l.mux
+		var h http.Handler = l.mux.ServeMux
 		if l.key == "listen" {
 			h = gatewayFirst(l.mux, lv)
 		}
@@ -355,7 +355,7 @@ func newMetrics(t config.Telemetry, info version.Info) (*exporter.Metrics, error
 // muxes are the handlers of the listeners: admin and metrics are proxy
 // itself unless admin_listen or metrics_listen give them their own.
 type muxes struct {
-	proxy, admin, metrics *http.ServeMux
+	proxy, admin, metrics *serveMux
 }
 
 // handler registers the breakers, builds the routes and the health checker
@@ -376,19 +376,19 @@ func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registr
 	if o.ConfigPath != "" {
 		admin.Reload = lv.reload
 	}
-	m := &muxes{proxy: http.NewServeMux()}
+	m := &muxes{proxy: newServeMux()}
 	m.admin, m.metrics = m.proxy, m.proxy
 	st.probes(m.proxy)
 	if cfg.AdminListen != "" {
-		m.admin = http.NewServeMux()
+		m.admin = newServeMux()
 		m.metrics = m.admin
 		st.probes(m.admin)
 	}
 	if cfg.MetricsListen != "" {
-		m.metrics = http.NewServeMux()
+		m.metrics = newServeMux()
 		st.probes(m.metrics)
 	}
-	m.proxy.Handle("/", lv) // gatewayFirst (dispatch.go) knows the proxy mux's other patterns
+	m.proxy.Handle("/", lv)
 	if cfg.Telemetry.Prometheus {
 		m.metrics.Handle(exporter.MetricsPath, withDeadline(metrics.Handler()))
 	}
@@ -403,7 +403,7 @@ func handler(cfg *config.Config, metrics *exporter.Metrics, reg *breaker.Registr
 // listening, its socket, base URL and server.
 type boundListener struct {
 	key  string
-	mux  *http.ServeMux
+	mux  *serveMux
 	ln   net.Listener
 	base string
 	srv  *http.Server
@@ -456,7 +456,7 @@ func (r *readiness) set(s int32) { r.state.Store(s) }
 // the breakers: /api/circuit-breaker/health is the one that answers 503
 // during an outage, which must not get the gateway restarted or taken out
 // of its load balancer.
-func (r *readiness) probes(mux *http.ServeMux) {
+func (r *readiness) probes(mux *serveMux) {
 	text := func(w http.ResponseWriter, status int, body string) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
