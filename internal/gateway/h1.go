@@ -115,6 +115,9 @@ func (t *h1Transport) takes(req *http.Request) (addr string, ok bool) {
 // request, the upstream's wait), through the connection's deadline: when
 // it passes first, the error is errHeaderTimeout.
 func (t *h1Transport) roundTrip(req *http.Request, addr string, headersBy time.Time) (*http.Response, error) {
+	if err := validRequest(req); err != nil {
+		return nil, err
+	}
 	ctx := req.Context()
 	for try := 0; ; try++ {
 		if ctx.Err() != nil {

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -69,6 +71,14 @@ func TestWriteRequestAsRequestWrite(t *testing.T) {
 		}, true /* refused by both */},
 		{"opaque", func() *http.Request { r := newReq("GET", "http://up/", nil); r.URL.Opaque = "//up/o"; return r }, false},
 		{"write trace", func() *http.Request { return newReq("GET", "http://up/", nil).WithContext(traced) }, false},
+		{"CONNECT", func() *http.Request {
+			return &http.Request{Method: "CONNECT", URL: &url.URL{Host: "up:443"}, Host: "up:443", Header: http.Header{}}
+		}, false},
+		{"blank user agent", func() *http.Request {
+			r := newReq("GET", "http://up/", nil)
+			r.Header["User-Agent"] = []string{"\t "}
+			return r
+		}, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -137,4 +147,40 @@ func parse(t *testing.T, b []byte) *http.Request {
 		t.Fatalf("%v: %q", err, b)
 	}
 	return r
+}
+
+// The fast path refuses what http.Transport refuses before writing: a
+// method, header or trailer field name that is not a token, a field value
+// with control bytes; with the same errors, and without dialing.
+func TestH1RefusesWhatTransportRefuses(t *testing.T) {
+	up := newRawUpstream(t, func(c net.Conn) { c.Close() })
+	cases := map[string]func(*http.Request){
+		"method":            func(r *http.Request) { r.Method = "GET /x HTTP/1.1\r\nX:" },
+		"field name":        func(r *http.Request) { r.Header["Bad Name"] = []string{"v"} },
+		"field value":       func(r *http.Request) { r.Header.Set("X-Smuggle", "a\r\nHost: evil") },
+		"NUL in a value":    func(r *http.Request) { r.Header.Set("X-Nul", "a\x00b") },
+		"trailer":           func(r *http.Request) { r.Trailer = http.Header{"X-T": {"a\nb"}} },
+		"user agent CR":     func(r *http.Request) { r.Header.Set("User-Agent", "x\ry") },
+		"empty field name?": func(r *http.Request) { r.Header[""] = []string{"v"} },
+	}
+	tr := newTestH1(t, nil)
+	std := NewBaseTransport()
+	std.Proxy = nil
+	defer std.CloseIdleConnections()
+	for name, spoil := range cases {
+		t.Run(name, func(t *testing.T) {
+			want := newReq("GET", up.URL+"/x", nil)
+			spoil(want)
+			got := newReq("GET", up.URL+"/x", nil)
+			spoil(got)
+			_, werr := std.RoundTrip(want)
+			_, gerr := tr.RoundTrip(got)
+			if werr == nil || gerr == nil || werr.Error() != gerr.Error() {
+				t.Errorf("error %v, http.Transport's %v", gerr, werr)
+			}
+		})
+	}
+	if n := up.opened.Load(); n != 0 {
+		t.Errorf("%d connections opened for invalid requests", n)
+	}
 }
