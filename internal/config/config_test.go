@@ -223,6 +223,8 @@ routes:
   - {prefix: /metrics/, upstream: "http://z", breaker: a}
   - {prefix: openai, upstream: "http://z", breaker: a}
   - {prefix: "/{x}/", upstream: "http://z", breaker: a}
+  - {prefix: /../, upstream: "http://z", breaker: a}
+  - {prefix: /v1/./, upstream: "http://z", breaker: a}
 `,
 			want: []string{
 				`c.yaml:4: routes[1].prefix: "/openai/" is also the prefix of routes[0] (line 3)`,
@@ -231,6 +233,8 @@ routes:
 				`c.yaml:7: routes[4].prefix: "/metrics/" overlaps /metrics, which breakerwatch serves itself`,
 				`c.yaml:8: routes[5].prefix: "openai": want a path that starts and ends with / (like /openai/), of letters, digits and ._~-`,
 				`c.yaml:9: routes[6].prefix: "/{x}/": want a path that starts and ends with / (like /openai/), of letters, digits and ._~-`,
+				`c.yaml:10: routes[7].prefix: "/../": a . or .. segment is never requested (clients and the server clean it away)`,
+				`c.yaml:11: routes[8].prefix: "/v1/./": a . or .. segment is never requested (clients and the server clean it away)`,
 			},
 		},
 		"route naming an unknown breaker, missing fields": {

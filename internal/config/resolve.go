@@ -23,6 +23,11 @@ var reservedPaths = []string{"/metrics", "/api/circuit-breaker/", "/ui/", "/heal
 // leading and a trailing slash. ServeMux wildcards ({...}) cannot appear.
 var prefixPattern = regexp.MustCompile(`^/([A-Za-z0-9._~-]+/)+$`)
 
+// dotSegment reports whether the prefix p has a "." or ".." segment.
+func dotSegment(p string) bool {
+	return strings.Contains(p, "/./") || strings.Contains(p, "/../")
+}
+
 // Apply applies the environment to c, fills in defaults and validates the
 // result, as Load does after reading a file. A configuration built in Go
 // (the embedded demo's) goes through it too, so the environment means the
@@ -248,6 +253,10 @@ func (c *Config) validate(ps *problems) {
 			ps.at(c.at(path), path+".prefix", "required")
 		case !prefixPattern.MatchString(r.Prefix):
 			ps.at(c.at(path+".prefix"), path+".prefix", "%q: want a path that starts and ends with / (like /openai/), of letters, digits and ._~-", r.Prefix)
+		case dotSegment(r.Prefix):
+			// The listener redirects such a path to its cleaned form: no
+			// request would ever reach the route.
+			ps.at(c.at(path+".prefix"), path+".prefix", "%q: a . or .. segment is never requested (clients and the server clean it away)", r.Prefix)
 		default:
 			for _, res := range reservedPaths {
 				if overlaps(r.Prefix, res) {
