@@ -295,6 +295,9 @@ type diffCase struct {
 	// notTaken: directTakes must refuse the request, so both runs go by
 	// ReverseProxy (and must still agree).
 	notTaken bool
+	// anyPath: the direct run may go by either path (a fix may leave the
+	// request to ReverseProxy).
+	anyPath bool
 	// upstream: the upstream's URL instead of a diffUpstream's
 	// (unreachable).
 	upstream string
@@ -324,7 +327,7 @@ func compareRuns(t *testing.T, c diffCase) (direct, proxy diffRun) {
 	if c.notTaken {
 		wantDirect = []string{"ReverseProxy"}
 	}
-	if !slices.Equal(direct.path, wantDirect) {
+	if !c.anyPath && !slices.Equal(direct.path, wantDirect) {
 		t.Errorf("the direct run was sent by %v, want %v", direct.path, wantDirect)
 	}
 	if !slices.Equal(proxy.path, []string{"ReverseProxy"}) {
@@ -837,13 +840,13 @@ func TestDirectDifference_FirstFlush(t *testing.T) {
 
 // TestDirectDifference_EventStreamMediaType: ReverseProxy streams a
 // response of known length only when mime.ParseMediaType of its
-// Content-Type succeeds and gives text/event-stream; serveDirect compares
-// what comes before ';' with strings.EqualFold. For a media type with
-// parameters that do not parse (a duplicate name; mime.ParseMediaType
-// returns no media type then, only for that one of its errors), or
-// with a character that folds to an ASCII letter (U+017F folds to 's'),
-// serveDirect flushes each event and ReverseProxy holds them back until the
-// body ends.
+// Content-Type gives text/event-stream; serveDirect compares what comes
+// before ';' with strings.EqualFold. ParseMediaType gives no media type
+// for a duplicate parameter name (it does give one for other malformed
+// parameters, see TestDirectStreams), nor for a name with a character
+// outside tokens that EqualFold folds to an ASCII letter (U+017F to 's'):
+// for those serveDirect flushes each event, and ReverseProxy holds them
+// back until the body ends.
 func TestDirectDifference_EventStreamMediaType(t *testing.T) {
 	for _, ct := range []string{
 		"text/event-stream; a=1; a=2",
@@ -880,7 +883,7 @@ func TestDirectDifference_SwitchingProtocols(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			compareRuns(t, diffCase{request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\nExpect: 100-continue\r\n\r\n",
-				respond: respondCut(tt.resp)})
+				respond: respondCut(tt.resp), anyPath: true})
 		})
 	}
 }
@@ -899,7 +902,7 @@ func TestDirectDifference_GODEBUGAtRuntime(t *testing.T) {
 		godebug = prev + "," + godebug
 	}
 	t.Setenv("GODEBUG", godebug)
-	compareRuns(t, diffCase{request: "GET /up/x?b=2&a=1 HTTP/1.1\r\nHost: {addr}\r\n\r\n"})
+	compareRuns(t, diffCase{request: "GET /up/x?b=2&a=1 HTTP/1.1\r\nHost: {addr}\r\n\r\n", anyPath: true})
 }
 
 // TestDirectClientHangsUp: a client that hangs up before the response's
