@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -12,6 +14,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"time"
 )
 
 // serveDirect proxies req exactly as the route's httputil.ReverseProxy
@@ -47,9 +50,20 @@ func (r *route) serveDirect(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if res.StatusCode == http.StatusSwitchingProtocols {
-		// No upgrade was asked for (directTakes).
+		// No upgrade was asked for (directTakes), and the fast path
+		// refuses a 101 itself: this is for another transport, with
+		// ReverseProxy's checks in its order.
 		_ = res.Body.Close()
-		r.fail(w, out, fmt.Errorf("backend tried to switch protocol %q when %q was requested", upgradeType(res.Header), ""))
+		up := upgradeType(res.Header)
+		switch {
+		case !printableASCII(up):
+			err = fmt.Errorf("backend tried to switch to invalid protocol %q", up)
+		case up != "":
+			err = fmt.Errorf("backend tried to switch protocol %q when %q was requested", up, "")
+		default:
+			err = errors.New("internal error: 101 switching protocols response with non-writable body")
+		}
+		r.fail(w, out, err)
 		return
 	}
 	removeHopByHop(res.Header)
@@ -76,7 +90,7 @@ func (r *route) serveDirect(w http.ResponseWriter, req *http.Request) {
 	}
 	w.WriteHeader(res.StatusCode)
 
-	if err := copyBody(w, res.Body, streams(res)); err != nil {
+	if err := copyBody(w, res.Body, streams(res.Header.Get("Content-Type"), res.ContentLength)); err != nil {
 		_ = res.Body.Close()
 		if req.Context().Value(http.ServerContextKey) != nil {
 			// The response is cut short: the client must not take what
@@ -148,16 +162,22 @@ func directTakes(req *http.Request) bool {
 	if _, ok := req.Header["Te"]; ok {
 		return false
 	}
+	if _, ok := req.Header["Expect"]; ok {
+		return false // http.Transport's: the fast path does not take it
+	}
 	return req.URL.RawQuery == "" || cleanQuery(req.URL.RawQuery)
 }
 
-// queryReencoded is whether the GODEBUG setting urlmaxqueryparams is set,
-// in the environment or in the binary: then ReverseProxy re-encodes every
-// query.
-var queryReencoded = func() bool {
-	if strings.Contains(os.Getenv("GODEBUG"), "urlmaxqueryparams=") {
-		return true
-	}
+// queryReencoded reports whether the GODEBUG setting urlmaxqueryparams is
+// set, in the environment (read each time: Go follows os.Setenv of
+// GODEBUG) or in the binary: then ReverseProxy re-encodes every query.
+func queryReencoded() bool {
+	return builtQueryReencoded || strings.Contains(os.Getenv("GODEBUG"), "urlmaxqueryparams=")
+}
+
+// builtQueryReencoded is whether the binary's default GODEBUG sets
+// urlmaxqueryparams.
+var builtQueryReencoded = func() bool {
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
 			if s.Key == "DefaultGODEBUG" && strings.Contains(s.Value, "urlmaxqueryparams=") {
@@ -176,7 +196,7 @@ const maxQueryParams = 10000
 // unchanged: no ';', only well-formed %-escapes, at most maxQueryParams
 // parameters, and no GODEBUG setting that re-encodes them all.
 func cleanQuery(q string) bool {
-	if queryReencoded || strings.Count(q, "&")+1 > maxQueryParams {
+	if strings.Count(q, "&")+1 > maxQueryParams || queryReencoded() {
 		return false
 	}
 	for i := 0; i < len(q); i++ {
@@ -268,43 +288,65 @@ func upgradeType(h http.Header) string {
 	return ""
 }
 
-// streams reports whether res's body is written to the client as it
-// comes, each read flushed: server-sent events, and bodies of unknown
-// length (ReverseProxy's FlushInterval -1 for them).
-func streams(res *http.Response) bool {
-	if res.ContentLength == -1 {
+// streams reports whether a response body with the Content-Type ct and
+// length n is written to the client as it comes, each read flushed:
+// ReverseProxy's FlushInterval -1 for server-sent events (the media type
+// that mime.ParseMediaType finds in ct is text/event-stream) and bodies of
+// unknown length. The media type is parsed only when it can be that one.
+func streams(ct string, n int64) bool {
+	if n == -1 {
 		return true
 	}
-	ct := res.Header.Get("Content-Type")
-	if i := strings.IndexByte(ct, ';'); i >= 0 {
-		ct = ct[:i]
+	base, _, _ := strings.Cut(ct, ";")
+	if base = strings.TrimSpace(base); len(base) != len(eventStream) {
+		return false
 	}
-	return strings.EqualFold(strings.TrimSpace(ct), "text/event-stream")
+	for i := range len(base) { // ASCII case folding, as strings.ToLower gives for these letters
+		c := base[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != eventStream[i] {
+			return false
+		}
+	}
+	mt, _, _ := mime.ParseMediaType(ct) // none for a duplicate parameter
+	return mt == eventStream
 }
 
-// copyBody copies body to w through a pooled buffer, flushing after each
-// write when flush is set (and once before the first, for the headers).
-// A read error other than the body's end is returned, as is a write error.
+const eventStream = "text/event-stream"
+
+// copyBody copies body to w through a pooled buffer. With flush, each
+// write is flushed, and the headers are too as soon as a timer's goroutine
+// runs: as with ReverseProxy (its maxLatencyWriter, latency -1), a body
+// that is there at once usually goes out with the headers (net/http sniffs
+// its Content-Type, and an empty one gets Content-Length: 0), and one that
+// is not does not hold the headers back. A read error other than the
+// body's end is returned, as is a write error.
 func copyBody(w http.ResponseWriter, body io.Reader, flush bool) error {
-	var rc *http.ResponseController
+	var fw *flushWriter
 	if flush {
-		rc = http.NewResponseController(w)
-		_ = rc.Flush()
+		fw = &flushWriter{w: w, rc: http.NewResponseController(w), pending: true}
+		fw.t = time.AfterFunc(0, fw.delayed)
+		defer fw.stop()
 	}
 	buf := copyBuffers.Get()
 	defer copyBuffers.Put(buf)
 	for {
 		n, rerr := body.Read(buf)
 		if n > 0 {
-			m, werr := w.Write(buf[:n])
+			var m int
+			var werr error
+			if fw != nil {
+				m, werr = fw.write(buf[:n])
+			} else {
+				m, werr = w.Write(buf[:n])
+			}
 			if werr != nil {
 				return werr
 			}
 			if m != n {
 				return io.ErrShortWrite
-			}
-			if flush {
-				_ = rc.Flush()
 			}
 		}
 		if rerr != nil {
@@ -314,4 +356,49 @@ func copyBody(w http.ResponseWriter, body io.Reader, flush bool) error {
 			return rerr
 		}
 	}
+}
+
+// flushWriter writes and flushes under one lock, which the first flush,
+// from a timer, takes too.
+type flushWriter struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	mu      sync.Mutex
+	t       *time.Timer
+	pending bool // the timer's flush is still to come
+}
+
+func (f *flushWriter) write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n, err := f.w.Write(p)
+	_ = f.rc.Flush()
+	return n, err
+}
+
+func (f *flushWriter) delayed() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.pending { // not stopped
+		_ = f.rc.Flush()
+		f.pending = false
+	}
+}
+
+func (f *flushWriter) stop() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pending = false
+	f.t.Stop()
+}
+
+// printableASCII reports whether s is printable ASCII, as an upgrade's
+// protocol name must be.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
 }

@@ -253,8 +253,12 @@ func newRoute(rc config.Route, reg *breaker.Registry, tr *transports, logger *sl
 	if rc.GRPC() {
 		r.setGRPC(rc)
 	}
-	_, r.direct = r.members[0].rt.(*headerTimeout).next.(*h1Transport)
-	r.direct = r.direct && len(r.members) == 1 && r.grpc == nil
+	if h1, ok := r.members[0].rt.(*headerTimeout).next.(*h1Transport); ok && len(r.members) == 1 && r.grpc == nil {
+		// The fast path must carry the route's requests (no proxy, no
+		// user in the URL): serveDirect then never meets a response that
+		// only http.Transport gives.
+		_, r.direct = h1.takes(&http.Request{Method: http.MethodGet, URL: rc.Upstream, Header: http.Header{}})
+	}
 	return r, nil
 }
 
