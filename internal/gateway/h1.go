@@ -248,6 +248,7 @@ func (t *h1Transport) get(ctx context.Context, addr string, dialBy time.Time) (*
 		return nil, err
 	}
 	pc := &h1Conn{t: t, addr: addr, conn: c, peek: newPeeker(c)}
+	pc.interrupt = func() { _ = c.SetDeadline(aLongTimeAgo) }
 	pc.lr = limitReader{r: c, n: -1}
 	pc.br = bufio.NewReader(&pc.lr)
 	pc.bw = bufio.NewWriter(c)
@@ -357,6 +358,9 @@ type h1Conn struct {
 	bw     *bufio.Writer
 	idleAt time.Time
 	reused bool // it served a request before this one
+	// interrupt ends a blocked read or write at once (a request's context
+	// was canceled): made once per connection, not per request.
+	interrupt func()
 	// prev and next link the idle connections, least recently used first.
 	prev, next *h1Conn
 }
@@ -416,7 +420,7 @@ func (pc *h1Conn) roundTrip(req *http.Request, headersBy time.Time) (*http.Respo
 		// Before the interruption is armed, so as not to undo it.
 		_ = pc.conn.SetDeadline(headersBy)
 	}
-	stop := context.AfterFunc(ctx, func() { _ = pc.conn.SetDeadline(aLongTimeAgo) })
+	stop := context.AfterFunc(ctx, pc.interrupt)
 	resp, err := pc.exchange(req)
 	if err == nil && !headersBy.IsZero() {
 		// The body is never cut by the gateway; an interruption that came
