@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -75,6 +76,27 @@ func TestParseRejectsGarbage(t *testing.T) {
 	}
 	if _, _, err := parseOverride(`{"v":1,"mode":"enforce","by":"a"}`, true); err == nil {
 		t.Error("an override without a time was accepted")
+	}
+}
+
+// The state in a replica's evidence is exactly what State.String() writes,
+// in any version: closed, half-open and open parse, nothing else does (no
+// other case, no half_open), and the error names the bad value and the
+// valid ones.
+func TestParseEvidenceStates(t *testing.T) {
+	for _, st := range []breaker.State{breaker.StateClosed, breaker.StateHalfOpen, breaker.StateOpen} {
+		raw := `{"v":1,"at":1,"mode":"enforce","state":"` + st.String() + `"}`
+		if e, err := parseEvidence(raw); err != nil || e.State != st.String() {
+			t.Errorf("parseEvidence(%q) = %q, %v; want it accepted", raw, e.State, err)
+		}
+	}
+	for _, bad := range []string{"", "Closed", "OPEN", "half_open", "halfopen", "Half-Open", " open", "open ", "state(3)", "1"} {
+		raw := `{"v":1,"at":1,"mode":"enforce","state":"` + bad + `"}`
+		_, err := parseEvidence(raw)
+		want := fmt.Sprintf("garbled: unknown state %q (want closed, half-open or open)", bad)
+		if !errors.Is(err, errGarbled) || err.Error() != want {
+			t.Errorf("parseEvidence(%q) = %v; want %q", raw, err, want)
+		}
 	}
 }
 

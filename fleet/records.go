@@ -72,22 +72,16 @@ func parseEvidence(data string) (evidence, error) {
 	if _, err := breaker.ParseMode(e.Mode); err != nil {
 		return e, fmt.Errorf("%w: %v", errGarbled, err)
 	}
-	if _, err := parseState(e.State); err != nil {
+	// Every replica, old or new, writes State.String(), which is exactly
+	// what UnmarshalText reads back (closed, half-open, open; case matters).
+	var st breaker.State
+	if err := st.UnmarshalText([]byte(e.State)); err != nil {
 		return e, fmt.Errorf("%w: %v", errGarbled, err)
 	}
 	if e.OK > e.Requests || e.Fail > e.Requests || e.Consec > e.Fail {
 		return e, fmt.Errorf("%w: counts do not add up", errGarbled)
 	}
 	return e, nil
-}
-
-func parseState(s string) (breaker.State, error) {
-	for _, st := range []breaker.State{breaker.StateClosed, breaker.StateHalfOpen, breaker.StateOpen} {
-		if st.String() == s {
-			return st, nil
-		}
-	}
-	return 0, fmt.Errorf("unknown state %q", s)
 }
 
 // openRecord is the fleet's decision to open a breaker.

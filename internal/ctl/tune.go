@@ -83,8 +83,8 @@ func (c *Client) promote(ctx context.Context, name string, body []byte, w io.Wri
 		Candidate      string           `json:"candidate"`
 		From           breaker.Settings `json:"from"`
 		To             breaker.Settings `json:"to"`
-		State          string           `json:"state"`
-		Mode           string           `json:"mode"`
+		State          breaker.State    `json:"state"` // unknown names are an error
+		Mode           breaker.Mode     `json:"mode"`
 		SettingsSource string           `json:"settings_source"`
 		Note           string           `json:"note"`
 		Fleet          string           `json:"fleet"`
