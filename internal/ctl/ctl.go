@@ -81,9 +81,9 @@ func (c *Client) Run(ctx context.Context, args []string, w io.Writer) error {
 		return c.Tune(ctx, rest[0], w)
 	case "reset":
 		var out struct {
-			Breaker string `json:"breaker"`
-			State   string `json:"state"`
-			Mode    string `json:"mode"`
+			Breaker string        `json:"breaker"`
+			State   breaker.State `json:"state"` // unknown names are an error
+			Mode    breaker.Mode  `json:"mode"`
 		}
 		if err := c.do(ctx, http.MethodPost, "reset/"+url.PathEscape(rest[0]), nil, &out); err != nil {
 			return err
@@ -116,12 +116,12 @@ func (c *Client) Run(ctx context.Context, args []string, w io.Writer) error {
 			body, _ = json.Marshal(map[string]string{"mode": rest[1]})
 		}
 		var out struct {
-			Breaker      string `json:"breaker"`
-			Mode         string `json:"mode"`
-			ModeSource   string `json:"mode_source"`
-			PreviousMode string `json:"previous_mode"`
-			State        string `json:"state"`
-			Fleet        string `json:"fleet"`
+			Breaker      string        `json:"breaker"`
+			Mode         breaker.Mode  `json:"mode"` // unknown names are an error
+			ModeSource   string        `json:"mode_source"`
+			PreviousMode breaker.Mode  `json:"previous_mode"`
+			State        breaker.State `json:"state"`
+			Fleet        string        `json:"fleet"`
 		}
 		if err := c.do(ctx, http.MethodPost, "mode/"+url.PathEscape(rest[0]), body, &out); err != nil {
 			return err
@@ -156,8 +156,8 @@ type statusBody struct {
 	Status   string `json:"status"`
 	Breakers []struct {
 		Name       string           `json:"name"`
-		State      string           `json:"state"`
-		Mode       string           `json:"mode"`
+		State      breaker.State    `json:"state"` // unknown names are an error
+		Mode       breaker.Mode     `json:"mode"`
 		ModeSource string           `json:"mode_source"`
 		Since      time.Time        `json:"since"`
 		Settings   breaker.Settings `json:"settings"`

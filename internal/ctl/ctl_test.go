@@ -3,8 +3,10 @@ package ctl
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
@@ -162,5 +164,37 @@ func TestShortDuration(t *testing.T) {
 		if got := age(d); got != want {
 			t.Errorf("age(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// reset, mode and status decode the answer's states and modes as
+// breaker.State and breaker.Mode: a name ctl does not know is an error,
+// not a word printed as if it were one.
+func TestUnknownStateOrModeIsAnError(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		answer string
+		want   string
+	}{
+		{"reset, state", []string{"reset", "api"}, `{"breaker":"api","state":"ajar","mode":"enforce"}`, `unknown state "ajar"`},
+		{"reset, mode", []string{"reset", "api"}, `{"breaker":"api","state":"open","mode":"shadow"}`, `unknown mode "shadow"`},
+		{"mode, previous", []string{"mode", "api", "monitor"}, `{"breaker":"api","mode":"monitor","previous_mode":"","state":"open"}`, `unknown mode ""`},
+		{"mode, state", []string{"mode", "api", "monitor"}, `{"breaker":"api","mode":"monitor","previous_mode":"enforce","state":"half_open"}`, `unknown state "half_open"`},
+		{"status, state", []string{"status"}, `{"status":"ok","breakers":[{"name":"api","state":"OPEN","mode":"enforce"}]}`, `unknown state "OPEN"`},
+		{"status, mode", []string{"status"}, `{"status":"ok","breakers":[{"name":"api","state":"open","mode":"Monitor"}]}`, `unknown mode "Monitor"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = io.WriteString(w, tc.answer)
+			}))
+			defer srv.Close()
+			var out strings.Builder
+			err := (&Client{Addr: srv.URL}).Run(context.Background(), tc.args, &out)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || out.Len() != 0 {
+				t.Errorf("err = %v, output %q; want an error with %q and no output", err, out.String(), tc.want)
+			}
+		})
 	}
 }
