@@ -194,7 +194,7 @@ func load() string {
 }
 
 // styleMetrics returns Chromium's cumulative style and layout durations
-// (ms) and counts for the tab (the DevTools Performance domain).
+// (ms) for the tab (the DevTools Performance domain).
 func styleMetrics(b *browser) map[string]float64 {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, time.Minute)
@@ -208,8 +208,6 @@ func styleMetrics(b *browser) map[string]float64 {
 		switch x.Name {
 		case "RecalcStyleDuration", "LayoutDuration":
 			m[x.Name] = x.Value * 1000
-		case "RecalcStyleCount", "LayoutCount":
-			m[x.Name] = x.Value
 		}
 	}
 	return m
@@ -271,20 +269,20 @@ func TestSortMovesRows(t *testing.T) {
 })()`)
 	sameRows := `(() => { const rs = [...document.querySelectorAll('#rows tr')]; return rs.length === 1000 && rs.every((r) => r.bwMark === r.dataset.name) && new Set(rs).size === 1000; })()`
 
-	var worst float64
 	for _, c := range []struct {
 		col   string
 		desc  bool
 		first string
+		moves float64 // rows that must move, when known
 	}{
-		{"state", true, "b0000"}, // the open ones first, by name
-		{"err", true, ""},
-		{"p95", true, ""},
-		{"cps", true, ""},
-		{"name", false, "b0000"},
-		{"name", true, "b0999"}, // a second click reverses
-		{"state", true, "b0000"},
-		{"state", false, "b0001"}, // closed first
+		{"state", true, "b0000", 39}, // the 40 open ones first, by name (b0000 is first already)
+		{"err", true, "", 0},
+		{"p95", true, "", 0},
+		{"cps", true, "", 0},
+		{"name", false, "b0000", 0},
+		{"name", true, "b0999", 999}, // a second click reverses
+		{"state", true, "b0000", 0},
+		{"state", false, "b0001", 40}, // closed first: only the open ones move
 	} {
 		before := styleMetrics(b)
 		moved := evalJS[float64](b, `window.bwMoved`)
@@ -309,13 +307,53 @@ func TestSortMovesRows(t *testing.T) {
 			t.Errorf("sort by %s %s: the rows are not the page's own row elements any more", c.col, dir)
 		}
 		perf := evalJS[map[string]float64](b, `window.breakerwatch`)
-		worst = max(worst, ms)
+		moved = evalJS[float64](b, `window.bwMoved`) - moved
+		if c.moves != 0 && moved != c.moves {
+			t.Errorf("sort by %s %s moved %v rows, want %v", c.col, dir, moved, c.moves)
+		}
+		if moved != perf["lastSortMoves"] {
+			t.Errorf("sort by %s %s: %v rows moved, the page counted %v", c.col, dir, moved, perf["lastSortMoves"])
+		}
 		t.Logf("sort by %s %s: %.1f ms to the next frame; %v rows moved; perf lastSortMs %.1f, sortMsMax %.1f, sorts %v; style recalc %.1f ms, layout %.1f ms [%s]",
-			c.col, dir, ms, evalJS[float64](b, `window.bwMoved`)-moved, perf["lastSortMs"], perf["sortMsMax"], perf["sorts"],
+			c.col, dir, ms, moved, perf["lastSortMs"], perf["sortMsMax"], perf["sorts"],
 			after["RecalcStyleDuration"]-before["RecalcStyleDuration"], after["LayoutDuration"]-before["LayoutDuration"], load())
+	}
+
+	// A live update that puts one row elsewhere in the order moves that row
+	// alone. Sorted by error rate, b0003 (no calls, last) fails once: 100%,
+	// second after b0000 (100% too, ties by name). Its Reset button keeps
+	// the focus and an unfolded timeline stays unfolded.
+	untilFrame(b, `document.querySelector('th[data-sort="err"] button').click()`)
+	if !evalJS[bool](b, sortedBy("err", true)) || evalJS[string](b, `[...document.querySelectorAll('#rows tr')].at(-1).dataset.name`) != "b0993" {
+		t.Fatalf("not sorted by err descending with b0993 last")
+	}
+	evalJS[bool](b, `(() => {
+  document.querySelector('tr[data-name="b0500"] .timeline').open = true;
+  document.querySelector('tr[data-name="b0003"] .reset').focus();
+  window.bwMovedBefore = window.bwMoved;
+  return true;
+})()`)
+	b3, _ := reg.Get("b0003")
+	_ = b3.Execute(context.Background(), func(context.Context) error { return errors.New("upstream failed") })
+	b.waitJS("b0003 second", `document.querySelectorAll('#rows tr')[1].dataset.name === 'b0003'`, time.Minute)
+	if !evalJS[bool](b, sortedBy("err", true)) {
+		t.Errorf("the rows are not sorted by err after an update")
+	}
+	if moved := evalJS[float64](b, `window.bwMoved - window.bwMovedBefore`); moved != 1 {
+		t.Errorf("an update that reorders one row moved %v rows, want 1", moved)
+	}
+	perf := evalJS[map[string]float64](b, `window.breakerwatch`)
+	t.Logf("an update moving b0003 from last to second: %v rows moved in %.1f ms of script", perf["lastSortMoves"], perf["lastSortMs"])
+	if got := evalJS[string](b, `document.activeElement.closest('tr')?.dataset.name + ' ' + document.activeElement.className`); got != "b0003 reset" {
+		t.Errorf("after b0003 moved, the focus is on %q, want its reset button", got)
+	}
+	if !evalJS[bool](b, `document.querySelector('tr[data-name="b0500"] .timeline').open`) {
+		t.Errorf("an unfolded timeline folded when the rows moved")
+	}
+	if !evalJS[bool](b, sameRows) {
+		t.Errorf("after an update: the rows are not the page's own row elements any more")
 	}
 	if r := evalJS[float64](b, `window.breakerwatch.renders`); r != 1 {
 		t.Errorf("sorting rebuilt the table (%v renders); it must move rows", r)
 	}
-	_ = reg
 }
