@@ -214,8 +214,8 @@ func styleMetrics(b *browser) map[string]float64 {
 }
 
 // sortedBy is a JavaScript expression: whether the rows are in the order of
-// a column (desc: highest first), each value read from what the row shows,
-// rows without a value last, ties by name.
+// a column (desc: highest first), each value read from what the row shows;
+// a row without a value counts as -1 (last when sorted highest first).
 func sortedBy(col string, desc bool) string {
 	return fmt.Sprintf(`(() => {
   const num = (s) => { if (s === '–' || s === 'no calls') return -1; const v = parseFloat(s); return s.endsWith('ms') ? v : s.endsWith('s') ? v * 1000 : v; };
@@ -229,9 +229,9 @@ func sortedBy(col string, desc bool) string {
   const rs = [...document.querySelectorAll('#rows tr')];
   for (let i = 1; i < rs.length; i++) {
     const a = val(rs[i-1]), b = val(rs[i]);
+    // Ties are by name; only states are shown exactly (numbers are rounded).
     if (a === b) { if (%q === 'state' && rs[i-1].dataset.name > rs[i].dataset.name) return false; continue; }
-    if (a === -1) return false; // a row without a value above one with a value
-    if (b !== -1 && (%v ? a < b : a > b)) return false;
+    if (%v ? a < b : a > b) return false;
   }
   return true;
 })()`, col, col, desc)
