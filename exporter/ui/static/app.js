@@ -18,7 +18,7 @@ let sortKey = "name";       // the column the rows are sorted by
 let sortDesc = false;
 
 // Measurements, read by the browser tests (docs/status-page.md).
-const perf = { firstRenderMs: null, renders: 0, updates: 0, updateMsTotal: 0, updateMsMax: 0, lastUpdateMs: 0, rows: 0, samples: 0, sorts: 0, sortMsMax: 0, lastSortMs: 0 };
+const perf = { firstRenderMs: null, renders: 0, updates: 0, updateMsTotal: 0, updateMsMax: 0, lastUpdateMs: 0, rows: 0, samples: 0, sorts: 0, sortMsMax: 0, lastSortMs: 0, sortMoves: 0, lastSortMoves: 0 };
 window.breakerwatch = perf;
 
 const fmtPct = (v) => (v * 100).toFixed(v > 0 && v < 0.1 ? 1 : 0) + "%";
@@ -200,23 +200,59 @@ function compare(a, b) {
   return byName(a, b); // ties: by name, always ascending
 }
 
-// applySort puts the rows in the chosen order, moving them only when the
-// order changed (rows are moved, not rebuilt: an open timeline stays open).
+// keepers returns, for the current positions of the rows in their new
+// order, which rows form a longest run already in order (not necessarily
+// contiguous): those stay where they are while the others move around them.
+// A row not in the table (position -1) is never kept. O(n log n).
+function keepers(pos) {
+  const n = pos.length, keep = new Uint8Array(n), prev = new Int32Array(n), tails = [];
+  for (let i = 0; i < n; i++) {
+    if (pos[i] < 0) continue;
+    let lo = 0, hi = tails.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (pos[tails[mid]] < pos[i]) lo = mid + 1; else hi = mid;
+    }
+    prev[i] = lo ? tails[lo - 1] : -1;
+    tails[lo] = i;
+  }
+  for (let i = tails.length ? tails[tails.length - 1] : -1; i >= 0; i = prev[i]) keep[i] = 1;
+  return keep;
+}
+
+// applySort puts the rows in the chosen order by moving the page's own row
+// elements, never rebuilding them (an open timeline stays open), and only
+// those that must move: the longest run of rows already in order stays put,
+// so an update that reorders one row moves one row, and reversing a sort of
+// states moves the few rows of the other states. Where the browser has
+// moveBefore, a row moves without leaving the document (its focus and
+// state are kept); elsewhere insertBefore moves it.
 function applySort() {
   const t0 = performance.now();
   const list = [...rows.values()].sort(compare);
   const body = $("rows");
-  let el = body.firstElementChild, same = true;
-  for (const r of list) {
-    if (el !== r.tr) { same = false; break; }
-    el = el.nextElementSibling;
+  const at = new Map();
+  let i = 0;
+  for (let el = body.firstElementChild; el; el = el.nextElementSibling) at.set(el, i++);
+  const pos = list.map((r) => at.get(r.tr) ?? -1);
+  if (pos.every((p, j) => p === j) && i === list.length) return;
+  const keep = keepers(pos);
+  const move = body.moveBefore ? (tr, next) => body.moveBefore(tr, next) : (tr, next) => body.insertBefore(tr, next);
+  // From the bottom up: each row that moves goes just above the row that
+  // follows it in the new order, which is in place by then.
+  let next = null, moved = 0;
+  for (let j = list.length - 1; j >= 0; j--) {
+    const tr = list[j].tr;
+    if (!keep[j]) {
+      move(tr, next);
+      moved++;
+    }
+    next = tr;
   }
-  if (same) return;
-  // One DOM operation, no layout read in between; only the rows on screen
-  // are laid out again (app.css).
-  body.replaceChildren(...list.map((r) => r.tr));
   const dt = performance.now() - t0;
   perf.sorts++;
+  perf.sortMoves += moved;
+  perf.lastSortMoves = moved;
   perf.lastSortMs = dt;
   if (dt > perf.sortMsMax) perf.sortMsMax = dt;
 }
