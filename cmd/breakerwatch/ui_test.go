@@ -585,30 +585,6 @@ func untilFrame(b *page, act string) float64 {
 	return eval[float64](b, `new Promise(r => { const t0 = performance.now(); `+act+`; requestAnimationFrame(() => { void document.body.offsetHeight; setTimeout(() => r(performance.now() - t0)); }); })`, chromedp.EvalAwaitPromise)
 }
 
-// sortedBy is a JavaScript expression: whether the rows are in the order of
-// a column (desc: highest first); each value is read from what the row
-// shows.
-func sortedBy(col string, desc bool) string {
-	return fmt.Sprintf(`(() => {
-  const num = (s) => { if (s === '–' || s === 'no calls') return -1; const v = parseFloat(s); return s.endsWith('ms') ? v : s.endsWith('s') ? v * 1000 : v; };
-  const val = {
-    name: (r) => r.dataset.name,
-    state: (r) => ({closed: 0, 'half-open': 1, open: 2})[r.dataset.state],
-    err: (r) => num(r.querySelector('.err').textContent),
-    p95: (r) => { const t = r.querySelector('.lat').textContent; return t === '–' ? -1 : num(t.split(' / ')[1]); },
-    cps: (r) => num(r.querySelector('.cps').textContent),
-  }[%q];
-  const rs = [...document.querySelectorAll('#rows tr')];
-  for (let i = 1; i < rs.length; i++) {
-    const a = val(rs[i-1]), b = val(rs[i]);
-    // Ties are by name; only states are shown exactly (numbers are rounded).
-    if (a === b) { if (%q === 'state' && rs[i-1].dataset.name > rs[i].dataset.name) return false; continue; }
-    if (%v ? a < b : a > b) return false;
-  }
-  return true;
-})()`, col, col, desc)
-}
-
 // checkSorting sorts the 1,000 rows by each sortable column from its header,
 // checks the order the page shows and records how long each sort took.
 func checkSorting(t *testing.T, b *page) {
@@ -636,7 +612,7 @@ func checkSorting(t *testing.T, b *page) {
 		if got := eval[string](b, fmt.Sprintf(`document.querySelector('th[data-sort=%q]').getAttribute('aria-sort') + ' ' + document.querySelectorAll('th[aria-sort]').length`, c.th)); got != dir+" 1" {
 			t.Errorf("sort by %s: aria-sort %q, want %q on that header only", c.col, got, dir)
 		}
-		if !eval[bool](b, sortedBy(c.col, c.desc)) {
+		if !eval[bool](b, testutil.StatusPageSortedBy(c.col, c.desc)) {
 			t.Errorf("the rows are not sorted by %s (%s)", c.col, dir)
 		}
 		if c.first != "" {

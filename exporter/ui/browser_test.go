@@ -213,30 +213,6 @@ func styleMetrics(b *browser) map[string]float64 {
 	return m
 }
 
-// sortedBy is a JavaScript expression: whether the rows are in the order of
-// a column (desc: highest first), each value read from what the row shows;
-// a row without a value counts as -1 (last when sorted highest first).
-func sortedBy(col string, desc bool) string {
-	return fmt.Sprintf(`(() => {
-  const num = (s) => { if (s === '–' || s === 'no calls') return -1; const v = parseFloat(s); return s.endsWith('ms') ? v : s.endsWith('s') ? v * 1000 : v; };
-  const val = {
-    name: (r) => r.dataset.name,
-    state: (r) => ({closed: 0, 'half-open': 1, open: 2})[r.dataset.state],
-    err: (r) => num(r.querySelector('.err').textContent),
-    p95: (r) => { const t = r.querySelector('.lat').textContent; return t === '–' ? -1 : num(t.split(' / ')[1]); },
-    cps: (r) => num(r.querySelector('.cps').textContent),
-  }[%q];
-  const rs = [...document.querySelectorAll('#rows tr')];
-  for (let i = 1; i < rs.length; i++) {
-    const a = val(rs[i-1]), b = val(rs[i]);
-    // Ties are by name; only states are shown exactly (numbers are rounded).
-    if (a === b) { if (%q === 'state' && rs[i-1].dataset.name > rs[i].dataset.name) return false; continue; }
-    if (%v ? a < b : a > b) return false;
-  }
-  return true;
-})()`, col, col, desc)
-}
-
 // Sorting 1,000 rows moves the page's own row elements into the new order:
 // the same elements (a property set on each before survives), no rebuild
 // (one render in total), and only the rows that must move are moved (a
@@ -295,7 +271,7 @@ func TestSortMovesRows(t *testing.T) {
 		if got := evalJS[string](b, fmt.Sprintf(`document.querySelector('th[data-sort=%q]').getAttribute('aria-sort') + ' ' + document.querySelectorAll('th[aria-sort]').length`, c.col)); got != dir+" 1" {
 			t.Errorf("sort by %s: aria-sort %q, want %q on that header only", c.col, got, dir)
 		}
-		if !evalJS[bool](b, sortedBy(c.col, c.desc)) {
+		if !evalJS[bool](b, testutil.StatusPageSortedBy(c.col, c.desc)) {
 			t.Errorf("the rows are not sorted by %s (%s)", c.col, dir)
 		}
 		if c.first != "" {
@@ -324,7 +300,7 @@ func TestSortMovesRows(t *testing.T) {
 	// second after b0000 (100% too, ties by name). Its Reset button keeps
 	// the focus and an unfolded timeline stays unfolded.
 	untilFrame(b, `document.querySelector('th[data-sort="err"] button').click()`)
-	if !evalJS[bool](b, sortedBy("err", true)) || evalJS[string](b, `[...document.querySelectorAll('#rows tr')].at(-1).dataset.name`) != "b0993" {
+	if !evalJS[bool](b, testutil.StatusPageSortedBy("err", true)) || evalJS[string](b, `[...document.querySelectorAll('#rows tr')].at(-1).dataset.name`) != "b0993" {
 		t.Fatalf("not sorted by err descending with b0993 last")
 	}
 	evalJS[bool](b, `(() => {
@@ -336,7 +312,7 @@ func TestSortMovesRows(t *testing.T) {
 	b3, _ := reg.Get("b0003")
 	_ = b3.Execute(context.Background(), func(context.Context) error { return errors.New("upstream failed") })
 	b.waitJS("b0003 second", `document.querySelectorAll('#rows tr')[1].dataset.name === 'b0003'`, time.Minute)
-	if !evalJS[bool](b, sortedBy("err", true)) {
+	if !evalJS[bool](b, testutil.StatusPageSortedBy("err", true)) {
 		t.Errorf("the rows are not sorted by err after an update")
 	}
 	if moved := evalJS[float64](b, `window.bwMoved - window.bwMovedBefore`); moved != 1 {
@@ -352,6 +328,15 @@ func TestSortMovesRows(t *testing.T) {
 	}
 	if !evalJS[bool](b, sameRows) {
 		t.Errorf("after an update: the rows are not the page's own row elements any more")
+	}
+	// Lowest error rate first (a second click): the rows without calls in
+	// the window still come last, as they do highest first.
+	untilFrame(b, `document.querySelector('th[data-sort="err"] button').click()`)
+	if !evalJS[bool](b, testutil.StatusPageSortedBy("err", false)) {
+		t.Errorf("the rows are not sorted by err ascending with the rows without calls last")
+	}
+	if got := evalJS[string](b, `[...document.querySelectorAll('#rows tr')].at(-1).querySelector('.err').textContent`); got != "no calls" {
+		t.Errorf("sorted by err ascending, the last row shows %q, want a row without calls", got)
 	}
 	if r := evalJS[float64](b, `window.breakerwatch.renders`); r != 1 {
 		t.Errorf("sorting rebuilt the table (%v renders); it must move rows", r)

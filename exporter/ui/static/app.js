@@ -196,7 +196,9 @@ const byName = (a, b) => (a.data.name < b.data.name ? -1 : a.data.name > b.data.
 function compare(a, b) {
   if (sortKey === "name") return sortDesc ? byName(b, a) : byName(a, b);
   const va = sortValue[sortKey](a.data), vb = sortValue[sortKey](b.data);
-  if (va !== vb) return sortDesc ? vb - va : va - vb;
+  const na = !(va >= 0), nb = !(vb >= 0); // no value: last, whichever the direction
+  if (na !== nb) return na ? 1 : -1;
+  if (va !== vb && !na) return sortDesc ? vb - va : va - vb;
   return byName(a, b); // ties: by name, always ascending
 }
 
