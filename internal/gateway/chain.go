@@ -44,6 +44,12 @@ func (r *route) RoundTrip(out *http.Request) (*http.Response, error) {
 		last.discard()
 		state := b.State() // as the request arrived at this member, like exporter.Middleware's header
 		resp, err := m.rt.RoundTrip(r.attemptRequest(ctx, out, m, rp))
+		if err == nil && resp.StatusCode < 100 {
+			// Three digits, but no HTTP status: net/http's server would
+			// panic writing it.
+			_ = resp.Body.Close()
+			resp, err = nil, fmt.Errorf("malformed HTTP status code %03d from the upstream", resp.StatusCode)
+		}
 		if err == nil && !r.isFailure(resp.StatusCode) {
 			annotate(resp, m, state)
 			return resp, nil

@@ -557,3 +557,55 @@ func TestDispatch(t *testing.T) {
 		}
 	}
 }
+
+// An upstream status of three digits under 100 is no HTTP status: the
+// client gets 502 and the breaker a failure, on every proxying path (the
+// server would otherwise panic writing it, and the breaker count a
+// success).
+func TestStatusUnder100(t *testing.T) {
+	up := newRawUpstream(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			if _, err := io.WriteString(c, "HTTP/1.1 099 Odd\r\nContent-Length: 2\r\n\r\nok"); err != nil {
+				return
+			}
+		}
+	})
+	for _, tc := range []struct {
+		name    string
+		opts    Options
+		method  string
+		headers map[string]string
+	}{
+		{"serveDirect", Options{}, "GET", nil},
+		{"ReverseProxy on the fast path", Options{}, "GET", map[string]string{"Te": "trailers"}},
+		{"http.Transport", Options{DisableFastPath: true}, "GET", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := newRegistry(t, breaker.Config{Name: "odd"})
+			front, _ := serveGateway(t, reg, tc.opts, nil,
+				config.Route{Prefix: "/odd/", Upstream: mustURL(up.URL), Breaker: "odd", Timeout: 5 * time.Second})
+			req, _ := http.NewRequest(tc.method, front.URL+"/odd/x", nil)
+			for k, v := range tc.headers {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "malformed HTTP status code 099") {
+				t.Errorf("got %d %s; want 502 naming the status", resp.StatusCode, body)
+			}
+			b, _ := reg.Get("odd")
+			if c := b.Snapshot().Counts; c.Failure != 1 || c.Success != 0 {
+				t.Errorf("counts = %+v, want 1 failure", c)
+			}
+		})
+	}
+}
