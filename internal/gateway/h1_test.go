@@ -1317,8 +1317,18 @@ func TestH1ReadAfterEOF(t *testing.T) {
 // the response headers): a late upstream is a 504 and its connection is
 // closed, a body that lasts longer is not cut, and the connection that
 // carried it serves the next request.
+//
+// Three routes to the same upstream (the same fast path and idle
+// connections, the same breaker) keep the bounds apart: the request meant
+// to time out has a tight one; the requests meant to succeed have
+// generous ones, so that a loaded machine does not turn them into 504s.
+// The long body's route has the shortest generous one that the test waits
+// out (the body must outlast it), the others h1Wait.
 func TestH1RouteTimeout(t *testing.T) {
-	const timeout = 100 * time.Millisecond
+	const (
+		tight       = 100 * time.Millisecond // /late: the headers never come
+		longTimeout = time.Second            // /long: its headers come at once
+	)
 	release := make(chan struct{})
 	var lateHits atomic.Int32
 	up := newH1Upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -1343,13 +1353,18 @@ func TestH1RouteTimeout(t *testing.T) {
 	b, _ := reg.Get("up")
 	u, _ := url.Parse(up.URL)
 	front, g := serveGateway(t, reg, Options{Logger: slog.New(slog.DiscardHandler)}, nil,
-		config.Route{Prefix: "/up/", Upstream: u, Breaker: "up", Timeout: timeout})
+		config.Route{Prefix: "/ok/", Upstream: u, Breaker: "up", Timeout: h1Wait},
+		config.Route{Prefix: "/tight/", Upstream: u, Breaker: "up", Timeout: tight},
+		config.Route{Prefix: "/long/", Upstream: u, Breaker: "up", Timeout: longTimeout})
 	tr := g.tr.base.(*h1Transport)
 
-	get(t, front.URL+"/up/ok") // a kept-alive connection for the next
+	// A kept-alive connection for the next request.
+	if resp, body := get(t, front.URL+"/ok/x"); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("first request: %d %q", resp.StatusCode, body)
+	}
 	start := time.Now()
-	resp, body := get(t, front.URL+"/up/late")
-	if resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(body, "within 100ms") {
+	resp, body := get(t, front.URL+"/tight/late")
+	if resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(body, "within "+tight.String()) {
 		t.Errorf("late headers: %d %s, want 504 naming the timeout", resp.StatusCode, body)
 	}
 	if d := time.Since(start); d > h1Wait {
@@ -1363,23 +1378,29 @@ func TestH1RouteTimeout(t *testing.T) {
 		t.Errorf("counts = %+v, want 1 success, 1 failure", c)
 	}
 
-	resp, err := http.Get(front.URL + "/up/long")
+	resp, err := http.Get(front.URL + "/long/long")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("long body: %d, want 200", resp.StatusCode)
+	}
 	first := make([]byte, len("first,"))
 	if _, err := io.ReadFull(resp.Body, first); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * timeout) // the body outlasts the timeout
+	// The body outlasts the timeout: the deadline was set less than
+	// longTimeout before the headers came, and the margin lets its timer
+	// fire on a loaded machine.
+	time.Sleep(longTimeout + 100*time.Millisecond)
 	close(release)
 	rest, err := readWithin(t, resp.Body)
 	if err != nil || string(rest) != "last" {
 		t.Errorf("the rest of the body: %q, %v; want it uncut", rest, err)
 	}
 	opened := up.opened.Load()
-	if _, body := get(t, front.URL+"/up/ok"); body != "ok" {
+	if _, body := get(t, front.URL+"/ok/x"); body != "ok" {
 		t.Errorf("next request: %q", body)
 	}
 	if n := up.opened.Load(); n != opened {
