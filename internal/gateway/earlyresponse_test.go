@@ -242,26 +242,39 @@ func TestEarlyResponseReachesClient(t *testing.T) {
 }
 
 // A body that the upstream reads to its end keeps the connection open: the
-// next request on it is served.
+// next request on it is served, whatever the body's size.
+//
+// net/http's HTTP/1 server reads at most 256 KiB (maxPostHandlerReadBytes)
+// of what a handler left unread of a request body before it answers, and
+// past that answers with Connection: close (response.writeHeader's
+// "tooBig"). That limit is on the unread rest only: here the transport has
+// read the body to its end before the upstream could answer (the server's
+// body has seen it: the last byte of a Content-Length, the last chunk), so
+// nothing is left, and a body over 256 KiB (the limit itself, and four
+// times it) keeps the connection as one under it does. Its counterpart, an
+// answer that leaves more than 256 KiB unread and closes the connection,
+// is TestGatewayAnswerBeforeBodyEnd's.
 func TestBodyReadWholeKeepsConnection(t *testing.T) {
-	for _, chunked := range []bool{false, true} {
-		t.Run(fmt.Sprintf("chunked=%v", chunked), func(t *testing.T) {
-			up := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				n, _ := io.Copy(io.Discard, r.Body)
-				fmt.Fprintf(w, "%d\n", n)
+	for _, size := range []int{200 << 10, 256 << 10, 1 << 20} {
+		for _, chunked := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%d KiB, chunked=%v", size>>10, chunked), func(t *testing.T) {
+				up := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					n, _ := io.Copy(io.Discard, r.Body)
+					fmt.Fprintf(w, "%d\n", n)
+				})
+				front, _ := setup(t, up, breaker.Config{}, config.Route{})
+				c := dialFront(t, front)
+				for i := range 2 {
+					if err := <-c.sendPost("/up/x", size, chunked, nil); err != nil {
+						t.Fatal(err)
+					}
+					resp, body, err := c.read()
+					if err != nil || resp.StatusCode != 200 || body != fmt.Sprintf("%d\n", size) || resp.Close {
+						t.Fatalf("request %d on the connection: %v, %v, %q; want 200 with the body's size, the connection kept", i, resp, err, body)
+					}
+				}
 			})
-			front, _ := setup(t, up, breaker.Config{}, config.Route{})
-			c := dialFront(t, front)
-			for i := range 2 {
-				if err := <-c.sendPost("/up/x", 300<<10, chunked, nil); err != nil {
-					t.Fatal(err)
-				}
-				resp, body, err := c.read()
-				if err != nil || resp.StatusCode != 200 || body != fmt.Sprintf("%d\n", 300<<10) || resp.Close {
-					t.Fatalf("request %d on the connection: %v, %v, %q; want 200 with the body's size, the connection kept", i, resp, err, body)
-				}
-			}
-		})
+		}
 	}
 }
 
@@ -270,7 +283,12 @@ func TestBodyReadWholeKeepsConnection(t *testing.T) {
 // server reads the rest of a small body first and keeps the connection for
 // the next request; a large one closes it. (Full duplex there would leave
 // the server reading the body's end after the handler, and panicking on
-// the connection's next request, golang/go#68560.)
+// the connection's next request, golang/go#68560.) Large is net/http's
+// maxPostHandlerReadBytes, 256 KiB: with more of a Content-Length body
+// unread, the server answers with Connection: close instead of reading it,
+// and a 300 KiB body leaves more than that (the server has read at most a
+// buffer's worth with the headers). That close costs the server's
+// rstAvoidanceDelay (500ms) per subtest.
 func TestGatewayAnswerBeforeBodyEnd(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -291,7 +309,7 @@ func TestGatewayAnswerBeforeBodyEnd(t *testing.T) {
 			if tc.status == http.StatusServiceUnavailable {
 				b.ForceOpen("test")
 			}
-			for _, size := range []int{1000, 200 << 10} {
+			for _, size := range []int{1000, 200 << 10, 300 << 10} {
 				c := dialFront(t, front)
 				sent := c.sendPost("/up/x", size, false, nil)
 				resp, body, err := c.read()
@@ -301,6 +319,9 @@ func TestGatewayAnswerBeforeBodyEnd(t *testing.T) {
 				<-sent
 				if size < 256<<10 && resp.Close {
 					t.Errorf("%d bytes: the answer closes the connection; want it kept", size)
+				}
+				if size >= 256<<10 && !resp.Close {
+					t.Errorf("%d bytes: the answer keeps the connection; want it closed (more than 256 KiB unread)", size)
 				}
 				c.nextRequestServedOrClosed(t, tc.status, !resp.Close)
 				c.Close()

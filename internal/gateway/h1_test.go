@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -383,26 +384,236 @@ func (u *oneShot) waitClosed(t *testing.T) {
 	}
 }
 
-// A kept-alive connection that the upstream closed while it was idle: the
-// next request is sent on a new one, and reaches the upstream once.
-func TestH1StaleConnection(t *testing.T) {
-	t.Run("GET retried", func(t *testing.T) {
-		up := newOneShot(t)
-		tr := newTestH1(t, nil)
-		h1Do(t, tr, "GET", up.URL+"/", nil)
-		up.waitClosed(t)
-		// Sent on the closed connection first (a GET is not checked),
-		// then again on a new one.
-		if _, body := h1Do(t, tr, "GET", up.URL+"/", nil); body != "ok" {
-			t.Errorf("body %q", body)
-		}
-		if got := up.received(); len(got) != 2 {
-			t.Errorf("the upstream received %q, want two GETs", got)
-		}
-		if n := up.opened.Load(); n != 2 {
-			t.Errorf("%d connections, want 2", n)
+// perConnUpstream is a raw upstream that records the requests it receives
+// on each connection, in the order the connections were opened, and
+// answers each ("HTTP/1.1 200", Content-Length, kept alive). It closes its
+// first connection after the first response, once closeFirst is closed,
+// and then closes firstClosed.
+type perConnUpstream struct {
+	*rawUpstream
+	mu          sync.Mutex
+	got         [][]string // per connection: "METHOD /path body"
+	closeFirst  chan struct{}
+	firstClosed chan struct{}
+}
+
+func newPerConnUpstream(t *testing.T) *perConnUpstream {
+	u := &perConnUpstream{closeFirst: make(chan struct{}), firstClosed: make(chan struct{})}
+	u.rawUpstream = newRawUpstream(t, func(c net.Conn) {
+		u.mu.Lock()
+		i := len(u.got) // the test opens one connection at a time
+		u.got = append(u.got, []string{})
+		u.mu.Unlock()
+		br := bufio.NewReader(c)
+		for {
+			req, body, err := readRawRequest(br)
+			if err != nil {
+				return
+			}
+			u.mu.Lock()
+			u.got[i] = append(u.got[i], strings.TrimSpace(req.Method+" "+req.URL.Path+" "+body))
+			u.mu.Unlock()
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			if i == 0 {
+				<-u.closeFirst
+				c.Close()
+				close(u.firstClosed)
+				return
+			}
 		}
 	})
+	return u
+}
+
+// received is what the upstream received, per connection.
+func (u *perConnUpstream) received() [][]string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return slices.Clone(u.got)
+}
+
+// writeLog is a dialer for the fast path that records what the transport
+// writes on each connection it opens, in the order it opened them, and can
+// run a hook before each write. Its connections keep their socket
+// (SyscallConn), so that the fast path checks an idle one as it does a
+// plain one.
+type writeLog struct {
+	mu      sync.Mutex
+	written []*bytes.Buffer
+	// beforeWrite, if not nil, runs before the w-th write (from 0) on the
+	// conn-th connection (from 0), on the writing goroutine.
+	beforeWrite func(conn, w int, c net.Conn)
+}
+
+func (l *writeLog) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.written = append(l.written, new(bytes.Buffer))
+	return &loggedConn{Conn: c, log: l, i: len(l.written) - 1}, nil
+}
+
+// requests is what was written on each connection, as "METHOD /path body"
+// per request.
+func (l *writeLog) requests(t *testing.T) [][]string {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	all := make([][]string, len(l.written))
+	for i, buf := range l.written {
+		all[i] = []string{}
+		br := bufio.NewReader(bytes.NewReader(buf.Bytes()))
+		for {
+			if _, err := br.Peek(1); err == io.EOF {
+				break
+			}
+			req, body, err := readRawRequest(br)
+			if err != nil {
+				t.Fatalf("connection %d: what the transport wrote is not a sequence of requests: %v", i, err)
+			}
+			all[i] = append(all[i], strings.TrimSpace(req.Method+" "+req.URL.Path+" "+body))
+		}
+	}
+	return all
+}
+
+type loggedConn struct {
+	net.Conn
+	log    *writeLog
+	i      int
+	writes int // the transport writes on one goroutine at a time
+}
+
+func (c *loggedConn) Write(p []byte) (int, error) {
+	if hook := c.log.beforeWrite; hook != nil {
+		hook(c.i, c.writes, c.Conn)
+	}
+	c.writes++
+	n, err := c.Conn.Write(p)
+	c.log.mu.Lock()
+	c.log.written[c.i].Write(p[:n])
+	c.log.mu.Unlock()
+	return n, err
+}
+
+func (c *loggedConn) SyscallConn() (syscall.RawConn, error) {
+	return c.Conn.(syscall.Conn).SyscallConn()
+}
+
+// A kept-alive connection that the upstream closed while it was idle. When
+// the close shows before the request is sent (the idle connection is
+// checked), the request goes on a new connection, and nothing of it on the
+// closed one. When the upstream closes it just after that check, as the
+// request is written (the race that no check closes, and the only case on
+// platforms without one), the request has gone to the closed connection:
+// a GET, or a POST with an Idempotency-Key, is sent again, whole, on a new
+// connection; a POST without one is not, since the transport cannot know
+// that the upstream did not act on it, and its error is returned.
+//
+// What the transport wrote is recorded per connection on its side, and
+// what the upstream received per connection on its own: the request
+// written on the closed connection never reaches the upstream, and a
+// retry shows as the same request written on two connections.
+func TestH1StaleConnection(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		method, key string
+		afterCheck  bool
+		resent      bool // sent again on a new connection
+	}{
+		{"GET, closed before the check", "GET", "", false, false},
+		{"POST, closed before the check", "POST", "", false, false},
+		{"POST with Idempotency-Key, closed before the check", "POST", "k", false, false},
+		{"GET, closed after the check", "GET", "", true, true},
+		{"POST, closed after the check", "POST", "", true, false},
+		{"POST with Idempotency-Key, closed after the check", "POST", "k", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := newPerConnUpstream(t)
+			wl := &writeLog{}
+			tr := newTestH1(t, nil)
+			tr.dial = wl.dial
+			body := func(s string) []byte {
+				if tc.method == "GET" {
+					return nil
+				}
+				return []byte(s)
+			}
+			line := func(path, b string) string {
+				return strings.TrimSpace(tc.method + " " + path + " " + string(body(b)))
+			}
+			first, second := line("/1", "one"), line("/2", "two")
+
+			h1Do(t, tr, tc.method, up.URL+"/1", body("one"))
+			if tc.afterCheck {
+				// The second request's write on the first connection is
+				// its first write: the idle connection has been checked
+				// and found open. The upstream closes it then, and the
+				// write waits for its FIN.
+				wl.beforeWrite = func(conn, w int, c net.Conn) {
+					if conn != 0 || w != 1 {
+						return
+					}
+					close(up.closeFirst)
+					recvWithin(t, up.firstClosed)
+					p := newPeeker(c)
+					testutil.WaitFor(t, "the upstream's FIN on the first connection", h1Wait, func() bool { return !p.alive() })
+				}
+			} else {
+				close(up.closeFirst)
+				recvWithin(t, up.firstClosed)
+				waitFIN(t, tr, up.addr)
+			}
+
+			var rd io.Reader
+			if b := body("two"); b != nil {
+				rd = bytes.NewReader(b)
+			}
+			req, _ := http.NewRequest(tc.method, up.URL+"/2", rd)
+			if tc.key != "" {
+				req.Header.Set("Idempotency-Key", tc.key)
+			}
+			resp, err := tr.RoundTrip(req)
+			wantErr := tc.afterCheck && !tc.resent
+			switch {
+			case err == nil && wantErr:
+				resp.Body.Close()
+				t.Error("RoundTrip succeeded; want the error of the closed connection")
+			case err == nil:
+				b, rerr := readWithin(t, resp.Body)
+				resp.Body.Close()
+				if string(b) != "ok" || rerr != nil {
+					t.Errorf("body %q, %v", b, rerr)
+				}
+			case !wantErr:
+				t.Fatalf("RoundTrip: %v", err)
+			}
+
+			var wantWritten, wantReceived [][]string
+			switch {
+			case !tc.afterCheck:
+				wantWritten = [][]string{{first}, {second}}
+				wantReceived = [][]string{{first}, {second}}
+			case tc.resent:
+				wantWritten = [][]string{{first, second}, {second}}
+				wantReceived = [][]string{{first}, {second}}
+			default:
+				wantWritten = [][]string{{first, second}}
+				wantReceived = [][]string{{first}}
+			}
+			eq := func(a, b []string) bool { return slices.Equal(a, b) }
+			if got := wl.requests(t); !slices.EqualFunc(got, wantWritten, eq) {
+				t.Errorf("the transport wrote, per connection, %q; want %q", got, wantWritten)
+			}
+			if got := up.received(); !slices.EqualFunc(got, wantReceived, eq) {
+				t.Errorf("the upstream received, per connection, %q; want %q", got, wantReceived)
+			}
+		})
+	}
 	t.Run("server IdleTimeout", func(t *testing.T) {
 		up := newH1Upstream(t, okHandler("ok"), func(s *http.Server) { s.IdleTimeout = 20 * time.Millisecond })
 		tr := newTestH1(t, nil)
@@ -410,47 +621,6 @@ func TestH1StaleConnection(t *testing.T) {
 		up.waitClosed(t, 1)
 		if _, body := h1Do(t, tr, "GET", up.URL+"/", nil); body != "ok" {
 			t.Errorf("body %q", body)
-		}
-		if n := up.opened.Load(); n != 2 {
-			t.Errorf("%d connections, want 2", n)
-		}
-	})
-	// A POST is not sent on a connection that the upstream closed: the
-	// idle connection is checked first.
-	t.Run("POST checked", func(t *testing.T) {
-		up := newOneShot(t)
-		tr := newTestH1(t, nil)
-		h1Do(t, tr, "POST", up.URL+"/", []byte("one"))
-		up.waitClosed(t)
-		waitFIN(t, tr, up.addr)
-		if _, body := h1Do(t, tr, "POST", up.URL+"/", []byte("two")); body != "ok" {
-			t.Errorf("body %q", body)
-		}
-		if got, want := up.received(), []string{"POST one", "POST two"}; !slices.Equal(got, want) {
-			t.Errorf("the upstream received %q, want %q", got, want)
-		}
-	})
-	// A POST with an Idempotency-Key is sent on the idle connection
-	// unchecked, then again, with its body, on a new one.
-	t.Run("POST with Idempotency-Key retried", func(t *testing.T) {
-		up := newOneShot(t)
-		tr := newTestH1(t, nil)
-		h1Do(t, tr, "POST", up.URL+"/", []byte("one"))
-		up.waitClosed(t)
-		waitFIN(t, tr, up.addr)
-		req, _ := http.NewRequest("POST", up.URL+"/", strings.NewReader("two"))
-		req.Header.Set("Idempotency-Key", "k2")
-		resp, err := tr.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := readWithin(t, resp.Body)
-		resp.Body.Close()
-		if string(b) != "ok" {
-			t.Errorf("body %q", b)
-		}
-		if got, want := up.received(), []string{"POST one", "POST two"}; !slices.Equal(got, want) {
-			t.Errorf("the upstream received %q, want %q", got, want)
 		}
 		if n := up.opened.Load(); n != 2 {
 			t.Errorf("%d connections, want 2", n)
@@ -1147,8 +1317,18 @@ func TestH1ReadAfterEOF(t *testing.T) {
 // the response headers): a late upstream is a 504 and its connection is
 // closed, a body that lasts longer is not cut, and the connection that
 // carried it serves the next request.
+//
+// Three routes to the same upstream (the same fast path and idle
+// connections, the same breaker) keep the bounds apart: the request meant
+// to time out has a tight one; the requests meant to succeed have
+// generous ones, so that a loaded machine does not turn them into 504s.
+// The long body's route has the shortest generous one that the test waits
+// out (the body must outlast it), the others h1Wait.
 func TestH1RouteTimeout(t *testing.T) {
-	const timeout = 100 * time.Millisecond
+	const (
+		tight       = 100 * time.Millisecond // /late: the headers never come
+		longTimeout = time.Second            // /long: its headers come at once
+	)
 	release := make(chan struct{})
 	var lateHits atomic.Int32
 	up := newH1Upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -1173,13 +1353,18 @@ func TestH1RouteTimeout(t *testing.T) {
 	b, _ := reg.Get("up")
 	u, _ := url.Parse(up.URL)
 	front, g := serveGateway(t, reg, Options{Logger: slog.New(slog.DiscardHandler)}, nil,
-		config.Route{Prefix: "/up/", Upstream: u, Breaker: "up", Timeout: timeout})
+		config.Route{Prefix: "/ok/", Upstream: u, Breaker: "up", Timeout: h1Wait},
+		config.Route{Prefix: "/tight/", Upstream: u, Breaker: "up", Timeout: tight},
+		config.Route{Prefix: "/long/", Upstream: u, Breaker: "up", Timeout: longTimeout})
 	tr := g.tr.base.(*h1Transport)
 
-	get(t, front.URL+"/up/ok") // a kept-alive connection for the next
+	// A kept-alive connection for the next request.
+	if resp, body := get(t, front.URL+"/ok/x"); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("first request: %d %q", resp.StatusCode, body)
+	}
 	start := time.Now()
-	resp, body := get(t, front.URL+"/up/late")
-	if resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(body, "within 100ms") {
+	resp, body := get(t, front.URL+"/tight/late")
+	if resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(body, "within "+tight.String()) {
 		t.Errorf("late headers: %d %s, want 504 naming the timeout", resp.StatusCode, body)
 	}
 	if d := time.Since(start); d > h1Wait {
@@ -1193,23 +1378,29 @@ func TestH1RouteTimeout(t *testing.T) {
 		t.Errorf("counts = %+v, want 1 success, 1 failure", c)
 	}
 
-	resp, err := http.Get(front.URL + "/up/long")
+	resp, err := http.Get(front.URL + "/long/long")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("long body: %d, want 200", resp.StatusCode)
+	}
 	first := make([]byte, len("first,"))
 	if _, err := io.ReadFull(resp.Body, first); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * timeout) // the body outlasts the timeout
+	// The body outlasts the timeout: the deadline was set less than
+	// longTimeout before the headers came, and the margin lets its timer
+	// fire on a loaded machine.
+	time.Sleep(longTimeout + 100*time.Millisecond)
 	close(release)
 	rest, err := readWithin(t, resp.Body)
 	if err != nil || string(rest) != "last" {
 		t.Errorf("the rest of the body: %q, %v; want it uncut", rest, err)
 	}
 	opened := up.opened.Load()
-	if _, body := get(t, front.URL+"/up/ok"); body != "ok" {
+	if _, body := get(t, front.URL+"/ok/x"); body != "ok" {
 		t.Errorf("next request: %q", body)
 	}
 	if n := up.opened.Load(); n != opened {
