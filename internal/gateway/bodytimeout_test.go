@@ -191,7 +191,7 @@ func TestBodyReadTimeoutHTTP2(t *testing.T) {
 	reg, _ := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()))
 	t.Cleanup(func() { reg.Close() })
 	b, _ := reg.Register(breaker.Config{Name: "up", FailureThreshold: 1})
-	frontURL, client := serveGatewayH2(t, reg, config.Route{Prefix: "/up/", Upstream: mustURL(up.URL), Breaker: "up", Timeout: 10 * time.Second,
+	frontURL, client, _ := serveGatewayH2(t, reg, config.Route{Prefix: "/up/", Upstream: mustURL(up.URL), Breaker: "up", Timeout: 10 * time.Second,
 		BodyReadTimeout: 200 * time.Millisecond})
 
 	pr, pw := io.Pipe()

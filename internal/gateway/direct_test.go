@@ -988,25 +988,11 @@ func TestDirectClientHangsUp(t *testing.T) {
 func TestDirectNotForHTTP2(t *testing.T) {
 	up := newDiffUpstream(t, respondOK)
 	reg := newRegistry(t, breaker.Config{Name: "up"})
-	u, _ := url.Parse(up.URL)
-	g, err := New([]config.Route{{Prefix: "/up/", Upstream: u, Breaker: "up", Timeout: h1Wait}}, reg,
-		Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.CloseIdleConnections)
+	frontURL, client, g := serveGatewayH2(t, reg, config.Route{Prefix: "/up/", Upstream: mustURL(up.URL), Breaker: "up", Timeout: h1Wait})
 	r := g.byPrefix["/up/"]
 	spy := &pathSpy{next: r.members[0].rt}
 	r.members[0].rt = spy
-	mux := http.NewServeMux()
-	g.Register(mux)
-	front := httptest.NewUnstartedServer(mux)
-	front.EnableHTTP2 = true
-	front.StartTLS()
-	t.Cleanup(front.Close)
-	client := front.Client()
-	t.Cleanup(client.CloseIdleConnections)
-	resp, err := client.Get(front.URL + "/up/x")
+	resp, err := client.Get(frontURL + "/up/x")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -370,7 +370,7 @@ func TestEarlyResponseHTTP2(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(tooLarge))
 	t.Cleanup(up.Close)
 	reg := newRegistry(t, breaker.Config{Name: "up"})
-	frontURL, client := serveGatewayH2(t, reg, config.Route{Prefix: "/up/", Upstream: mustURL(up.URL), Breaker: "up", Timeout: 5 * time.Second})
+	frontURL, client, _ := serveGatewayH2(t, reg, config.Route{Prefix: "/up/", Upstream: mustURL(up.URL), Breaker: "up", Timeout: 5 * time.Second})
 
 	pr, pw := io.Pipe()
 	defer pw.Close()

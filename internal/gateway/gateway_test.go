@@ -115,8 +115,8 @@ func newRegistry(t *testing.T, cfgs ...breaker.Config) *breaker.Registry {
 }
 
 // serveGatewayH2 serves the gateway of routes over HTTPS with HTTP/2 and
-// returns its URL and a client that speaks HTTP/2 to it.
-func serveGatewayH2(t *testing.T, reg *breaker.Registry, routes ...config.Route) (string, *http.Client) {
+// returns its URL, a client that speaks HTTP/2 to it, and the gateway.
+func serveGatewayH2(t *testing.T, reg *breaker.Registry, routes ...config.Route) (string, *http.Client, *Gateway) {
 	t.Helper()
 	g, err := New(routes, reg, Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -131,7 +131,7 @@ func serveGatewayH2(t *testing.T, reg *breaker.Registry, routes ...config.Route)
 	t.Cleanup(front.Close)
 	client := front.Client()
 	t.Cleanup(client.CloseIdleConnections)
-	return front.URL, client
+	return front.URL, client, g
 }
 
 // hangUp sends a request to url and cancels it once arrived is closed (the
