@@ -504,6 +504,22 @@ func (c *loggedConn) SyscallConn() (syscall.RawConn, error) {
 	return c.Conn.(syscall.Conn).SyscallConn()
 }
 
+// closeAfterCheck makes up close its first connection as the second
+// request is written on it (its second write: the idle connection has been
+// checked and found open), and that write wait for the upstream's FIN: the
+// race that no check before reuse closes.
+func closeAfterCheck(t *testing.T, up *perConnUpstream, wl *writeLog) {
+	wl.beforeWrite = func(conn, w int, c net.Conn) {
+		if conn != 0 || w != 1 {
+			return
+		}
+		close(up.closeFirst)
+		recvWithin(t, up.firstClosed)
+		p := newPeeker(c)
+		testutil.WaitFor(t, "the upstream's FIN on the first connection", h1Wait, func() bool { return !p.alive() })
+	}
+}
+
 // A kept-alive connection that the upstream closed while it was idle. When
 // the close shows before the request is sent (the idle connection is
 // checked), the request goes on a new connection, and nothing of it on the
@@ -554,15 +570,7 @@ func TestH1StaleConnection(t *testing.T) {
 				// its first write: the idle connection has been checked
 				// and found open. The upstream closes it then, and the
 				// write waits for its FIN.
-				wl.beforeWrite = func(conn, w int, c net.Conn) {
-					if conn != 0 || w != 1 {
-						return
-					}
-					close(up.closeFirst)
-					recvWithin(t, up.firstClosed)
-					p := newPeeker(c)
-					testutil.WaitFor(t, "the upstream's FIN on the first connection", h1Wait, func() bool { return !p.alive() })
-				}
+				closeAfterCheck(t, up, wl)
 			} else {
 				close(up.closeFirst)
 				recvWithin(t, up.firstClosed)
@@ -1591,9 +1599,10 @@ func TestH1MaxIdleConns(t *testing.T) {
 	}
 }
 
-// Through the gateway (the route's timeout armed on the connection), a
-// kept-alive connection that the upstream closed is replaced as directly.
-func TestH1StaleConnectionGateway(t *testing.T) {
+// Through the gateway, a kept-alive connection that the upstream closed
+// after each answer (as one whose keep-alive timeout expired does) is found
+// closed by the check before reuse and replaced, request after request.
+func TestH1ClosedIdleConnectionGateway(t *testing.T) {
 	up := newOneShot(t)
 	front, _ := h1Gateway(t, up.URL)
 	for i := range 3 {
@@ -1604,6 +1613,57 @@ func TestH1StaleConnectionGateway(t *testing.T) {
 	}
 	if got := up.received(); len(got) != 3 {
 		t.Errorf("the upstream received %q, want 3 GETs", got)
+	}
+}
+
+// Through the gateway (the route's timeout armed on the connection), a GET
+// written on a kept-alive connection that the upstream closed just after
+// the check before reuse is sent again on a new connection, by serveDirect
+// and by ReverseProxy (a TE header keeps it there) alike; the client gets
+// the answer, and the breaker one success.
+func TestH1StaleConnectionGateway(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		te   bool
+	}{{"serveDirect", false}, {"ReverseProxy", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := newPerConnUpstream(t)
+			wl := &writeLog{}
+			reg := newRegistry(t, breaker.Config{Name: "up"})
+			front, g := serveGateway(t, reg, Options{Logger: slog.New(slog.DiscardHandler)}, nil,
+				config.Route{Prefix: "/up/", Upstream: mustURL(up.URL), Breaker: "up", Timeout: h1Wait})
+			g.tr.base.(*h1Transport).dial = wl.dial
+			send := func(path string) {
+				t.Helper()
+				req, _ := http.NewRequest("GET", front.URL+"/up"+path, nil)
+				if tc.te {
+					req.Header.Set("TE", "trailers")
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || string(b) != "ok" {
+					t.Errorf("GET %s: %d %q", path, resp.StatusCode, b)
+				}
+			}
+			send("/1")
+			closeAfterCheck(t, up, wl)
+			send("/2")
+			eq := func(a, b []string) bool { return slices.Equal(a, b) }
+			if got, want := wl.requests(t), [][]string{{"GET /1", "GET /2"}, {"GET /2"}}; !slices.EqualFunc(got, want, eq) {
+				t.Errorf("the gateway wrote, per connection, %q; want %q", got, want)
+			}
+			if got, want := up.received(), [][]string{{"GET /1"}, {"GET /2"}}; !slices.EqualFunc(got, want, eq) {
+				t.Errorf("the upstream received, per connection, %q; want %q", got, want)
+			}
+			b, _ := reg.Get("up")
+			if c := b.Snapshot().Counts; c.Success != 2 || c.Failure != 0 {
+				t.Errorf("counts = %+v, want 2 successes", c)
+			}
+		})
 	}
 }
 
