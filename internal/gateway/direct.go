@@ -77,7 +77,11 @@ func (r *route) serveDirect(w http.ResponseWriter, req *http.Request) {
 		if prev, ok := h[k]; ok {
 			h[k] = append(prev, vv...)
 		} else {
-			h[k] = vv // res is the gateway's own, and done with after this
+			// res is the gateway's own, and done with after this. Some
+			// values are process-wide (annotate's): appending to them
+			// copies (their capacity is their length), and nothing may
+			// write into them in place.
+			h[k] = vv
 		}
 	}
 	announced := len(res.Trailer)
