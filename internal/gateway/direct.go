@@ -152,12 +152,15 @@ func (d *directCall) got1xx(code int, header textproto.MIMEHeader) error {
 	return nil
 }
 
-// directTakes reports whether serveDirect proxies req: no body, no Upgrade
-// or TE header (ReverseProxy's handling of those stays theirs), not
+// directTakes reports whether serveDirect proxies req: no body, no Upgrade,
+// TE or Expect header (ReverseProxy's handling of those stays theirs), not
 // CONNECT, and a query that ReverseProxy passes on as it is (see
 // cleanQuery).
 func directTakes(req *http.Request) bool {
-	if req.ContentLength != 0 || req.Body != nil && req.Body != http.NoBody || req.Method == http.MethodConnect {
+	// No body: ContentLength 0, as ReverseProxy decides it (an HTTP/1
+	// request's body is then http.NoBody; an HTTP/2 request's is not, but
+	// it ended with its headers, or its Content-Length is 0).
+	if req.ContentLength != 0 || req.Method == http.MethodConnect {
 		return false
 	}
 	if _, ok := req.Header["Upgrade"]; ok {

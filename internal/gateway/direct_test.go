@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
+	"net/textproto"
 	"net/url"
 	"os"
 	"reflect"
@@ -983,25 +985,90 @@ func TestDirectClientHangsUp(t *testing.T) {
 	}
 }
 
-// TestDirectNotForHTTP2: an HTTP/2 request's body is never http.NoBody,
-// even without DATA frames, so directTakes leaves it to ReverseProxy.
-func TestDirectNotForHTTP2(t *testing.T) {
-	up := newDiffUpstream(t, respondOK)
-	reg := newRegistry(t, breaker.Config{Name: "up"})
-	frontURL, client, g := serveGatewayH2(t, reg, config.Route{Prefix: "/up/", Upstream: mustURL(up.URL), Breaker: "up", Timeout: h1Wait})
-	r := g.byPrefix["/up/"]
-	spy := &pathSpy{next: r.members[0].rt}
-	r.members[0].rt = spy
-	resp, err := client.Get(frontURL + "/up/x")
-	if err != nil {
-		t.Fatal(err)
+// TestDirectHTTP2: an HTTP/2 request without a body (its body is not
+// http.NoBody, but its ContentLength is 0, as ReverseProxy looks at) goes
+// by serveDirect, and the upstream and the client get the same as through
+// ReverseProxy: plain, streamed, with trailers, a 103 first, an upstream
+// failure. An HTTP/2 request with a body goes by ReverseProxy.
+func TestDirectHTTP2(t *testing.T) {
+	for _, tc := range []struct{ name, resp string }{
+		{"plain", "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-A: 1\r\nX-A: 2\r\nContent-Length: 2\r\n\r\nok"},
+		{"chunked", "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"},
+		{"trailers", "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTrailer: X-T\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-T: v\r\nX-U: w\r\n\r\n"},
+		{"early hints", "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"},
+		{"503", "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Length: 4\r\n\r\nbusy"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := newDiffUpstream(t, respondRaw(tc.resp))
+			reg := newRegistry(t, breaker.Config{Name: "up"})
+			frontURL, client, g := serveGatewayH2(t, reg, config.Route{Prefix: "/up/", Upstream: mustURL(up.URL), Breaker: "up", Timeout: h1Wait})
+			r := g.byPrefix["/up/"]
+			spy := &pathSpy{next: r.members[0].rt}
+			r.members[0].rt = spy
+			type saw struct {
+				Status          int
+				Header, Trailer http.Header
+				Body, Interim   string
+				Upstream        upstreamSaw
+			}
+			run := func(direct bool) saw {
+				r.direct = direct
+				var interim []string
+				ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+					Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+						interim = append(interim, fmt.Sprint(code, h))
+						return nil
+					}})
+				req, _ := http.NewRequestWithContext(ctx, "GET", frontURL+"/up/x?q=1", nil)
+				req.Header.Set("User-Agent", "diff/2")
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.ProtoMajor != 2 {
+					t.Fatalf("the client spoke %s", resp.Proto)
+				}
+				resp.Header.Del("Date")
+				// A streamed body (unknown length) gets a Content-Length,
+				// or without a Content-Type a sniffed one, when it ends
+				// before the first flush: a race on both paths
+				// (TestDirectFirstFlush); the streamed cases here have a
+				// Content-Type.
+				resp.Header.Del("Content-Length")
+				u := recvWithin(t, up.saw)
+				u.Header.Del("X-Forwarded-For") // the client's port differs
+				u.Raw = ""
+				return saw{resp.StatusCode, resp.Header, resp.Trailer, string(body), strings.Join(interim, "; "), u}
+			}
+			direct, proxy := run(true), run(false)
+			if p := spy.take(); !slices.Equal(p, []string{"serveDirect", "ReverseProxy"}) {
+				t.Errorf("sent by %v, want serveDirect then ReverseProxy", p)
+			}
+			if !reflect.DeepEqual(direct, proxy) {
+				t.Errorf("different:\nserveDirect:  %+v\nReverseProxy: %+v", direct, proxy)
+			}
+		})
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.ProtoMajor != 2 || string(body) != "ok" {
-		t.Fatalf("got %s %q", resp.Proto, body)
-	}
-	if p := spy.take(); !slices.Equal(p, []string{"ReverseProxy"}) {
-		t.Errorf("an HTTP/2 GET was sent by %v, want ReverseProxy", p)
-	}
+	t.Run("with a body", func(t *testing.T) {
+		up := newDiffUpstream(t, respondOK)
+		reg := newRegistry(t, breaker.Config{Name: "up"})
+		frontURL, client, g := serveGatewayH2(t, reg, config.Route{Prefix: "/up/", Upstream: mustURL(up.URL), Breaker: "up", Timeout: h1Wait})
+		r := g.byPrefix["/up/"]
+		spy := &pathSpy{next: r.members[0].rt}
+		r.members[0].rt = spy
+		resp, err := client.Post(frontURL+"/up/x", "text/plain", strings.NewReader("hi"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 || string(body) != "ok" {
+			t.Fatalf("got %s %q", resp.Proto, body)
+		}
+		if p := spy.take(); !slices.Equal(p, []string{"ReverseProxy"}) {
+			t.Errorf("an HTTP/2 POST with a body was sent by %v, want ReverseProxy", p)
+		}
+	})
 }
