@@ -25,6 +25,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/breakerwatch/breakerwatch/internal/testutil"
+	"github.com/breakerwatch/breakerwatch/internal/testutil/chromium"
 )
 
 var (
@@ -49,11 +50,11 @@ func uiArtifacts(t *testing.T) string {
 	return artifactsDir
 }
 
-// page is a browser tab (testutil.Browser) and its test. do, eval and
+// page is a browser tab (chromium.Browser) and its test. do, eval and
 // waitJS are the names this package's tests (here and ui_fleet_test.go)
 // call them by.
 type page struct {
-	*testutil.Browser
+	*chromium.Browser
 	t *testing.T
 }
 
@@ -67,7 +68,7 @@ const pageState = `JSON.stringify({conn: document.getElementById('conn').textCon
 // expected).
 func openBrowser(t *testing.T) *page {
 	t.Helper()
-	return &page{Browser: testutil.StartBrowser(t, testutil.WithPageState(pageState)), t: t}
+	return &page{Browser: chromium.Start(t, chromium.WithPageState(pageState)), t: t}
 }
 
 func (p *page) do(actions ...chromedp.Action[chromedp.Void]) {
@@ -78,7 +79,7 @@ func (p *page) do(actions ...chromedp.Action[chromedp.Void]) {
 // eval evaluates a JavaScript expression in the page.
 func eval[T any](p *page, expr string, opts ...chromedp.EvaluateOption) T {
 	p.t.Helper()
-	return testutil.Eval[T](p.Browser, expr, opts...)
+	return chromium.Eval[T](p.Browser, expr, opts...)
 }
 
 // waitJS waits until expr is true in the page and returns how long it took.
@@ -125,10 +126,10 @@ func (p *page) clickUntil(sel, what, cond string) {
 	p.t.Helper()
 	for try := 1; ; try++ {
 		p.do(chromedp.Click(sel))
-		ok, err := testutil.TryEval[bool](p.Browser, cond, 10*time.Second)
+		ok, err := chromium.TryEval[bool](p.Browser, cond, 10*time.Second)
 		for deadline := time.Now().Add(time.Second); err == nil && !ok && time.Now().Before(deadline); {
 			time.Sleep(20 * time.Millisecond)
-			ok, err = testutil.TryEval[bool](p.Browser, cond, 10*time.Second)
+			ok, err = chromium.TryEval[bool](p.Browser, cond, 10*time.Second)
 		}
 		if err == nil && ok {
 			return

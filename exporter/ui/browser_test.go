@@ -27,6 +27,7 @@ import (
 	"github.com/breakerwatch/breakerwatch/exporter"
 	"github.com/breakerwatch/breakerwatch/exporter/ui"
 	"github.com/breakerwatch/breakerwatch/internal/testutil"
+	"github.com/breakerwatch/breakerwatch/internal/testutil/chromium"
 )
 
 // pageServer serves the page and the admin API with its live endpoints over
@@ -90,7 +91,7 @@ func load() string {
 
 // styleMetrics returns Chromium's cumulative style and layout durations
 // (ms) for the tab (the DevTools Performance domain).
-func styleMetrics(t *testing.T, b *testutil.Browser) map[string]float64 {
+func styleMetrics(t *testing.T, b *chromium.Browser) map[string]float64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(b.Context(), time.Minute)
 	defer cancel()
@@ -117,7 +118,7 @@ func styleMetrics(t *testing.T, b *testutil.Browser) map[string]float64 {
 func TestSortMovesRows(t *testing.T) {
 	const n = 1000
 	reg, url := pageServer(t, n)
-	b := testutil.StartBrowser(t)
+	b := chromium.Start(t)
 	b.Do(chromedp.Navigate(url))
 	b.WaitJS("1000 rows", `document.querySelectorAll('#rows tr').length === 1000`, 3*time.Minute)
 	b.WaitJS("the series", `document.querySelector('#rows tr polyline.er')?.getAttribute('points') !== null`, time.Minute)
@@ -129,7 +130,7 @@ func TestSortMovesRows(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	testutil.Eval[bool](b, `(() => {
+	chromium.Eval[bool](b, `(() => {
   for (const tr of document.querySelectorAll('#rows tr')) tr.bwMark = tr.dataset.name;
   window.bwMoved = 0;
   new MutationObserver((ms) => { for (const m of ms) window.bwMoved += m.removedNodes.length; })
@@ -154,29 +155,29 @@ func TestSortMovesRows(t *testing.T) {
 		{"state", false, "b0001", 40}, // closed first: only the open ones move
 	} {
 		before := styleMetrics(t, b)
-		moved := testutil.Eval[float64](b, `window.bwMoved`)
+		moved := chromium.Eval[float64](b, `window.bwMoved`)
 		ms := b.UntilFrame(fmt.Sprintf(`document.querySelector('th[data-sort=%q] button').click()`, c.col))
 		after := styleMetrics(t, b)
 		dir := "ascending"
 		if c.desc {
 			dir = "descending"
 		}
-		if got := testutil.Eval[string](b, fmt.Sprintf(`document.querySelector('th[data-sort=%q]').getAttribute('aria-sort') + ' ' + document.querySelectorAll('th[aria-sort]').length`, c.col)); got != dir+" 1" {
+		if got := chromium.Eval[string](b, fmt.Sprintf(`document.querySelector('th[data-sort=%q]').getAttribute('aria-sort') + ' ' + document.querySelectorAll('th[aria-sort]').length`, c.col)); got != dir+" 1" {
 			t.Errorf("sort by %s: aria-sort %q, want %q on that header only", c.col, got, dir)
 		}
-		if !testutil.Eval[bool](b, testutil.StatusPageSortedBy(c.col, c.desc)) {
+		if !chromium.Eval[bool](b, testutil.StatusPageSortedBy(c.col, c.desc)) {
 			t.Errorf("the rows are not sorted by %s (%s)", c.col, dir)
 		}
 		if c.first != "" {
-			if got := testutil.Eval[string](b, `document.querySelector('#rows tr').dataset.name`); got != c.first {
+			if got := chromium.Eval[string](b, `document.querySelector('#rows tr').dataset.name`); got != c.first {
 				t.Errorf("sort by %s %s: first row %s, want %s", c.col, dir, got, c.first)
 			}
 		}
-		if !testutil.Eval[bool](b, sameRows) {
+		if !chromium.Eval[bool](b, sameRows) {
 			t.Errorf("sort by %s %s: the rows are not the page's own row elements any more", c.col, dir)
 		}
-		perf := testutil.Eval[map[string]float64](b, `window.breakerwatch`)
-		moved = testutil.Eval[float64](b, `window.bwMoved`) - moved
+		perf := chromium.Eval[map[string]float64](b, `window.breakerwatch`)
+		moved = chromium.Eval[float64](b, `window.bwMoved`) - moved
 		if c.moves != 0 && moved != c.moves {
 			t.Errorf("sort by %s %s moved %v rows, want %v", c.col, dir, moved, c.moves)
 		}
@@ -193,10 +194,10 @@ func TestSortMovesRows(t *testing.T) {
 	// second after b0000 (100% too, ties by name). Its Reset button keeps
 	// the focus and an unfolded timeline stays unfolded.
 	b.UntilFrame(`document.querySelector('th[data-sort="err"] button').click()`)
-	if !testutil.Eval[bool](b, testutil.StatusPageSortedBy("err", true)) || testutil.Eval[string](b, `[...document.querySelectorAll('#rows tr')].at(-1).dataset.name`) != "b0993" {
+	if !chromium.Eval[bool](b, testutil.StatusPageSortedBy("err", true)) || chromium.Eval[string](b, `[...document.querySelectorAll('#rows tr')].at(-1).dataset.name`) != "b0993" {
 		t.Fatalf("not sorted by err descending with b0993 last")
 	}
-	testutil.Eval[bool](b, `(() => {
+	chromium.Eval[bool](b, `(() => {
   document.querySelector('tr[data-name="b0500"] .timeline').open = true;
   document.querySelector('tr[data-name="b0003"] .reset').focus();
   window.bwMovedBefore = window.bwMoved;
@@ -205,33 +206,33 @@ func TestSortMovesRows(t *testing.T) {
 	b3, _ := reg.Get("b0003")
 	_ = b3.Execute(context.Background(), func(context.Context) error { return errors.New("upstream failed") })
 	b.WaitJS("b0003 second", `document.querySelectorAll('#rows tr')[1].dataset.name === 'b0003'`, time.Minute)
-	if !testutil.Eval[bool](b, testutil.StatusPageSortedBy("err", true)) {
+	if !chromium.Eval[bool](b, testutil.StatusPageSortedBy("err", true)) {
 		t.Errorf("the rows are not sorted by err after an update")
 	}
-	if moved := testutil.Eval[float64](b, `window.bwMoved - window.bwMovedBefore`); moved != 1 {
+	if moved := chromium.Eval[float64](b, `window.bwMoved - window.bwMovedBefore`); moved != 1 {
 		t.Errorf("an update that reorders one row moved %v rows, want 1", moved)
 	}
-	perf := testutil.Eval[map[string]float64](b, `window.breakerwatch`)
+	perf := chromium.Eval[map[string]float64](b, `window.breakerwatch`)
 	t.Logf("an update moving b0003 from last to second: %v rows moved in %.1f ms of script", perf["lastSortMoves"], perf["lastSortMs"])
-	if got := testutil.Eval[string](b, `document.activeElement.closest('tr')?.dataset.name + ' ' + document.activeElement.className`); got != "b0003 reset" {
+	if got := chromium.Eval[string](b, `document.activeElement.closest('tr')?.dataset.name + ' ' + document.activeElement.className`); got != "b0003 reset" {
 		t.Errorf("after b0003 moved, the focus is on %q, want its reset button", got)
 	}
-	if !testutil.Eval[bool](b, `document.querySelector('tr[data-name="b0500"] .timeline').open`) {
+	if !chromium.Eval[bool](b, `document.querySelector('tr[data-name="b0500"] .timeline').open`) {
 		t.Errorf("an unfolded timeline folded when the rows moved")
 	}
-	if !testutil.Eval[bool](b, sameRows) {
+	if !chromium.Eval[bool](b, sameRows) {
 		t.Errorf("after an update: the rows are not the page's own row elements any more")
 	}
 	// Lowest error rate first (a second click): the rows without calls in
 	// the window still come last, as they do highest first.
 	b.UntilFrame(`document.querySelector('th[data-sort="err"] button').click()`)
-	if !testutil.Eval[bool](b, testutil.StatusPageSortedBy("err", false)) {
+	if !chromium.Eval[bool](b, testutil.StatusPageSortedBy("err", false)) {
 		t.Errorf("the rows are not sorted by err ascending with the rows without calls last")
 	}
-	if got := testutil.Eval[string](b, `[...document.querySelectorAll('#rows tr')].at(-1).querySelector('.err').textContent`); got != "no calls" {
+	if got := chromium.Eval[string](b, `[...document.querySelectorAll('#rows tr')].at(-1).querySelector('.err').textContent`); got != "no calls" {
 		t.Errorf("sorted by err ascending, the last row shows %q, want a row without calls", got)
 	}
-	if r := testutil.Eval[float64](b, `window.breakerwatch.renders`); r != 1 {
+	if r := chromium.Eval[float64](b, `window.breakerwatch.renders`); r != 1 {
 		t.Errorf("sorting rebuilt the table (%v renders); it must move rows", r)
 	}
 }

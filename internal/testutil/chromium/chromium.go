@@ -1,4 +1,7 @@
-package testutil
+// Package chromium drives a headless Chromium tab for the status page's
+// browser tests: a package apart from testutil, so that only those tests
+// link chromedp.
+package chromium
 
 import (
 	"context"
@@ -10,6 +13,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/breakerwatch/breakerwatch/internal/testutil"
 )
 
 // chromiumFlags are the flags Browser starts Chromium with (plus headless,
@@ -36,20 +41,20 @@ type Browser struct {
 	allowed  []string // substrings of expected errors
 }
 
-// BrowserOption configures StartBrowser.
-type BrowserOption func(*Browser)
+// Option configures Start.
+type Option func(*Browser)
 
 // WithPageState makes a WaitJS timeout also show the value of the
 // JavaScript expression expr (a string, such as a JSON.stringify of what
 // the page knows), evaluated within 10 seconds. Without it a timeout shows
 // the condition alone.
-func WithPageState(expr string) BrowserOption {
+func WithPageState(expr string) Option {
 	return func(b *Browser) { b.pageState = expr }
 }
 
-// StartBrowser starts Chromium and returns a tab. Chromium is found on PATH
+// Start starts Chromium and returns a tab. Chromium is found on PATH
 // as "chromium" (RequireTool: the test is skipped without it, and fails when
-// CI is set). The browser is started before StartBrowser returns, so that
+// CI is set). The browser is started before Start returns, so that
 // its start-up is not counted in the first navigation.
 //
 // Its cleanup checks the console (CheckConsole), then closes Chromium.
@@ -57,9 +62,9 @@ func WithPageState(expr string) BrowserOption {
 // before the browser: the console is then checked before they stop (a
 // stopped server makes the page's streams fail, which is expected and not
 // reported).
-func StartBrowser(t testing.TB, opts ...BrowserOption) *Browser {
+func Start(t testing.TB, opts ...Option) *Browser {
 	t.Helper()
-	exe := RequireTool(t, "chromium")
+	exe := testutil.RequireTool(t, "chromium")
 	aopts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exe), chromedp.Headless, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
 	}
@@ -115,7 +120,7 @@ func (b *Browser) Allow(s string) {
 
 // CheckConsole fails the test (without stopping it) on each console error
 // or exception received since the last check that no Allow accepts. The
-// cleanup StartBrowser registers calls it, and so does a WaitJS timeout.
+// cleanup Start registers calls it, and so does a WaitJS timeout.
 func (b *Browser) CheckConsole() {
 	b.t.Helper()
 	b.mu.Lock()
