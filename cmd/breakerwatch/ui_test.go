@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -26,14 +25,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/breakerwatch/breakerwatch/internal/testutil"
+	"github.com/breakerwatch/breakerwatch/internal/testutil/chromium"
 )
-
-// chromiumFlags are the flags the tests start Chromium with (plus headless,
-// a window size and a fresh user-data-dir per test).
-var chromiumFlags = []string{
-	"no-sandbox", "disable-gpu", "disable-quic", "no-first-run", "disable-background-networking",
-	"disable-component-update", "disable-sync",
-}
 
 var (
 	artifactsOnce sync.Once
@@ -57,138 +50,48 @@ func uiArtifacts(t *testing.T) string {
 	return artifactsDir
 }
 
-// page is a browser tab and what its console received.
+// page is a browser tab (chromium.Browser) and its test. do, eval and
+// waitJS are the names this package's tests (here and ui_fleet_test.go)
+// call them by.
 type page struct {
-	t   *testing.T
-	ctx context.Context
-
-	mu       sync.Mutex
-	messages []string // console errors and exceptions
-	allowed  []string // substrings of expected network errors
+	*chromium.Browser
+	t *testing.T
 }
+
+// pageState is what a waitJS timeout shows of the page.
+const pageState = `JSON.stringify({conn: document.getElementById('conn').textContent, perf: window.breakerwatch})`
 
 // openBrowser starts Chromium and returns a tab; it fails the test if
-// Chromium is missing in CI (skips elsewhere).
+// Chromium is missing in CI (skips elsewhere). Call it after serve: the
+// tab's cleanup, registered last, runs first and checks the console before
+// the server stops (a stopped server makes the page's stream fail, which is
+// expected).
 func openBrowser(t *testing.T) *page {
 	t.Helper()
-	exe := testutil.RequireTool(t, "chromium")
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exe), chromedp.Headless, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
-	}
-	for _, f := range chromiumFlags {
-		opts = append(opts, chromedp.Flag(f, true))
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(actx)
-	p := &page{t: t, ctx: ctx}
-	// Start the browser now, so that its start-up is not counted in the
-	// first navigation.
-	if err := chromedp.Do(ctx); err != nil {
-		cancelTab()
-		cancelAlloc()
-		t.Fatalf("starting chromium: %v", err)
-	}
-	msgs := chromedp.Console(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for m, err := range msgs {
-			if err != nil {
-				return
-			}
-			if m.Type == chromedp.ConsoleError || m.IsException() {
-				p.mu.Lock()
-				p.messages = append(p.messages, fmt.Sprintf("%s %s (%s:%d)", m.Type, m.Text, m.URL, m.Line+1))
-				p.mu.Unlock()
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		// Before the server stops (cleanups run last-in first-out): a
-		// stopped server makes the page's stream fail, which is expected.
-		p.checkConsole()
-		cancelTab()
-		cancelAlloc()
-		<-done
-	})
-	return p
-}
-
-// allow accepts console errors containing s (a network error the test
-// provokes on purpose, such as a refused reset).
-func (p *page) allow(s string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.allowed = append(p.allowed, s)
-}
-
-func (p *page) checkConsole() {
-	p.t.Helper()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-next:
-	for _, m := range p.messages {
-		for _, a := range p.allowed {
-			if strings.Contains(m, a) {
-				continue next
-			}
-		}
-		p.t.Errorf("console: %s", m)
-	}
+	return &page{Browser: chromium.Start(t, chromium.WithPageState(pageState)), t: t}
 }
 
 func (p *page) do(actions ...chromedp.Action[chromedp.Void]) {
 	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, 60*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		p.t.Fatal(err)
-	}
+	p.Do(actions...)
 }
 
 // eval evaluates a JavaScript expression in the page.
 func eval[T any](p *page, expr string, opts ...chromedp.EvaluateOption) T {
 	p.t.Helper()
-	v, err := tryEval[T](p, expr, 60*time.Second, opts...)
-	if err != nil {
-		p.t.Fatalf("evaluating %s: %v", expr, err)
-	}
-	return v
-}
-
-func tryEval[T any](p *page, expr string, within time.Duration, opts ...chromedp.EvaluateOption) (T, error) {
-	ctx, cancel := context.WithTimeout(p.ctx, within)
-	defer cancel()
-	return chromedp.Run(ctx, chromedp.Evaluate[T](expr, opts...))
+	return chromium.Eval[T](p.Browser, expr, opts...)
 }
 
 // waitJS waits until expr is true in the page and returns how long it took.
-// A page too busy to answer (a loaded machine) is waited for, up to within.
 func (p *page) waitJS(what, expr string, within time.Duration) time.Duration {
 	p.t.Helper()
-	start := time.Now()
-	for {
-		left := within - time.Since(start)
-		if left <= 0 {
-			p.checkConsole()
-			state, _ := tryEval[string](p, `JSON.stringify({conn: document.getElementById('conn').textContent, perf: window.breakerwatch})`, 10*time.Second)
-			p.t.Fatalf("timed out after %v waiting for %s (%s); page: %s", within, what, expr, state)
-		}
-		ok, err := tryEval[bool](p, expr, left)
-		if err == nil && ok {
-			return time.Since(start)
-		}
-		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			p.t.Fatalf("evaluating %s: %v", expr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return p.WaitJS(what, expr, within)
 }
 
 func (p *page) screenshot(name string) {
 	p.t.Helper()
 	// Generous: a 1,000-row page on a loaded machine takes tens of seconds.
-	ctx, cancel := context.WithTimeout(p.ctx, 3*time.Minute)
+	ctx, cancel := context.WithTimeout(p.Context(), 3*time.Minute)
 	defer cancel()
 	shot := chromedp.FullScreenshot(100)
 	if eval[bool](p, `document.body.scrollHeight > 3 * innerHeight`) {
@@ -223,10 +126,10 @@ func (p *page) clickUntil(sel, what, cond string) {
 	p.t.Helper()
 	for try := 1; ; try++ {
 		p.do(chromedp.Click(sel))
-		ok, err := tryEval[bool](p, cond, 10*time.Second)
+		ok, err := chromium.TryEval[bool](p.Browser, cond, 10*time.Second)
 		for deadline := time.Now().Add(time.Second); err == nil && !ok && time.Now().Before(deadline); {
 			time.Sleep(20 * time.Millisecond)
-			ok, err = tryEval[bool](p, cond, 10*time.Second)
+			ok, err = chromium.TryEval[bool](p.Browser, cond, 10*time.Second)
 		}
 		if err == nil && ok {
 			return
@@ -410,8 +313,8 @@ func TestUITokenRequired(t *testing.T) {
 	p := serve(t, []string{"BREAKERWATCH_ADMIN_TOKEN=s3cret-token"}, "--config", uiConfig(t, up.URL, spare.URL), "--log-format", "json")
 	b := openBrowser(t)
 	// The refusals below are logged by Chromium as failed loads.
-	b.allow("/api/circuit-breaker/reset/up - Failed to load resource: the server responded with a status of 401")
-	b.allow("Failed to load resource: the server responded with a status of 401 (Unauthorized) (" + p.base + "/api/circuit-breaker/reset/up")
+	b.Allow("/api/circuit-breaker/reset/up - Failed to load resource: the server responded with a status of 401")
+	b.Allow("Failed to load resource: the server responded with a status of 401 (Unauthorized) (" + p.base + "/api/circuit-breaker/reset/up")
 	b.do(chromedp.Navigate(p.base + "/ui/"))
 	b.waitJS("the stream to be live", `document.getElementById('conn').textContent === 'live'`, 20*time.Second)
 	up.set(503)
@@ -535,7 +438,7 @@ func TestUIThousandBreakers(t *testing.T) {
 
 	// Responsive: a filter applies by the next frame, and the page answers
 	// an evaluation quickly, while samples and updates keep coming.
-	filter := untilFrame(b, `const e = document.getElementById('f-name'); e.value = 'b09'; e.dispatchEvent(new Event('input'))`)
+	filter := b.UntilFrame(`const e = document.getElementById('f-name'); e.value = 'b09'; e.dispatchEvent(new Event('input'))`)
 	if shown := eval[float64](b, `[...document.querySelectorAll('#rows tr')].filter(r => !r.hidden).length`); shown != 100 {
 		t.Errorf("name filter b09 shows %v rows, want 100", shown)
 	}
@@ -549,7 +452,7 @@ func TestUIThousandBreakers(t *testing.T) {
 	long := eval[[]float64](b, `window.longTasks`)
 	measure(t, "name filter over 1000 rows to the next frame: %.1f ms; evaluation round trip median %v; long tasks (>50 ms) during the updates: %d %v",
 		filter, rtts[len(rtts)/2].Round(100*time.Microsecond), len(long), long)
-	clear := untilFrame(b, `const e = document.getElementById('f-name'); e.value = ''; e.dispatchEvent(new Event('input'))`)
+	clear := b.UntilFrame(`const e = document.getElementById('f-name'); e.value = ''; e.dispatchEvent(new Event('input'))`)
 	if shown := eval[float64](b, `[...document.querySelectorAll('#rows tr')].filter(r => !r.hidden).length`); shown != 1000 {
 		t.Errorf("clearing the name filter shows %v rows, want 1000", shown)
 	}
@@ -562,7 +465,7 @@ func TestUIThousandBreakers(t *testing.T) {
 // sel matches.
 func axRole(b *page, sel string) string {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
+	ctx, cancel := context.WithTimeout(b.Context(), 60*time.Second)
 	defer cancel()
 	obj, err := chromedp.Call(ctx, cdpruntime.Evaluate, cdpruntime.EvaluateParams{Expression: `document.querySelector(` + fmt.Sprintf("%q", sel) + `)`})
 	if err != nil || obj.Result == nil || obj.Result.ObjectID == "" {
@@ -574,15 +477,6 @@ func axRole(b *page, sel string) string {
 		b.t.Fatalf("the accessibility node of %s: %v", sel, err)
 	}
 	return strings.Trim(string(ax.Nodes[0].Role.Value), `"`)
-}
-
-// untilFrame runs the JavaScript statements act in the page and returns
-// the milliseconds, by the page's clock, from before act to the next
-// frame: the next animation frame, a layout forced in it, and the task
-// after its paint.
-func untilFrame(b *page, act string) float64 {
-	b.t.Helper()
-	return eval[float64](b, `new Promise(r => { const t0 = performance.now(); `+act+`; requestAnimationFrame(() => { void document.body.offsetHeight; setTimeout(() => r(performance.now() - t0)); }); })`, chromedp.EvalAwaitPromise)
 }
 
 // checkSorting sorts the 1,000 rows by each sortable column from its header,
@@ -604,7 +498,7 @@ func checkSorting(t *testing.T, b *page) {
 		{"state", "state", false, "b0000"}, // closed first
 	} {
 		before := eval[float64](b, `window.breakerwatch.sorts`)
-		ms := untilFrame(b, fmt.Sprintf(`document.querySelector('th[data-sort=%q] button').click()`, c.th))
+		ms := b.UntilFrame(fmt.Sprintf(`document.querySelector('th[data-sort=%q] button').click()`, c.th))
 		dir := "ascending"
 		if c.desc {
 			dir = "descending"
@@ -683,7 +577,7 @@ window.sent = fetch(%q, {method: "POST", mode: "no-cors"}).then(() => "sent", e 
 	}))
 	defer evil.Close()
 	b := openBrowser(t)
-	b.allow("status of 403") // the refusal, logged by Chromium
+	b.Allow("status of 403") // the refusal, logged by Chromium
 	b.do(chromedp.Navigate(evil.URL))
 	if got := eval[string](b, `window.sent`, chromedp.EvalAwaitPromise); got != "sent" {
 		t.Fatalf("the cross-site request: %s", got)

@@ -15,7 +15,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,111 +27,8 @@ import (
 	"github.com/breakerwatch/breakerwatch/exporter"
 	"github.com/breakerwatch/breakerwatch/exporter/ui"
 	"github.com/breakerwatch/breakerwatch/internal/testutil"
+	"github.com/breakerwatch/breakerwatch/internal/testutil/chromium"
 )
-
-// browser is a headless Chromium tab and the console errors it received.
-type browser struct {
-	t   *testing.T
-	ctx context.Context
-
-	mu       sync.Mutex
-	messages []string
-}
-
-// openBrowser starts Chromium (skipped without it, failed in CI) with the
-// flags of cmd/breakerwatch's browser tests.
-func openBrowser(t *testing.T) *browser {
-	t.Helper()
-	exe := testutil.RequireTool(t, "chromium")
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exe), chromedp.Headless, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
-	}
-	for _, f := range []string{
-		"no-sandbox", "disable-gpu", "disable-quic", "no-first-run", "disable-background-networking",
-		"disable-component-update", "disable-sync",
-	} {
-		opts = append(opts, chromedp.Flag(f, true))
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(actx)
-	if err := chromedp.Do(ctx); err != nil {
-		cancelTab()
-		cancelAlloc()
-		t.Fatalf("starting chromium: %v", err)
-	}
-	b := &browser{t: t, ctx: ctx}
-	msgs := chromedp.Console(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for m, err := range msgs {
-			if err != nil {
-				return
-			}
-			if m.Type == chromedp.ConsoleError || m.IsException() {
-				b.mu.Lock()
-				b.messages = append(b.messages, fmt.Sprintf("%s %s (%s:%d)", m.Type, m.Text, m.URL, m.Line+1))
-				b.mu.Unlock()
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		b.mu.Lock()
-		for _, m := range b.messages {
-			t.Errorf("console: %s", m)
-		}
-		b.mu.Unlock()
-		cancelTab()
-		cancelAlloc()
-		<-done
-	})
-	return b
-}
-
-// evalJS evaluates a JavaScript expression in the page.
-func evalJS[T any](b *browser, expr string, opts ...chromedp.EvaluateOption) T {
-	b.t.Helper()
-	v, err := tryEvalJS[T](b, expr, time.Minute, opts...)
-	if err != nil {
-		b.t.Fatalf("evaluating %s: %v", expr, err)
-	}
-	return v
-}
-
-func tryEvalJS[T any](b *browser, expr string, within time.Duration, opts ...chromedp.EvaluateOption) (T, error) {
-	ctx, cancel := context.WithTimeout(b.ctx, within)
-	defer cancel()
-	return chromedp.Run(ctx, chromedp.Evaluate[T](expr, opts...))
-}
-
-// waitJS waits until expr is true in the page.
-func (b *browser) waitJS(what, expr string, within time.Duration) {
-	b.t.Helper()
-	start := time.Now()
-	for {
-		left := within - time.Since(start)
-		if left <= 0 {
-			b.t.Fatalf("timed out after %v waiting for %s (%s)", within, what, expr)
-		}
-		ok, err := tryEvalJS[bool](b, expr, left)
-		if err == nil && ok {
-			return
-		}
-		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			b.t.Fatalf("evaluating %s: %v", expr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// untilFrame runs the JavaScript statements act and returns the
-// milliseconds, by the page's clock, from before act to the next frame: the
-// next animation frame, a layout forced in it, and the task after its
-// paint (as cmd/breakerwatch's TestUIThousandBreakers measures).
-func untilFrame(b *browser, act string) float64 {
-	b.t.Helper()
-	return evalJS[float64](b, `new Promise(r => { const t0 = performance.now(); `+act+`; requestAnimationFrame(() => { void document.body.offsetHeight; setTimeout(() => r(performance.now() - t0)); }); })`, chromedp.EvalAwaitPromise)
-}
 
 // pageServer serves the page and the admin API with its live endpoints over
 // n real breakers, b0000 to b0999 for n = 1000, with varied windows: some
@@ -195,13 +91,13 @@ func load() string {
 
 // styleMetrics returns Chromium's cumulative style and layout durations
 // (ms) for the tab (the DevTools Performance domain).
-func styleMetrics(b *browser) map[string]float64 {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, time.Minute)
+func styleMetrics(t *testing.T, b *chromium.Browser) map[string]float64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.Context(), time.Minute)
 	defer cancel()
 	res, err := chromedp.Call(ctx, performance.GetMetrics, cdp.Empty{})
 	if err != nil {
-		b.t.Fatalf("performance metrics: %v", err)
+		t.Fatalf("performance metrics: %v", err)
 	}
 	m := map[string]float64{}
 	for _, x := range res.Metrics {
@@ -222,21 +118,19 @@ func styleMetrics(b *browser) map[string]float64 {
 func TestSortMovesRows(t *testing.T) {
 	const n = 1000
 	reg, url := pageServer(t, n)
-	b := openBrowser(t)
-	if err := chromedp.Do(b.ctx, chromedp.Navigate(url)); err != nil {
-		t.Fatal(err)
-	}
-	b.waitJS("1000 rows", `document.querySelectorAll('#rows tr').length === 1000`, 3*time.Minute)
-	b.waitJS("the series", `document.querySelector('#rows tr polyline.er')?.getAttribute('points') !== null`, time.Minute)
+	b := chromium.Start(t)
+	b.Do(chromedp.Navigate(url))
+	b.WaitJS("1000 rows", `document.querySelectorAll('#rows tr').length === 1000`, 3*time.Minute)
+	b.WaitJS("the series", `document.querySelector('#rows tr polyline.er')?.getAttribute('points') !== null`, time.Minute)
 	{
-		ctx, cancel := context.WithTimeout(b.ctx, time.Minute)
+		ctx, cancel := context.WithTimeout(b.Context(), time.Minute)
 		_, err := chromedp.Call(ctx, performance.Enable, performance.EnableParams{})
 		cancel()
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	evalJS[bool](b, `(() => {
+	chromium.Eval[bool](b, `(() => {
   for (const tr of document.querySelectorAll('#rows tr')) tr.bwMark = tr.dataset.name;
   window.bwMoved = 0;
   new MutationObserver((ms) => { for (const m of ms) window.bwMoved += m.removedNodes.length; })
@@ -260,30 +154,30 @@ func TestSortMovesRows(t *testing.T) {
 		{"state", true, "b0000", 0},
 		{"state", false, "b0001", 40}, // closed first: only the open ones move
 	} {
-		before := styleMetrics(b)
-		moved := evalJS[float64](b, `window.bwMoved`)
-		ms := untilFrame(b, fmt.Sprintf(`document.querySelector('th[data-sort=%q] button').click()`, c.col))
-		after := styleMetrics(b)
+		before := styleMetrics(t, b)
+		moved := chromium.Eval[float64](b, `window.bwMoved`)
+		ms := b.UntilFrame(fmt.Sprintf(`document.querySelector('th[data-sort=%q] button').click()`, c.col))
+		after := styleMetrics(t, b)
 		dir := "ascending"
 		if c.desc {
 			dir = "descending"
 		}
-		if got := evalJS[string](b, fmt.Sprintf(`document.querySelector('th[data-sort=%q]').getAttribute('aria-sort') + ' ' + document.querySelectorAll('th[aria-sort]').length`, c.col)); got != dir+" 1" {
+		if got := chromium.Eval[string](b, fmt.Sprintf(`document.querySelector('th[data-sort=%q]').getAttribute('aria-sort') + ' ' + document.querySelectorAll('th[aria-sort]').length`, c.col)); got != dir+" 1" {
 			t.Errorf("sort by %s: aria-sort %q, want %q on that header only", c.col, got, dir)
 		}
-		if !evalJS[bool](b, testutil.StatusPageSortedBy(c.col, c.desc)) {
+		if !chromium.Eval[bool](b, testutil.StatusPageSortedBy(c.col, c.desc)) {
 			t.Errorf("the rows are not sorted by %s (%s)", c.col, dir)
 		}
 		if c.first != "" {
-			if got := evalJS[string](b, `document.querySelector('#rows tr').dataset.name`); got != c.first {
+			if got := chromium.Eval[string](b, `document.querySelector('#rows tr').dataset.name`); got != c.first {
 				t.Errorf("sort by %s %s: first row %s, want %s", c.col, dir, got, c.first)
 			}
 		}
-		if !evalJS[bool](b, sameRows) {
+		if !chromium.Eval[bool](b, sameRows) {
 			t.Errorf("sort by %s %s: the rows are not the page's own row elements any more", c.col, dir)
 		}
-		perf := evalJS[map[string]float64](b, `window.breakerwatch`)
-		moved = evalJS[float64](b, `window.bwMoved`) - moved
+		perf := chromium.Eval[map[string]float64](b, `window.breakerwatch`)
+		moved = chromium.Eval[float64](b, `window.bwMoved`) - moved
 		if c.moves != 0 && moved != c.moves {
 			t.Errorf("sort by %s %s moved %v rows, want %v", c.col, dir, moved, c.moves)
 		}
@@ -299,11 +193,11 @@ func TestSortMovesRows(t *testing.T) {
 	// alone. Sorted by error rate, b0003 (no calls, last) fails once: 100%,
 	// second after b0000 (100% too, ties by name). Its Reset button keeps
 	// the focus and an unfolded timeline stays unfolded.
-	untilFrame(b, `document.querySelector('th[data-sort="err"] button').click()`)
-	if !evalJS[bool](b, testutil.StatusPageSortedBy("err", true)) || evalJS[string](b, `[...document.querySelectorAll('#rows tr')].at(-1).dataset.name`) != "b0993" {
+	b.UntilFrame(`document.querySelector('th[data-sort="err"] button').click()`)
+	if !chromium.Eval[bool](b, testutil.StatusPageSortedBy("err", true)) || chromium.Eval[string](b, `[...document.querySelectorAll('#rows tr')].at(-1).dataset.name`) != "b0993" {
 		t.Fatalf("not sorted by err descending with b0993 last")
 	}
-	evalJS[bool](b, `(() => {
+	chromium.Eval[bool](b, `(() => {
   document.querySelector('tr[data-name="b0500"] .timeline').open = true;
   document.querySelector('tr[data-name="b0003"] .reset').focus();
   window.bwMovedBefore = window.bwMoved;
@@ -311,34 +205,34 @@ func TestSortMovesRows(t *testing.T) {
 })()`)
 	b3, _ := reg.Get("b0003")
 	_ = b3.Execute(context.Background(), func(context.Context) error { return errors.New("upstream failed") })
-	b.waitJS("b0003 second", `document.querySelectorAll('#rows tr')[1].dataset.name === 'b0003'`, time.Minute)
-	if !evalJS[bool](b, testutil.StatusPageSortedBy("err", true)) {
+	b.WaitJS("b0003 second", `document.querySelectorAll('#rows tr')[1].dataset.name === 'b0003'`, time.Minute)
+	if !chromium.Eval[bool](b, testutil.StatusPageSortedBy("err", true)) {
 		t.Errorf("the rows are not sorted by err after an update")
 	}
-	if moved := evalJS[float64](b, `window.bwMoved - window.bwMovedBefore`); moved != 1 {
+	if moved := chromium.Eval[float64](b, `window.bwMoved - window.bwMovedBefore`); moved != 1 {
 		t.Errorf("an update that reorders one row moved %v rows, want 1", moved)
 	}
-	perf := evalJS[map[string]float64](b, `window.breakerwatch`)
+	perf := chromium.Eval[map[string]float64](b, `window.breakerwatch`)
 	t.Logf("an update moving b0003 from last to second: %v rows moved in %.1f ms of script", perf["lastSortMoves"], perf["lastSortMs"])
-	if got := evalJS[string](b, `document.activeElement.closest('tr')?.dataset.name + ' ' + document.activeElement.className`); got != "b0003 reset" {
+	if got := chromium.Eval[string](b, `document.activeElement.closest('tr')?.dataset.name + ' ' + document.activeElement.className`); got != "b0003 reset" {
 		t.Errorf("after b0003 moved, the focus is on %q, want its reset button", got)
 	}
-	if !evalJS[bool](b, `document.querySelector('tr[data-name="b0500"] .timeline').open`) {
+	if !chromium.Eval[bool](b, `document.querySelector('tr[data-name="b0500"] .timeline').open`) {
 		t.Errorf("an unfolded timeline folded when the rows moved")
 	}
-	if !evalJS[bool](b, sameRows) {
+	if !chromium.Eval[bool](b, sameRows) {
 		t.Errorf("after an update: the rows are not the page's own row elements any more")
 	}
 	// Lowest error rate first (a second click): the rows without calls in
 	// the window still come last, as they do highest first.
-	untilFrame(b, `document.querySelector('th[data-sort="err"] button').click()`)
-	if !evalJS[bool](b, testutil.StatusPageSortedBy("err", false)) {
+	b.UntilFrame(`document.querySelector('th[data-sort="err"] button').click()`)
+	if !chromium.Eval[bool](b, testutil.StatusPageSortedBy("err", false)) {
 		t.Errorf("the rows are not sorted by err ascending with the rows without calls last")
 	}
-	if got := evalJS[string](b, `[...document.querySelectorAll('#rows tr')].at(-1).querySelector('.err').textContent`); got != "no calls" {
+	if got := chromium.Eval[string](b, `[...document.querySelectorAll('#rows tr')].at(-1).querySelector('.err').textContent`); got != "no calls" {
 		t.Errorf("sorted by err ascending, the last row shows %q, want a row without calls", got)
 	}
-	if r := evalJS[float64](b, `window.breakerwatch.renders`); r != 1 {
+	if r := chromium.Eval[float64](b, `window.breakerwatch.renders`); r != 1 {
 		t.Errorf("sorting rebuilt the table (%v renders); it must move rows", r)
 	}
 }
