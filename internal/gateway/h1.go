@@ -213,8 +213,10 @@ func (t *h1Transport) viaProxy(addr string, req *http.Request) bool {
 }
 
 // get returns an idle connection to addr, or a new one. An idle connection
-// is first checked: one that the upstream closed, or sent anything on while
-// it was idle (http.Transport's "unsolicited response"), is closed instead.
+// is first checked by its peeker (where the platform lets it look without
+// reading; release kept none with bytes buffered): one that the upstream
+// closed, or sent anything on while it was idle (http.Transport's
+// "unsolicited response"), is closed instead.
 func (t *h1Transport) get(ctx context.Context, addr string, dialBy time.Time) (*h1Conn, error) {
 	now := time.Now()
 	for {
@@ -225,7 +227,7 @@ func (t *h1Transport) get(ctx context.Context, addr string, dialBy time.Time) (*
 		if pc == nil {
 			break
 		}
-		if t.idleTimeout > 0 && now.Sub(pc.idleAt) > t.idleTimeout || !pc.alive() {
+		if t.idleTimeout > 0 && now.Sub(pc.idleAt) > t.idleTimeout || !pc.peek.alive() {
 			pc.close()
 			continue
 		}
@@ -506,15 +508,6 @@ func (pc *h1Conn) release(stop func() bool, reuse bool) {
 		return
 	}
 	pc.close()
-}
-
-// alive reports whether an idle connection was not closed by the upstream
-// (its peeker, where the platform lets it look without reading).
-func (pc *h1Conn) alive() bool {
-	if pc.br.Buffered() > 0 {
-		return false // the upstream sent something unasked
-	}
-	return pc.peek.alive()
 }
 
 // h1Body is a response body on the fast path: read to its end, it gives
