@@ -433,13 +433,14 @@ func (u *perConnUpstream) received() [][]string {
 }
 
 // writeLog is a dialer for the fast path that records what the transport
-// writes on each connection it opens, in the order it opened them, and can
-// run a hook before each write. Its connections keep their socket
-// (SyscallConn), so that the fast path checks an idle one as it does a
-// plain one.
+// writes on each connection it opens, in the order it opened them, and the
+// read deadlines it sets on them, and can run a hook before each write. Its
+// connections keep their socket (SyscallConn), so that the fast path checks
+// an idle one as it does a plain one.
 type writeLog struct {
-	mu      sync.Mutex
-	written []*bytes.Buffer
+	mu        sync.Mutex
+	written   []*bytes.Buffer
+	deadlines [][]time.Time // per connection, the read deadlines set, in order
 	// beforeWrite, if not nil, runs before the w-th write (from 0) on the
 	// conn-th connection (from 0), on the writing goroutine.
 	beforeWrite func(conn, w int, c net.Conn)
@@ -454,7 +455,19 @@ func (l *writeLog) dial(ctx context.Context, network, addr string) (net.Conn, er
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.written = append(l.written, new(bytes.Buffer))
+	l.deadlines = append(l.deadlines, nil)
 	return &loggedConn{Conn: c, log: l, i: len(l.written) - 1}, nil
+}
+
+// readDeadlines is the read deadlines set on each connection, in order.
+func (l *writeLog) readDeadlines() [][]time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	all := make([][]time.Time, len(l.deadlines))
+	for i, d := range l.deadlines {
+		all[i] = slices.Clone(d)
+	}
+	return all
 }
 
 // requests is what was written on each connection, as "METHOD /path body"
@@ -498,6 +511,22 @@ func (c *loggedConn) Write(p []byte) (int, error) {
 	c.log.written[c.i].Write(p[:n])
 	c.log.mu.Unlock()
 	return n, err
+}
+
+func (c *loggedConn) SetDeadline(t time.Time) error {
+	c.readDeadline(t)
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *loggedConn) SetReadDeadline(t time.Time) error {
+	c.readDeadline(t)
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *loggedConn) readDeadline(t time.Time) {
+	c.log.mu.Lock()
+	defer c.log.mu.Unlock()
+	c.log.deadlines[c.i] = append(c.log.deadlines[c.i], t)
 }
 
 func (c *loggedConn) SyscallConn() (syscall.RawConn, error) {
@@ -1323,7 +1352,8 @@ func TestH1ReadAfterEOF(t *testing.T) {
 
 // The route's timeout on the fast path (the connection's deadline until
 // the response headers): a late upstream is a 504 and its connection is
-// closed, a body that lasts longer is not cut, and the connection that
+// closed, a body that lasts longer is not cut (the deadline is lifted once
+// the headers came, and the body goes on past it), and the connection that
 // carried it serves the next request.
 //
 // Three routes to the same upstream (the same fast path and idle
@@ -1365,6 +1395,8 @@ func TestH1RouteTimeout(t *testing.T) {
 		config.Route{Prefix: "/tight/", Upstream: u, Breaker: "up", Timeout: tight},
 		config.Route{Prefix: "/long/", Upstream: u, Breaker: "up", Timeout: longTimeout})
 	tr := g.tr.base.(*h1Transport)
+	wl := &writeLog{}
+	tr.dial = wl.dial
 
 	// A kept-alive connection for the next request.
 	if resp, body := get(t, front.URL+"/ok/x"); resp.StatusCode != 200 || body != "ok" {
@@ -1398,10 +1430,15 @@ func TestH1RouteTimeout(t *testing.T) {
 	if _, err := io.ReadFull(resp.Body, first); err != nil {
 		t.Fatal(err)
 	}
-	// The body outlasts the timeout: the deadline was set less than
-	// longTimeout before the headers came, and the margin lets its timer
-	// fire on a loaded machine.
-	time.Sleep(longTimeout + 100*time.Millisecond)
+	// The body has started: on its connection (the latest, the late
+	// request's was closed), the deadline set for the headers has been
+	// lifted. The body then outlasts that deadline.
+	all := wl.readDeadlines()
+	dl := all[len(all)-1]
+	if len(dl) != 2 || dl[0].IsZero() || !dl[1].IsZero() {
+		t.Fatalf("read deadlines of the long body's connection: %v; want the headers' one, then none", dl)
+	}
+	testutil.WaitFor(t, "the long request's header deadline to pass", h1Wait, func() bool { return time.Now().After(dl[0]) })
 	close(release)
 	rest, err := readWithin(t, resp.Body)
 	if err != nil || string(rest) != "last" {
