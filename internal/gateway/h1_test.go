@@ -1375,14 +1375,7 @@ func TestH1RouteTimeout(t *testing.T) {
 			lateHits.Add(1)
 			<-r.Context().Done()
 		case "/long":
-			io.WriteString(w, "first,")
-			w.(http.Flusher).Flush()
-			select {
-			case <-release:
-			case <-r.Context().Done():
-				return
-			}
-			io.WriteString(w, "last")
+			twoEvents(release)(w, r)
 		default:
 			io.WriteString(w, "ok")
 		}
@@ -1426,7 +1419,7 @@ func TestH1RouteTimeout(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("long body: %d, want 200", resp.StatusCode)
 	}
-	first := make([]byte, len("first,"))
+	first := make([]byte, len("data: first\n\n"))
 	if _, err := io.ReadFull(resp.Body, first); err != nil {
 		t.Fatal(err)
 	}
@@ -1441,7 +1434,7 @@ func TestH1RouteTimeout(t *testing.T) {
 	testutil.WaitFor(t, "the long request's header deadline to pass", h1Wait, func() bool { return time.Now().After(dl[0]) })
 	close(release)
 	rest, err := readWithin(t, resp.Body)
-	if err != nil || string(rest) != "last" {
+	if err != nil || string(rest) != "data: second\n\n" {
 		t.Errorf("the rest of the body: %q, %v; want it uncut", rest, err)
 	}
 	opened := up.opened.Load()
