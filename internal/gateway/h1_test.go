@@ -248,6 +248,23 @@ func recvWithin[T any](t *testing.T, c <-chan T) T {
 	}
 }
 
+// readPastFirst reads "first" from body, then starts a Read of what
+// follows, for the test to end while it is blocked; its error comes on the
+// channel returned.
+func readPastFirst(t *testing.T, body io.Reader) <-chan error {
+	t.Helper()
+	buf := make([]byte, len("first"))
+	if _, err := io.ReadFull(body, buf); err != nil || string(buf) != "first" {
+		t.Fatalf("the body starts %q, %v; want first", buf, err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := body.Read(buf)
+		errc <- err
+	}()
+	return errc
+}
+
 // h1Gateway serves one route /up/ to upstream through gateway.New with the
 // default transport, and returns that transport's fast path.
 func h1Gateway(t *testing.T, upstream string) (*httptest.Server, *h1Transport) {
@@ -878,23 +895,10 @@ func TestH1BodyClosedEarly(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		buf := make([]byte, 5)
-		if _, err := io.ReadFull(resp.Body, buf); err != nil {
-			t.Fatal(err)
-		}
-		readErr := make(chan error, 1)
-		go func() {
-			_, err := resp.Body.Read(buf)
-			readErr <- err
-		}()
+		readErr := readPastFirst(t, resp.Body)
 		resp.Body.Close()
-		select {
-		case err := <-readErr:
-			if err == nil {
-				t.Error("a Read blocked on a closed body returned no error")
-			}
-		case <-time.After(h1Wait):
-			t.Fatal("Close did not end the Read blocked on the body")
+		if err := recvWithin(t, readErr); err == nil {
+			t.Error("a Read blocked on a closed body returned no error")
 		}
 		up.waitClosed(t, 1)
 		if n := h1Idle(tr, up.addr); n != 0 {
@@ -967,16 +971,7 @@ func TestH1ContextCanceled(t *testing.T) {
 				}
 				defer resp.Body.Close()
 				recvWithin(t, arrived)
-				buf := make([]byte, 5)
-				if _, err := io.ReadFull(resp.Body, buf); err != nil {
-					t.Fatal(err)
-				}
-				readErr := make(chan error, 1)
-				go func() {
-					_, err := resp.Body.Read(buf)
-					readErr <- err
-				}()
-				ended(t, rt, "the body's Read", cancel, cause, readErr)
+				ended(t, rt, "the body's Read", cancel, cause, readPastFirst(t, resp.Body))
 			})
 		}
 	}
