@@ -200,14 +200,21 @@ func h1Do(t *testing.T, rt http.RoundTripper, method, url string, body []byte) (
 	if err != nil {
 		t.Fatal(err)
 	}
+	return h1Send(t, rt, req)
+}
+
+// h1Send sends req through rt and returns the response with its body read
+// and closed.
+func h1Send(t *testing.T, rt http.RoundTripper, req *http.Request) (*http.Response, string) {
+	t.Helper()
 	resp, err := rt.RoundTrip(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
 	defer resp.Body.Close()
 	b, err := readWithin(t, resp.Body)
 	if err != nil {
-		t.Fatalf("%s %s: reading the body: %v", method, url, err)
+		t.Fatalf("%s %s: reading the body: %v", req.Method, req.URL, err)
 	}
 	return resp, string(b)
 }
@@ -1172,14 +1179,7 @@ func TestH1FallbackRouting(t *testing.T) {
 			opened := up.opened.Load()
 			req, _ := http.NewRequest("POST", up.URL+"/", strings.NewReader("small"))
 			set(req)
-			resp, err := tr.RoundTrip(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := readWithin(t, resp.Body); err != nil {
-				t.Errorf("reading the answer: %v", err)
-			}
-			resp.Body.Close()
+			h1Send(t, tr, req)
 			if n := up.opened.Load(); n != opened+1 {
 				t.Errorf("%d connections opened for it, want 1 of the fallback's", n-opened)
 			}
@@ -1581,14 +1581,7 @@ func TestH1RequestClose(t *testing.T) {
 	tr := newTestH1(t, nil)
 	req, _ := http.NewRequest("GET", up.URL+"/", nil)
 	req.Close = true
-	resp, err := tr.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := readWithin(t, resp.Body); err != nil {
-		t.Errorf("reading the answer: %v", err)
-	}
-	resp.Body.Close()
+	h1Send(t, tr, req)
 	if !closeSeen.Load() {
 		t.Error("the upstream did not see Connection: close")
 	}
