@@ -187,10 +187,16 @@ func h1Idle(tr *h1Transport, addr string) int {
 	return len(tr.idle[addr])
 }
 
-// h1Do sends method url (with body, if not nil, replayable as a route with
-// fallbacks buffers it) through rt and returns the response with its body
-// read and closed.
+// h1Do sends method url (with body, if not nil) through rt and returns
+// the response with its body read and closed.
 func h1Do(t *testing.T, rt http.RoundTripper, method, url string, body []byte) (*http.Response, string) {
+	t.Helper()
+	return h1Send(t, rt, h1Request(t, method, url, body))
+}
+
+// h1Request is a request for method url with body, if not nil, replayable
+// as a route with fallbacks buffers it.
+func h1Request(t *testing.T, method, url string, body []byte) *http.Request {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -200,7 +206,7 @@ func h1Do(t *testing.T, rt http.RoundTripper, method, url string, body []byte) (
 	if err != nil {
 		t.Fatal(err)
 	}
-	return h1Send(t, rt, req)
+	return req
 }
 
 // h1Send sends req through rt and returns the response with its body read
@@ -630,11 +636,7 @@ func TestH1StaleConnection(t *testing.T) {
 				waitFIN(t, tr, up.addr)
 			}
 
-			var rd io.Reader
-			if b := body("two"); b != nil {
-				rd = bytes.NewReader(b)
-			}
-			req, _ := http.NewRequest(tc.method, up.URL+"/2", rd)
+			req := h1Request(t, tc.method, up.URL+"/2", body("two"))
 			if tc.key != "" {
 				req.Header.Set("Idempotency-Key", tc.key)
 			}
@@ -1731,11 +1733,7 @@ func TestH1StaleRetry(t *testing.T) {
 				return []byte(s)
 			}
 			h1Do(t, tr, tc.method, up.URL+"/", body("first"))
-			var rd io.Reader
-			if b := body("again"); b != nil {
-				rd = bytes.NewReader(b)
-			}
-			req, _ := http.NewRequest(tc.method, up.URL+"/", rd)
+			req := h1Request(t, tc.method, up.URL+"/", body("again"))
 			if tc.key {
 				req.Header.Set("Idempotency-Key", "k")
 			}
