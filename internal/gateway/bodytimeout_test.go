@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel/metric/noop"
-
 	"github.com/breakerwatch/breakerwatch/breaker"
 	"github.com/breakerwatch/breakerwatch/internal/config"
 	"github.com/breakerwatch/breakerwatch/internal/testutil"
@@ -48,10 +46,8 @@ func TestBodyReadTimeout(t *testing.T) {
 			fb := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { fbCalls.Add(1) }))
 			t.Cleanup(fb.Close)
 
-			reg, _ := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()))
-			t.Cleanup(func() { reg.Close() })
-			b, _ := reg.Register(breaker.Config{Name: "up", FailureThreshold: 1})
-			reg.Register(breaker.Config{Name: "fb"})
+			reg := newRegistry(t, breaker.Config{Name: "up", FailureThreshold: 1}, breaker.Config{Name: "fb"})
+			b, _ := reg.Get("up")
 			rc := config.Route{Prefix: "/up/", Upstream: mustURL(up.URL), Breaker: "up", Timeout: 10 * time.Second, BodyReadTimeout: timeout}
 			if tc.fallbacks {
 				rc.Fallbacks = []config.Fallback{{Upstream: mustURL(fb.URL), Breaker: "fb"}}
@@ -188,9 +184,8 @@ func TestBodyReadTimeoutHTTP2(t *testing.T) {
 		upErr <- err
 	}))
 	t.Cleanup(up.Close)
-	reg, _ := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()))
-	t.Cleanup(func() { reg.Close() })
-	b, _ := reg.Register(breaker.Config{Name: "up", FailureThreshold: 1})
+	reg := newRegistry(t, breaker.Config{Name: "up", FailureThreshold: 1})
+	b, _ := reg.Get("up")
 	frontURL, client, _ := serveGatewayH2(t, reg, config.Route{Prefix: "/up/", Upstream: mustURL(up.URL), Breaker: "up", Timeout: 10 * time.Second,
 		BodyReadTimeout: 200 * time.Millisecond})
 

@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel/metric/noop"
-
 	"github.com/breakerwatch/breakerwatch/breaker"
 	"github.com/breakerwatch/breakerwatch/internal/config"
 	"github.com/breakerwatch/breakerwatch/internal/testutil"
@@ -46,23 +44,16 @@ func tooLarge(w http.ResponseWriter, r *http.Request) {
 // server's error log in errLog.
 func serveLogged(t *testing.T, rc config.Route, cfg breaker.Config) (front *httptest.Server, b *breaker.Breaker, errLog *testutil.SyncBuffer) {
 	t.Helper()
-	reg, err := breaker.NewRegistry(breaker.WithMeterProvider(noop.NewMeterProvider()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
 	cfg.Name, rc.Breaker, rc.Prefix = "up", "up", "/up/"
 	if rc.Timeout == 0 {
 		rc.Timeout = 5 * time.Second
 	}
-	if b, err = reg.Register(cfg); err != nil {
-		t.Fatal(err)
-	}
+	cfgs := []breaker.Config{cfg}
 	for _, f := range rc.Fallbacks {
-		if _, err := reg.Register(breaker.Config{Name: f.Breaker}); err != nil {
-			t.Fatal(err)
-		}
+		cfgs = append(cfgs, breaker.Config{Name: f.Breaker})
 	}
+	reg := newRegistry(t, cfgs...)
+	b, _ = reg.Get("up")
 	g, err := New([]config.Route{rc}, reg, Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -212,8 +213,10 @@ func (t *h1Transport) viaProxy(addr string, req *http.Request) bool {
 }
 
 // get returns an idle connection to addr, or a new one. An idle connection
-// is first checked: one that the upstream closed, or sent anything on while
-// it was idle (http.Transport's "unsolicited response"), is closed instead.
+// is first checked by its peeker (where the platform lets it look without
+// reading; release kept none with bytes buffered): one that the upstream
+// closed, or sent anything on while it was idle (http.Transport's
+// "unsolicited response"), is closed instead.
 func (t *h1Transport) get(ctx context.Context, addr string, dialBy time.Time) (*h1Conn, error) {
 	now := time.Now()
 	for {
@@ -224,7 +227,7 @@ func (t *h1Transport) get(ctx context.Context, addr string, dialBy time.Time) (*
 		if pc == nil {
 			break
 		}
-		if t.idleTimeout > 0 && now.Sub(pc.idleAt) > t.idleTimeout || !pc.alive() {
+		if t.idleTimeout > 0 && now.Sub(pc.idleAt) > t.idleTimeout || !pc.peek.alive() {
 			pc.close()
 			continue
 		}
@@ -249,7 +252,7 @@ func (t *h1Transport) get(ctx context.Context, addr string, dialBy time.Time) (*
 	}
 	pc := &h1Conn{t: t, addr: addr, conn: c, peek: newPeeker(c)}
 	pc.interrupt = func() { _ = c.SetDeadline(aLongTimeAgo) }
-	pc.lr = limitReader{r: c, n: -1}
+	pc.lr = io.LimitedReader{R: c, N: noLimit}
 	pc.br = bufio.NewReader(&pc.lr)
 	pc.bw = bufio.NewWriter(c)
 	return pc, nil
@@ -352,8 +355,8 @@ type h1Conn struct {
 	t      *h1Transport
 	addr   string
 	conn   net.Conn
-	lr     limitReader // bounds the response headers
-	peek   *peeker     // checks the connection before it is reused
+	lr     io.LimitedReader // N bounds the response headers, noLimit otherwise
+	peek   *peeker          // checks the connection before it is reused
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	idleAt time.Time
@@ -404,6 +407,9 @@ type staleConnError struct{ err error }
 
 func (e *staleConnError) Error() string { return e.err.Error() }
 func (e *staleConnError) Unwrap() error { return e.err }
+
+// noLimit is the limit of an h1Conn's reader outside the response headers.
+const noLimit = math.MaxInt64
 
 // aLongTimeAgo is a deadline in the past: it interrupts the blocked read or
 // write of a connection at once.
@@ -458,15 +464,15 @@ func (pc *h1Conn) exchange(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
-	pc.lr.n = pc.t.maxHeader
-	defer func() { pc.lr.n = -1 }()
+	pc.lr.N = pc.t.maxHeader
+	defer func() { pc.lr.N = noLimit }()
 	for n1xx := 0; ; n1xx++ {
 		resp, err := http.ReadResponse(pc.br, req)
 		if err != nil {
 			switch {
-			case pc.lr.n == 0:
+			case pc.lr.N == 0:
 				return nil, fmt.Errorf("gateway: the upstream's response headers exceeded %d bytes", pc.t.maxHeader)
-			case pc.reused && n1xx == 0 && pc.lr.n == pc.t.maxHeader && idempotent(req) &&
+			case pc.reused && n1xx == 0 && pc.lr.N == pc.t.maxHeader && idempotent(req) &&
 				(errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)):
 				// Not a byte of a response: the upstream had closed the
 				// connection while it was idle.
@@ -502,15 +508,6 @@ func (pc *h1Conn) release(stop func() bool, reuse bool) {
 		return
 	}
 	pc.close()
-}
-
-// alive reports whether an idle connection was not closed by the upstream
-// (its peeker, where the platform lets it look without reading).
-func (pc *h1Conn) alive() bool {
-	if pc.br.Buffered() > 0 {
-		return false // the upstream sent something unasked
-	}
-	return pc.peek.alive()
 }
 
 // h1Body is a response body on the fast path: read to its end, it gives
@@ -556,26 +553,4 @@ func (b *h1Body) Close() error {
 		b.pc.release(b.stop, false)
 	}
 	return nil
-}
-
-// limitReader reads from r at most n bytes (n < 0: no limit), then
-// reports io.EOF.
-type limitReader struct {
-	r io.Reader
-	n int64
-}
-
-func (l *limitReader) Read(p []byte) (int, error) {
-	if l.n < 0 {
-		return l.r.Read(p)
-	}
-	if l.n == 0 {
-		return 0, io.EOF
-	}
-	if int64(len(p)) > l.n {
-		p = p[:l.n]
-	}
-	n, err := l.r.Read(p)
-	l.n -= int64(n)
-	return n, err
 }

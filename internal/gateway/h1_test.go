@@ -187,10 +187,16 @@ func h1Idle(tr *h1Transport, addr string) int {
 	return len(tr.idle[addr])
 }
 
-// h1Do sends method url (with body, if not nil, replayable as a route with
-// fallbacks buffers it) through rt and returns the response with its body
-// read and closed.
+// h1Do sends method url (with body, if not nil) through rt and returns
+// the response with its body read and closed.
 func h1Do(t *testing.T, rt http.RoundTripper, method, url string, body []byte) (*http.Response, string) {
+	t.Helper()
+	return h1Send(t, rt, h1Request(t, method, url, body))
+}
+
+// h1Request is a request for method url with body, if not nil, replayable
+// as a route with fallbacks buffers it.
+func h1Request(t *testing.T, method, url string, body []byte) *http.Request {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -200,14 +206,21 @@ func h1Do(t *testing.T, rt http.RoundTripper, method, url string, body []byte) (
 	if err != nil {
 		t.Fatal(err)
 	}
+	return req
+}
+
+// h1Send sends req through rt and returns the response with its body read
+// and closed.
+func h1Send(t *testing.T, rt http.RoundTripper, req *http.Request) (*http.Response, string) {
+	t.Helper()
 	resp, err := rt.RoundTrip(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
 	defer resp.Body.Close()
 	b, err := readWithin(t, resp.Body)
 	if err != nil {
-		t.Fatalf("%s %s: reading the body: %v", method, url, err)
+		t.Fatalf("%s %s: reading the body: %v", req.Method, req.URL, err)
 	}
 	return resp, string(b)
 }
@@ -246,6 +259,23 @@ func recvWithin[T any](t *testing.T, c <-chan T) T {
 		var zero T
 		return zero
 	}
+}
+
+// readPastFirst reads "first" from body, then starts a Read of what
+// follows, for the test to end while it is blocked; its error comes on the
+// channel returned.
+func readPastFirst(t *testing.T, body io.Reader) <-chan error {
+	t.Helper()
+	buf := make([]byte, len("first"))
+	if _, err := io.ReadFull(body, buf); err != nil || string(buf) != "first" {
+		t.Fatalf("the body starts %q, %v; want first", buf, err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := body.Read(buf)
+		errc <- err
+	}()
+	return errc
 }
 
 // h1Gateway serves one route /up/ to upstream through gateway.New with the
@@ -433,13 +463,14 @@ func (u *perConnUpstream) received() [][]string {
 }
 
 // writeLog is a dialer for the fast path that records what the transport
-// writes on each connection it opens, in the order it opened them, and can
-// run a hook before each write. Its connections keep their socket
-// (SyscallConn), so that the fast path checks an idle one as it does a
-// plain one.
+// writes on each connection it opens, in the order it opened them, and the
+// read deadlines it sets on them, and can run a hook before each write. Its
+// connections keep their socket (SyscallConn), so that the fast path checks
+// an idle one as it does a plain one.
 type writeLog struct {
-	mu      sync.Mutex
-	written []*bytes.Buffer
+	mu        sync.Mutex
+	written   []*bytes.Buffer
+	deadlines [][]time.Time // per connection, the read deadlines set, in order
 	// beforeWrite, if not nil, runs before the w-th write (from 0) on the
 	// conn-th connection (from 0), on the writing goroutine.
 	beforeWrite func(conn, w int, c net.Conn)
@@ -454,7 +485,19 @@ func (l *writeLog) dial(ctx context.Context, network, addr string) (net.Conn, er
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.written = append(l.written, new(bytes.Buffer))
+	l.deadlines = append(l.deadlines, nil)
 	return &loggedConn{Conn: c, log: l, i: len(l.written) - 1}, nil
+}
+
+// readDeadlines is the read deadlines set on each connection, in order.
+func (l *writeLog) readDeadlines() [][]time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	all := make([][]time.Time, len(l.deadlines))
+	for i, d := range l.deadlines {
+		all[i] = slices.Clone(d)
+	}
+	return all
 }
 
 // requests is what was written on each connection, as "METHOD /path body"
@@ -498,6 +541,22 @@ func (c *loggedConn) Write(p []byte) (int, error) {
 	c.log.written[c.i].Write(p[:n])
 	c.log.mu.Unlock()
 	return n, err
+}
+
+func (c *loggedConn) SetDeadline(t time.Time) error {
+	c.readDeadline(t)
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *loggedConn) SetReadDeadline(t time.Time) error {
+	c.readDeadline(t)
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *loggedConn) readDeadline(t time.Time) {
+	c.log.mu.Lock()
+	defer c.log.mu.Unlock()
+	c.log.deadlines[c.i] = append(c.log.deadlines[c.i], t)
 }
 
 func (c *loggedConn) SyscallConn() (syscall.RawConn, error) {
@@ -577,11 +636,7 @@ func TestH1StaleConnection(t *testing.T) {
 				waitFIN(t, tr, up.addr)
 			}
 
-			var rd io.Reader
-			if b := body("two"); b != nil {
-				rd = bytes.NewReader(b)
-			}
-			req, _ := http.NewRequest(tc.method, up.URL+"/2", rd)
+			req := h1Request(t, tc.method, up.URL+"/2", body("two"))
 			if tc.key != "" {
 				req.Header.Set("Idempotency-Key", tc.key)
 			}
@@ -849,23 +904,10 @@ func TestH1BodyClosedEarly(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		buf := make([]byte, 5)
-		if _, err := io.ReadFull(resp.Body, buf); err != nil {
-			t.Fatal(err)
-		}
-		readErr := make(chan error, 1)
-		go func() {
-			_, err := resp.Body.Read(buf)
-			readErr <- err
-		}()
+		readErr := readPastFirst(t, resp.Body)
 		resp.Body.Close()
-		select {
-		case err := <-readErr:
-			if err == nil {
-				t.Error("a Read blocked on a closed body returned no error")
-			}
-		case <-time.After(h1Wait):
-			t.Fatal("Close did not end the Read blocked on the body")
+		if err := recvWithin(t, readErr); err == nil {
+			t.Error("a Read blocked on a closed body returned no error")
 		}
 		up.waitClosed(t, 1)
 		if n := h1Idle(tr, up.addr); n != 0 {
@@ -938,16 +980,7 @@ func TestH1ContextCanceled(t *testing.T) {
 				}
 				defer resp.Body.Close()
 				recvWithin(t, arrived)
-				buf := make([]byte, 5)
-				if _, err := io.ReadFull(resp.Body, buf); err != nil {
-					t.Fatal(err)
-				}
-				readErr := make(chan error, 1)
-				go func() {
-					_, err := resp.Body.Read(buf)
-					readErr <- err
-				}()
-				ended(t, rt, "the body's Read", cancel, cause, readErr)
+				ended(t, rt, "the body's Read", cancel, cause, readPastFirst(t, resp.Body))
 			})
 		}
 	}
@@ -1148,14 +1181,7 @@ func TestH1FallbackRouting(t *testing.T) {
 			opened := up.opened.Load()
 			req, _ := http.NewRequest("POST", up.URL+"/", strings.NewReader("small"))
 			set(req)
-			resp, err := tr.RoundTrip(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := readWithin(t, resp.Body); err != nil {
-				t.Errorf("reading the answer: %v", err)
-			}
-			resp.Body.Close()
+			h1Send(t, tr, req)
 			if n := up.opened.Load(); n != opened+1 {
 				t.Errorf("%d connections opened for it, want 1 of the fallback's", n-opened)
 			}
@@ -1323,7 +1349,8 @@ func TestH1ReadAfterEOF(t *testing.T) {
 
 // The route's timeout on the fast path (the connection's deadline until
 // the response headers): a late upstream is a 504 and its connection is
-// closed, a body that lasts longer is not cut, and the connection that
+// closed, a body that lasts longer is not cut (the deadline is lifted once
+// the headers came, and the body goes on past it), and the connection that
 // carried it serves the next request.
 //
 // Three routes to the same upstream (the same fast path and idle
@@ -1345,14 +1372,7 @@ func TestH1RouteTimeout(t *testing.T) {
 			lateHits.Add(1)
 			<-r.Context().Done()
 		case "/long":
-			io.WriteString(w, "first,")
-			w.(http.Flusher).Flush()
-			select {
-			case <-release:
-			case <-r.Context().Done():
-				return
-			}
-			io.WriteString(w, "last")
+			twoEvents(release)(w, r)
 		default:
 			io.WriteString(w, "ok")
 		}
@@ -1365,6 +1385,8 @@ func TestH1RouteTimeout(t *testing.T) {
 		config.Route{Prefix: "/tight/", Upstream: u, Breaker: "up", Timeout: tight},
 		config.Route{Prefix: "/long/", Upstream: u, Breaker: "up", Timeout: longTimeout})
 	tr := g.tr.base.(*h1Transport)
+	wl := &writeLog{}
+	tr.dial = wl.dial
 
 	// A kept-alive connection for the next request.
 	if resp, body := get(t, front.URL+"/ok/x"); resp.StatusCode != 200 || body != "ok" {
@@ -1394,17 +1416,22 @@ func TestH1RouteTimeout(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("long body: %d, want 200", resp.StatusCode)
 	}
-	first := make([]byte, len("first,"))
+	first := make([]byte, len("data: first\n\n"))
 	if _, err := io.ReadFull(resp.Body, first); err != nil {
 		t.Fatal(err)
 	}
-	// The body outlasts the timeout: the deadline was set less than
-	// longTimeout before the headers came, and the margin lets its timer
-	// fire on a loaded machine.
-	time.Sleep(longTimeout + 100*time.Millisecond)
+	// The body has started: on its connection (the latest, the late
+	// request's was closed), the deadline set for the headers has been
+	// lifted. The body then outlasts that deadline.
+	all := wl.readDeadlines()
+	dl := all[len(all)-1]
+	if len(dl) != 2 || dl[0].IsZero() || !dl[1].IsZero() {
+		t.Fatalf("read deadlines of the long body's connection: %v; want the headers' one, then none", dl)
+	}
+	testutil.WaitFor(t, "the long request's header deadline to pass", h1Wait, func() bool { return time.Now().After(dl[0]) })
 	close(release)
 	rest, err := readWithin(t, resp.Body)
-	if err != nil || string(rest) != "last" {
+	if err != nil || string(rest) != "data: second\n\n" {
 		t.Errorf("the rest of the body: %q, %v; want it uncut", rest, err)
 	}
 	opened := up.opened.Load()
@@ -1556,14 +1583,7 @@ func TestH1RequestClose(t *testing.T) {
 	tr := newTestH1(t, nil)
 	req, _ := http.NewRequest("GET", up.URL+"/", nil)
 	req.Close = true
-	resp, err := tr.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := readWithin(t, resp.Body); err != nil {
-		t.Errorf("reading the answer: %v", err)
-	}
-	resp.Body.Close()
+	h1Send(t, tr, req)
 	if !closeSeen.Load() {
 		t.Error("the upstream did not see Connection: close")
 	}
@@ -1713,11 +1733,7 @@ func TestH1StaleRetry(t *testing.T) {
 				return []byte(s)
 			}
 			h1Do(t, tr, tc.method, up.URL+"/", body("first"))
-			var rd io.Reader
-			if b := body("again"); b != nil {
-				rd = bytes.NewReader(b)
-			}
-			req, _ := http.NewRequest(tc.method, up.URL+"/", rd)
+			req := h1Request(t, tc.method, up.URL+"/", body("again"))
 			if tc.key {
 				req.Header.Set("Idempotency-Key", "k")
 			}
