@@ -254,7 +254,7 @@ func (t *h1Transport) get(ctx context.Context, addr string, dialBy time.Time) (*
 	pc.interrupt = func() { _ = c.SetDeadline(aLongTimeAgo) }
 	pc.lr = io.LimitedReader{R: c, N: noLimit}
 	pc.br = bufio.NewReader(&pc.lr)
-	pc.bw = bufio.NewWriter(c)
+	pc.bw = bufio.NewWriter(sentCounter{pc})
 	return pc, nil
 }
 
@@ -360,7 +360,8 @@ type h1Conn struct {
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	idleAt time.Time
-	reused bool // it served a request before this one
+	reused bool  // it served a request before this one
+	sent   int64 // bytes written to conn, in all
 	// interrupt ends a blocked read or write at once (a request's context
 	// was canceled): made once per connection, not per request.
 	interrupt func()
@@ -398,6 +399,15 @@ func (l *h1List) remove(pc *h1Conn) {
 	}
 	pc.prev, pc.next = nil, nil
 	l.n--
+}
+
+// sentCounter writes to its connection and counts the bytes that went.
+type sentCounter struct{ pc *h1Conn }
+
+func (w sentCounter) Write(p []byte) (int, error) {
+	n, err := w.pc.conn.Write(p)
+	w.pc.sent += int64(n)
+	return n, err
 }
 
 // staleConnError is the error of a request sent on a kept-alive connection
@@ -454,12 +464,15 @@ func (pc *h1Conn) roundTrip(req *http.Request, headersBy time.Time) (*http.Respo
 // (1xx) responses after telling the request's httptrace.ClientTrace of
 // them, as http.Transport does (httputil.ReverseProxy forwards them so).
 func (pc *h1Conn) exchange(req *http.Request) (*http.Response, error) {
+	before := pc.sent
 	err := writeRequest(pc.bw, req)
 	if err == nil {
 		err = pc.bw.Flush()
 	}
 	if err != nil {
-		if pc.reused {
+		// As http.Transport: a request of which the upstream may have
+		// received a part is sent again only if that is safe.
+		if pc.reused && (pc.sent == before || idempotent(req)) {
 			return nil, &staleConnError{err}
 		}
 		return nil, err

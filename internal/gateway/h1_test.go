@@ -1619,6 +1619,58 @@ func TestH1MaxIdleConns(t *testing.T) {
 	}
 }
 
+// A request of which a part went out on a kept-alive connection before
+// the connection failed (a body written in several pieces, the second
+// failing) may have reached the upstream: as with http.Transport, it is
+// sent again on a new connection only if that is safe (a POST with an
+// Idempotency-Key), not a plain POST, whose error is returned.
+func TestH1PartlyWrittenRequest(t *testing.T) {
+	big := strings.Repeat("x", 10<<10) // three writes through a 4 KiB buffer
+	for _, tc := range []struct {
+		name   string
+		key    string
+		resent bool
+	}{{"POST", "", false}, {"POST with Idempotency-Key", "k", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := newPerConnUpstream(t)
+			defer close(up.closeFirst)
+			wl := &writeLog{}
+			tr := newTestH1(t, nil)
+			tr.dial = wl.dial
+			h1Do(t, tr, "POST", up.URL+"/1", []byte("one"))
+			wl.beforeWrite = func(conn, w int, c net.Conn) {
+				if conn == 0 && w == 2 { // the second request's first piece went
+					c.Close()
+				}
+			}
+			req := h1Request(t, "POST", up.URL+"/2", []byte(big))
+			if tc.key != "" {
+				req.Header.Set("Idempotency-Key", tc.key)
+			}
+			resp, err := tr.RoundTrip(req)
+			switch {
+			case tc.resent && err != nil:
+				t.Fatalf("RoundTrip: %v", err)
+			case tc.resent:
+				if b, rerr := readWithin(t, resp.Body); string(b) != "ok" || rerr != nil {
+					t.Errorf("body %q, %v", b, rerr)
+				}
+				resp.Body.Close()
+			case err == nil:
+				resp.Body.Close()
+				t.Fatal("RoundTrip succeeded; want the error of the failed connection")
+			}
+			want := [][]string{{"POST /1 one"}}
+			if tc.resent {
+				want = append(want, []string{"POST /2 " + big})
+			}
+			if got := up.received(); !slices.EqualFunc(got, want, slices.Equal) {
+				t.Errorf("the upstream received, per connection, %.200q; want %.200q", got, want)
+			}
+		})
+	}
+}
+
 // Through the gateway, a kept-alive connection that the upstream closed
 // after each answer (as one whose keep-alive timeout expired does) is found
 // closed by the check before reuse and replaced, request after request.
