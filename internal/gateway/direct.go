@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // serveDirect proxies req exactly as the route's httputil.ReverseProxy
@@ -283,16 +285,12 @@ func removeHopByHop(h http.Header) {
 }
 
 // upgradeType is the protocol h's Upgrade header asks for, when its
-// Connection header lists "upgrade".
+// Connection header lists "upgrade" (ReverseProxy's upgradeType).
 func upgradeType(h http.Header) string {
-	for _, f := range h["Connection"] {
-		for sf := range strings.SplitSeq(f, ",") {
-			if strings.EqualFold(textproto.TrimString(sf), "upgrade") {
-				return h.Get("Upgrade")
-			}
-		}
+	if !httpguts.HeaderValuesContainsToken(h["Connection"], "Upgrade") {
+		return ""
 	}
-	return ""
+	return h.Get("Upgrade")
 }
 
 // streams reports whether a response body with the Content-Type ct and
