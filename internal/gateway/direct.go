@@ -111,17 +111,13 @@ func (r *route) serveDirect(w http.ResponseWriter, req *http.Request) {
 		// Chunked, so that the trailers can follow.
 		_ = http.NewResponseController(w).Flush()
 	}
-	if len(res.Trailer) == announced {
-		for k, vv := range res.Trailer {
-			for _, v := range vv {
-				h.Add(k, v)
-			}
-		}
-		return
+	prefix := "" // the announced trailers are set as themselves
+	if len(res.Trailer) != announced {
+		prefix = http.TrailerPrefix // all, when some were not announced
 	}
 	for k, vv := range res.Trailer {
 		for _, v := range vv {
-			h.Add(http.TrailerPrefix+k, v)
+			h.Add(prefix+k, v)
 		}
 	}
 }
