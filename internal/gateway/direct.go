@@ -325,24 +325,19 @@ const eventStream = "text/event-stream"
 // is not does not hold the headers back. A read error other than the
 // body's end is returned, as is a write error.
 func copyBody(w http.ResponseWriter, body io.Reader, flush bool) error {
-	var fw *flushWriter
+	var dst io.Writer = w
 	if flush {
-		fw = &flushWriter{w: w, rc: http.NewResponseController(w), pending: true}
+		fw := &flushWriter{w: w, rc: http.NewResponseController(w), pending: true}
 		fw.t = time.AfterFunc(0, fw.delayed)
 		defer fw.stop()
+		dst = fw
 	}
 	buf := copyBuffers.Get()
 	defer copyBuffers.Put(buf)
 	for {
 		n, rerr := body.Read(buf)
 		if n > 0 {
-			var m int
-			var werr error
-			if fw != nil {
-				m, werr = fw.write(buf[:n])
-			} else {
-				m, werr = w.Write(buf[:n])
-			}
+			m, werr := dst.Write(buf[:n])
 			if werr != nil {
 				return werr
 			}
@@ -369,7 +364,7 @@ type flushWriter struct {
 	pending bool // the timer's flush is still to come
 }
 
-func (f *flushWriter) write(p []byte) (int, error) {
+func (f *flushWriter) Write(p []byte) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	n, err := f.w.Write(p)
