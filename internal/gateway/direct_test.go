@@ -185,6 +185,13 @@ func (s *pathSpy) take() []string {
 	return p
 }
 
+// spyOn puts a pathSpy on r's transport.
+func spyOn(r *route) *pathSpy {
+	spy := &pathSpy{next: r.members[0].rt}
+	r.members[0].rt = spy
+	return spy
+}
+
 // diffFront is a gateway of one route, /up/ to upstream's /base, with a
 // spy on the route's transport.
 type diffFront struct {
@@ -213,8 +220,7 @@ func newDiffFront(t *testing.T, upstream string, timeout time.Duration, tlsFront
 	if !r.direct {
 		t.Fatal("a route of one plain-HTTP upstream on the fast path does not go by serveDirect")
 	}
-	spy := &pathSpy{next: r.members[0].rt}
-	r.members[0].rt = spy
+	spy := spyOn(r)
 	mux := http.NewServeMux()
 	g.Register(mux)
 	front := httptest.NewUnstartedServer(mux)
@@ -758,9 +764,7 @@ func TestDirectTaken(t *testing.T) {
 		reg := newRegistry(t, breaker.Config{Name: "up"})
 		logger := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		front, g := serveGateway(t, reg, Options{Logger: logger}, nil, rc)
-		r := g.byPrefix["/up/"]
-		spy := &pathSpy{next: r.members[0].rt}
-		r.members[0].rt = spy
+		spy := spyOn(g.byPrefix["/up/"])
 		if resp, body := get(t, front.URL+"/up/x"); resp.StatusCode != 200 || body != "ok" {
 			t.Fatalf("got %d %q", resp.StatusCode, body)
 		}
@@ -985,6 +989,84 @@ func TestDirectClientHangsUp(t *testing.T) {
 	}
 }
 
+// h2Diff is a gateway of one route, /up/ to upstream, served over HTTP/2,
+// with a spy on the route's transport.
+type h2Diff struct {
+	up     *diffUpstream
+	url    string // the front's
+	client *http.Client
+	r      *route
+	spy    *pathSpy
+}
+
+func newH2Diff(t *testing.T, respond respondFunc) *h2Diff {
+	t.Helper()
+	up := newDiffUpstream(t, respond)
+	reg := newRegistry(t, breaker.Config{Name: "up"})
+	frontURL, client, g := serveGatewayH2(t, reg, config.Route{Prefix: "/up/", Upstream: mustURL(up.URL), Breaker: "up", Timeout: h1Wait})
+	r := g.byPrefix["/up/"]
+	return &h2Diff{up: up, url: frontURL, client: client, r: r, spy: spyOn(r)}
+}
+
+// h2Saw is what the upstream and the client get for one HTTP/2 request.
+type h2Saw struct {
+	Status          int
+	Header, Trailer http.Header
+	Body, Interim   string
+	Upstream        upstreamSaw
+}
+
+// run sends GET /up/x?q=1 with header over HTTP/2, by serveDirect if
+// direct is set (when directTakes the request), else by ReverseProxy.
+func (f *h2Diff) run(t *testing.T, direct bool, header http.Header) h2Saw {
+	t.Helper()
+	f.r.direct = direct
+	var interim []string
+	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+		Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+			interim = append(interim, fmt.Sprint(code, h))
+			return nil
+		}})
+	req, _ := http.NewRequestWithContext(ctx, "GET", f.url+"/up/x?q=1", nil)
+	req.Header = header.Clone()
+	if req.Header == nil {
+		req.Header = http.Header{}
+	}
+	req.Header.Set("User-Agent", "diff/2")
+	resp, err := f.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("the client spoke %s", resp.Proto)
+	}
+	resp.Header.Del("Date")
+	// A streamed body (unknown length) gets a Content-Length, or without a
+	// Content-Type a sniffed one, when it ends before the first flush: a
+	// race on both paths (TestDirectFirstFlush); the streamed cases here
+	// have a Content-Type.
+	resp.Header.Del("Content-Length")
+	u := recvWithin(t, f.up.saw)
+	u.Header.Del("X-Forwarded-For") // the client's port differs
+	u.Raw = ""
+	return h2Saw{resp.StatusCode, resp.Header, resp.Trailer, string(body), strings.Join(interim, "; "), u}
+}
+
+// compare sends the request both ways and reports how they differ.
+func (f *h2Diff) compare(t *testing.T, header http.Header) (direct, proxy h2Saw) {
+	t.Helper()
+	direct, proxy = f.run(t, true, header), f.run(t, false, header)
+	if p := f.spy.take(); !slices.Equal(p, []string{"serveDirect", "ReverseProxy"}) {
+		t.Errorf("sent by %v, want serveDirect then ReverseProxy", p)
+	}
+	if !reflect.DeepEqual(direct, proxy) {
+		t.Errorf("different:\nserveDirect:  %+v\nReverseProxy: %+v", direct, proxy)
+	}
+	return direct, proxy
+}
+
 // TestDirectHTTP2: an HTTP/2 request without a body (its body is not
 // http.NoBody, but its ContentLength is 0, as ReverseProxy looks at) goes
 // by serveDirect, and the upstream and the client get the same as through
@@ -999,66 +1081,12 @@ func TestDirectHTTP2(t *testing.T) {
 		{"503", "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Length: 4\r\n\r\nbusy"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			up := newDiffUpstream(t, respondRaw(tc.resp))
-			reg := newRegistry(t, breaker.Config{Name: "up"})
-			frontURL, client, g := serveGatewayH2(t, reg, config.Route{Prefix: "/up/", Upstream: mustURL(up.URL), Breaker: "up", Timeout: h1Wait})
-			r := g.byPrefix["/up/"]
-			spy := &pathSpy{next: r.members[0].rt}
-			r.members[0].rt = spy
-			type saw struct {
-				Status          int
-				Header, Trailer http.Header
-				Body, Interim   string
-				Upstream        upstreamSaw
-			}
-			run := func(direct bool) saw {
-				r.direct = direct
-				var interim []string
-				ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
-					Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
-						interim = append(interim, fmt.Sprint(code, h))
-						return nil
-					}})
-				req, _ := http.NewRequestWithContext(ctx, "GET", frontURL+"/up/x?q=1", nil)
-				req.Header.Set("User-Agent", "diff/2")
-				resp, err := client.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.ProtoMajor != 2 {
-					t.Fatalf("the client spoke %s", resp.Proto)
-				}
-				resp.Header.Del("Date")
-				// A streamed body (unknown length) gets a Content-Length,
-				// or without a Content-Type a sniffed one, when it ends
-				// before the first flush: a race on both paths
-				// (TestDirectFirstFlush); the streamed cases here have a
-				// Content-Type.
-				resp.Header.Del("Content-Length")
-				u := recvWithin(t, up.saw)
-				u.Header.Del("X-Forwarded-For") // the client's port differs
-				u.Raw = ""
-				return saw{resp.StatusCode, resp.Header, resp.Trailer, string(body), strings.Join(interim, "; "), u}
-			}
-			direct, proxy := run(true), run(false)
-			if p := spy.take(); !slices.Equal(p, []string{"serveDirect", "ReverseProxy"}) {
-				t.Errorf("sent by %v, want serveDirect then ReverseProxy", p)
-			}
-			if !reflect.DeepEqual(direct, proxy) {
-				t.Errorf("different:\nserveDirect:  %+v\nReverseProxy: %+v", direct, proxy)
-			}
+			newH2Diff(t, respondRaw(tc.resp)).compare(t, nil)
 		})
 	}
 	t.Run("with a body", func(t *testing.T) {
-		up := newDiffUpstream(t, respondOK)
-		reg := newRegistry(t, breaker.Config{Name: "up"})
-		frontURL, client, g := serveGatewayH2(t, reg, config.Route{Prefix: "/up/", Upstream: mustURL(up.URL), Breaker: "up", Timeout: h1Wait})
-		r := g.byPrefix["/up/"]
-		spy := &pathSpy{next: r.members[0].rt}
-		r.members[0].rt = spy
-		resp, err := client.Post(frontURL+"/up/x", "text/plain", strings.NewReader("hi"))
+		f := newH2Diff(t, respondOK)
+		resp, err := f.client.Post(f.url+"/up/x", "text/plain", strings.NewReader("hi"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1067,7 +1095,7 @@ func TestDirectHTTP2(t *testing.T) {
 		if resp.ProtoMajor != 2 || string(body) != "ok" {
 			t.Fatalf("got %s %q", resp.Proto, body)
 		}
-		if p := spy.take(); !slices.Equal(p, []string{"ReverseProxy"}) {
+		if p := f.spy.take(); !slices.Equal(p, []string{"ReverseProxy"}) {
 			t.Errorf("an HTTP/2 POST with a body was sent by %v, want ReverseProxy", p)
 		}
 	})
