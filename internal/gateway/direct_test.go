@@ -897,22 +897,33 @@ func TestDirectEventStreamMediaType(t *testing.T) {
 	}
 }
 
-// TestDirectSwitchingProtocols: a request with an Expect header goes by
-// http.Transport (not the fast path), which hands a 101 response to the
-// proxy. ReverseProxy checks it as an upgrade (an invalid protocol name
-// first, then that it matches the request's: none, so a 101 without an
-// Upgrade header passes that check and fails on its body). Both answer 502
-// with the same error. (serveDirect now leaves requests with Expect to
-// ReverseProxy; it once took them and answered every 101 with "backend
-// tried to switch protocol".)
+// TestDirectSwitchingProtocols: a 101 to a request that asked for no
+// upgrade. The fast path refuses it itself, but http.Transport hands it to
+// the proxy, which checks it as an upgrade (an invalid protocol name first,
+// then that it matches the request's: none, so a 101 without an Upgrade
+// header passes that check and fails on its body). Both paths answer 502
+// with the same error. serveDirect meets such a 101 for an HTTP/2 request
+// that declares trailers but has no body (the fast path leaves requests
+// with trailers to http.Transport); an HTTP/1 request with an Expect header
+// goes by ReverseProxy (directTakes refuses it) and by http.Transport.
 func TestDirectSwitchingProtocols(t *testing.T) {
-	for _, tt := range []struct{ name, resp string }{
-		{"no Upgrade header", "HTTP/1.1 101 Switching Protocols\r\n\r\n"},
-		{"invalid protocol", "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: w\xe9bsocket\r\n\r\n"},
+	for _, tt := range []struct{ name, resp, err string }{
+		{"no Upgrade header", "HTTP/1.1 101 Switching Protocols\r\n\r\n",
+			"internal error: 101 switching protocols response with non-writable body"},
+		{"invalid protocol", "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: w\xe9bsocket\r\n\r\n",
+			`backend tried to switch to invalid protocol`},
+		{"websocket", "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+			`backend tried to switch protocol \"websocket\" when \"\" was requested`},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
+		t.Run(tt.name+"/HTTP/1 Expect", func(t *testing.T) {
 			compareRuns(t, diffCase{request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\nExpect: 100-continue\r\n\r\n",
-				respond: respondCut(tt.resp), anyPath: true})
+				respond: respondCut(tt.resp), notTaken: true})
+		})
+		t.Run(tt.name+"/HTTP/2 declared trailers", func(t *testing.T) {
+			direct, _ := newH2Diff(t, respondCut(tt.resp)).compare(t, http.Header{"Trailer": {"X-T"}})
+			if direct.Status != http.StatusBadGateway || !strings.Contains(direct.Body, tt.err) {
+				t.Errorf("got %d %q; want 502 with %q", direct.Status, direct.Body, tt.err)
+			}
 		})
 	}
 }
