@@ -52,20 +52,8 @@ func (r *route) serveDirect(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if res.StatusCode == http.StatusSwitchingProtocols {
-		// No upgrade was asked for (directTakes), and the fast path
-		// refuses a 101 itself: this is for another transport, with
-		// ReverseProxy's checks in its order.
 		_ = res.Body.Close()
-		up := upgradeType(res.Header)
-		switch {
-		case !printableASCII(up):
-			err = fmt.Errorf("backend tried to switch to invalid protocol %q", up)
-		case up != "":
-			err = fmt.Errorf("backend tried to switch protocol %q when %q was requested", up, "")
-		default:
-			err = errors.New("internal error: 101 switching protocols response with non-writable body")
-		}
-		r.fail(w, out, err)
+		r.fail(w, out, unaskedSwitch(res.Header))
 		return
 	}
 	removeHopByHop(res.Header)
@@ -120,6 +108,24 @@ func (r *route) serveDirect(w http.ResponseWriter, req *http.Request) {
 			h.Add(prefix+k, v)
 		}
 	}
+}
+
+// unaskedSwitch is ReverseProxy's error, its checks in its order, for a
+// 101 to a request that asked for no upgrade (directTakes). The fast path
+// refuses such a 101 itself, but http.Transport returns it: for an HTTP/2
+// request that declares trailers without a body, which serveDirect takes
+// and the fast path leaves to http.Transport.
+func unaskedSwitch(h http.Header) error {
+	up := upgradeType(h)
+	switch {
+	case !printableASCII(up):
+		return fmt.Errorf("backend tried to switch to invalid protocol %q", up)
+	case up != "":
+		return fmt.Errorf("backend tried to switch protocol %q when %q was requested", up, "")
+	}
+	// Without an upgrade in its header, http.Transport gives the 101 a body
+	// that cannot be written to.
+	return errors.New("internal error: 101 switching protocols response with non-writable body")
 }
 
 // directCall is the state of one serveDirect call that interim responses
