@@ -894,6 +894,35 @@ func TestDirectEventStreamMediaType(t *testing.T) {
 	}
 }
 
+// TestDirectStreamsDecision: which responses serveDirect streams, decided
+// without timing: those of unknown length, and those whose media type
+// mime.ParseMediaType gives as text/event-stream (TestDirectStreams and
+// TestDirectEventStreamMediaType check that the client sees the same
+// through both paths; a first event that does not come early can only be
+// told there by a wait).
+func TestDirectStreamsDecision(t *testing.T) {
+	for _, tt := range []struct {
+		ct   string
+		n    int64
+		want bool
+	}{
+		{"text/plain", -1, true},
+		{"", -1, true},
+		{"text/plain", 27, false},
+		{"", 27, false},
+		{"text/event-stream", 27, true},
+		{"Text/Event-Stream ; charset=utf-8", 27, true},
+		{"text/event-stream; charset", 27, true},
+		{"text/event-stream; a=1; a=2", 27, false},
+		{"text/event-\u017ftream", 27, false},
+		{"text/event-streams", 27, false},
+	} {
+		if got := streams(tt.ct, tt.n); got != tt.want {
+			t.Errorf("streams(%q, %d) = %v, want %v", tt.ct, tt.n, got, tt.want)
+		}
+	}
+}
+
 // TestDirectSwitchingProtocols: a 101 to a request that asked for no
 // upgrade. The fast path refuses it itself, but http.Transport hands it to
 // the proxy, which checks it as an upgrade (an invalid protocol name first,
