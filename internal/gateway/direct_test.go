@@ -367,7 +367,13 @@ func fmtUp(s *upstreamSaw) string {
 	return fmt.Sprintf("%+v", *s)
 }
 
-const okGet = "GET /up/x HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: diff/1\r\n\r\n"
+// getWith is GET /up/x with the header fields fields (each ending in
+// CRLF) after Host.
+func getWith(fields string) string {
+	return "GET /up/x HTTP/1.1\r\nHost: {addr}\r\n" + fields + "\r\n"
+}
+
+var okGet = getWith("User-Agent: diff/1\r\n")
 
 // sent checks that the upstream got the request-target uri and, of the
 // headers named in want, exactly those with a value there (nil: absent).
@@ -412,7 +418,7 @@ var requestCases = []diffCase{
 	{name: "DELETE", request: "DELETE /up/items/7 HTTP/1.1\r\nHost: {addr}\r\n\r\n"},
 	{name: "OPTIONS", request: "OPTIONS /up/x HTTP/1.1\r\nHost: {addr}\r\n\r\n"},
 	{name: "POST Content-Length 0", request: "POST /up/x HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n"},
-	{name: "GET Content-Length 0", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n"},
+	{name: "GET Content-Length 0", request: getWith("Content-Length: 0\r\n")},
 	{name: "custom method", request: "PURGE /up/x HTTP/1.1\r\nHost: {addr}\r\n\r\n"},
 	{name: "query plain", request: "GET /up/x?a=1&b=2&b=3&c HTTP/1.1\r\nHost: {addr}\r\n\r\n"},
 	{name: "query escaped", request: "GET /up/x?q=a%20b%2Fc&e=%C3%A9&plus=a+b HTTP/1.1\r\nHost: {addr}\r\n\r\n", check: sent("/base/x?q=a%20b%2Fc&e=%C3%A9&plus=a+b", nil)},
@@ -422,36 +428,29 @@ var requestCases = []diffCase{
 	{name: "query bad percent", request: "GET /up/x?a=%zz&b=2 HTTP/1.1\r\nHost: {addr}\r\n\r\n", notTaken: true, check: sent("/base/x?b=2", nil)},
 	{name: "query percent at end", request: "GET /up/x?b=2&a=1% HTTP/1.1\r\nHost: {addr}\r\n\r\n", notTaken: true},
 	{name: "query short escape", request: "GET /up/x?a=%4 HTTP/1.1\r\nHost: {addr}\r\n\r\n", notTaken: true},
-	{name: "forwarding headers replaced", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\n" +
-		"X-Forwarded-For: 203.0.113.9\r\nX-Forwarded-For: 198.51.100.1, 10.0.0.1\r\nX-Forwarded-Host: evil.example\r\n" +
-		"X-Forwarded-Proto: https\r\nForwarded: for=203.0.113.9;proto=https\r\nX-Forwarded: yes\r\nX-Real-Ip: 203.0.113.9\r\n\r\n",
+	{name: "forwarding headers replaced", request: getWith("X-Forwarded-For: 203.0.113.9\r\nX-Forwarded-For: 198.51.100.1, 10.0.0.1\r\nX-Forwarded-Host: evil.example\r\n" +
+		"X-Forwarded-Proto: https\r\nForwarded: for=203.0.113.9;proto=https\r\nX-Forwarded: yes\r\nX-Real-Ip: 203.0.113.9\r\n"),
 		check: sent("/base/x", map[string][]string{"X-Forwarded-For": {"127.0.0.1"}, "X-Forwarded-Proto": {"http"},
 			"Forwarded": nil, "X-Forwarded": {"yes"}})},
-	{name: "Connection names a header", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\n" +
-		"Connection: keep-alive, X-Foo\r\nX-Foo: 1\r\nX-Bar: 2\r\n\r\n",
+	{name: "Connection names a header", request: getWith("Connection: keep-alive, X-Foo\r\nX-Foo: 1\r\nX-Bar: 2\r\n"),
 		check: sent("/base/x", map[string][]string{"Connection": nil, "X-Foo": nil, "X-Bar": {"2"}})},
-	{name: "Connection over several lines", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\n" +
-		"Connection: x-foo\r\nConnection: , X-BAR ,x-baz\r\nX-Foo: 1\r\nX-Bar: 2\r\nX-Baz: 3\r\nX-Qux: 4\r\n\r\n"},
-	{name: "Connection names forwarding headers and User-Agent", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\n" +
-		"Connection: X-Forwarded-For, X-Forwarded-Host, User-Agent, Host, Accept\r\nUser-Agent: diff/1\r\n" +
-		"X-Forwarded-For: 203.0.113.9\r\nAccept: */*\r\n\r\n"},
-	{name: "Connection close", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"},
-	{name: "hop-by-hop request headers", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\n" +
-		"Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nProxy-Authorization: Basic dTpw\r\n" +
-		"Proxy-Authenticate: Basic\r\nTrailer: X-T\r\nAuthorization: Bearer t\r\n\r\n",
+	{name: "Connection over several lines", request: getWith("Connection: x-foo\r\nConnection: , X-BAR ,x-baz\r\nX-Foo: 1\r\nX-Bar: 2\r\nX-Baz: 3\r\nX-Qux: 4\r\n")},
+	{name: "Connection names forwarding headers and User-Agent", request: getWith("Connection: X-Forwarded-For, X-Forwarded-Host, User-Agent, Host, Accept\r\nUser-Agent: diff/1\r\n" +
+		"X-Forwarded-For: 203.0.113.9\r\nAccept: */*\r\n")},
+	{name: "Connection close", request: getWith("Connection: close\r\n")},
+	{name: "hop-by-hop request headers", request: getWith("Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nProxy-Authorization: Basic dTpw\r\n" +
+		"Proxy-Authenticate: Basic\r\nTrailer: X-T\r\nAuthorization: Bearer t\r\n"),
 		check: sent("/base/x", map[string][]string{"Keep-Alive": nil, "Proxy-Connection": nil, "Proxy-Authorization": nil,
 			"Proxy-Authenticate": nil, "Trailer": nil, "Authorization": {"Bearer t"}})},
-	{name: "TE trailers", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\nTE: trailers\r\n\r\n", notTaken: true},
-	{name: "no User-Agent", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\n\r\n", check: sent("/base/x", map[string][]string{"User-Agent": nil})},
-	{name: "empty User-Agent", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\nUser-Agent:\r\n\r\n"},
-	{name: "two User-Agents", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: a\r\nUser-Agent: b\r\n\r\n"},
-	{name: "multiple values", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\n" +
-		"Accept: text/html\r\nAccept: application/json;q=0.9\r\nX-Multi: 1, 2\r\nX-Multi: 3\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n",
+	{name: "TE trailers", request: getWith("TE: trailers\r\n"), notTaken: true},
+	{name: "no User-Agent", request: getWith(""), check: sent("/base/x", map[string][]string{"User-Agent": nil})},
+	{name: "empty User-Agent", request: getWith("User-Agent:\r\n")},
+	{name: "two User-Agents", request: getWith("User-Agent: a\r\nUser-Agent: b\r\n")},
+	{name: "multiple values", request: getWith("Accept: text/html\r\nAccept: application/json;q=0.9\r\nX-Multi: 1, 2\r\nX-Multi: 3\r\nCookie: a=1\r\nCookie: b=2\r\n"),
 		check: sent("/base/x", map[string][]string{"Accept": {"text/html", "application/json;q=0.9"}, "X-Multi": {"1, 2", "3"}})},
-	{name: "odd casing and empty values", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\n" +
-		"x-lower-case: v\r\nACCEPT-LANGUAGE: en\r\nX-Empty:\r\nx_under_score: u\r\nX-Spaces:   padded value   \r\n\r\n"},
-	{name: "Connection upgrade without Upgrade", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\n\r\n"},
-	{name: "Expect on a request without body", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\nExpect: 100-continue\r\n\r\n", notTaken: true},
+	{name: "odd casing and empty values", request: getWith("x-lower-case: v\r\nACCEPT-LANGUAGE: en\r\nX-Empty:\r\nx_under_score: u\r\nX-Spaces:   padded value   \r\n")},
+	{name: "Connection upgrade without Upgrade", request: getWith("Connection: Upgrade\r\n")},
+	{name: "Expect on a request without body", request: getWith("Expect: 100-continue\r\n"), notTaken: true},
 	{name: "Host other", request: "GET /up/x HTTP/1.1\r\nHost: api.example.com\r\n\r\n"},
 	{name: "Host with port and upper case", request: "GET /up/x HTTP/1.1\r\nHost: API.Example.com:8443\r\n\r\n"},
 	{name: "Host IPv6", request: "GET /up/x HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n"},
@@ -942,7 +941,7 @@ func TestDirectSwitchingProtocols(t *testing.T) {
 			`backend tried to switch protocol \"websocket\" when \"\" was requested`},
 	} {
 		t.Run(tt.name+"/HTTP/1 Expect", func(t *testing.T) {
-			compareRuns(t, diffCase{request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\nExpect: 100-continue\r\n\r\n",
+			compareRuns(t, diffCase{request: getWith("Expect: 100-continue\r\n"),
 				respond: respondCut(tt.resp), notTaken: true})
 		})
 		t.Run(tt.name+"/HTTP/2 declared trailers", func(t *testing.T) {
