@@ -259,6 +259,24 @@ func (f *diffFront) do(t *testing.T, raw string) clientSaw {
 	return readClientSaw(bufio.NewReader(c), strings.Fields(raw)[0])
 }
 
+// send sends GET /up/x by serveDirect if direct is set, else by the
+// route's ReverseProxy, on a connection of its own that it returns, with a
+// deadline within from now.
+func (f *diffFront) send(t *testing.T, direct bool, within time.Duration) net.Conn {
+	t.Helper()
+	f.r.direct = direct
+	c, err := net.Dial("tcp", f.front.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(within))
+	if _, err := io.WriteString(c, "GET /up/x HTTP/1.1\r\nHost: front\r\n\r\n"); err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	return c
+}
+
 // readClientSaw reads a response to a request of method from br: its
 // interim responses, then the final one to its end.
 func readClientSaw(br *bufio.Reader, method string) clientSaw {
@@ -656,16 +674,8 @@ func streamRun(t *testing.T, head, first, second string, direct bool, wait time.
 		return !strings.Contains(head, "Connection: close")
 	})
 	f := newDiffFront(t, up.URL, 0, false)
-	f.r.direct = direct
-	c, err := net.Dial("tcp", f.front.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := f.send(t, direct, h1Wait+wait)
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(h1Wait + wait))
-	if _, err := io.WriteString(c, "GET /up/x HTTP/1.1\r\nHost: front\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
 	// The headers too are held back when nothing flushes: the client waits
 	// for them and the first part on a goroutine of its own.
 	type firstPart struct {
@@ -991,16 +1001,8 @@ func TestDirectClientHangsUp(t *testing.T) {
 					return false
 				})
 				f := newDiffFront(t, up.URL, 0, false)
-				f.r.direct = direct
-				c, err := net.Dial("tcp", f.front.Listener.Addr().String())
-				if err != nil {
-					t.Fatal(err)
-				}
+				c := f.send(t, direct, h1Wait)
 				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(h1Wait))
-				if _, err := io.WriteString(c, "GET /up/x HTTP/1.1\r\nHost: front\r\n\r\n"); err != nil {
-					t.Fatal(err)
-				}
 				recvWithin(t, up.saw)
 				if tt.head != "" {
 					resp, err := http.ReadResponse(bufio.NewReader(c), nil)
