@@ -781,12 +781,22 @@ func TestDirectTaken(t *testing.T) {
 }
 
 func TestDirectTakes(t *testing.T) {
+	// get is a GET of target with the header fields kv (name, value, ...).
+	get := func(target string, kv ...string) func() *http.Request {
+		return func() *http.Request {
+			r := httptest.NewRequest("GET", target, nil)
+			for i := 0; i+1 < len(kv); i += 2 {
+				r.Header.Set(kv[i], kv[i+1])
+			}
+			return r
+		}
+	}
 	for _, tt := range []struct {
 		name string
 		req  func() *http.Request
 		want bool
 	}{
-		{"GET", func() *http.Request { return httptest.NewRequest("GET", "/up/x?a=1&b=%20", nil) }, true},
+		{"GET", get("/up/x?a=1&b=%20"), true},
 		{"body", func() *http.Request { return httptest.NewRequest("POST", "/up/x", strings.NewReader("x")) }, false},
 		{"unknown length", func() *http.Request {
 			r := httptest.NewRequest("POST", "/up/x", strings.NewReader("x"))
@@ -794,30 +804,14 @@ func TestDirectTakes(t *testing.T) {
 			return r
 		}, false},
 		{"CONNECT", func() *http.Request { return httptest.NewRequest("CONNECT", "/up/x", nil) }, false},
-		{"Upgrade", func() *http.Request {
-			r := httptest.NewRequest("GET", "/up/x", nil)
-			r.Header.Set("Upgrade", "websocket")
-			return r
-		}, false},
-		{"TE", func() *http.Request {
-			r := httptest.NewRequest("GET", "/up/x", nil)
-			r.Header.Set("TE", "trailers")
-			return r
-		}, false},
-		{"Expect", func() *http.Request {
-			r := httptest.NewRequest("GET", "/up/x", nil)
-			r.Header.Set("Expect", "100-continue")
-			return r
-		}, false},
-		{"semicolon", func() *http.Request { return httptest.NewRequest("GET", "/up/x?a=1;b", nil) }, false},
-		{"bad escape", func() *http.Request { return httptest.NewRequest("GET", "/up/x?a=%g1", nil) }, false},
-		{"escape cut", func() *http.Request { return httptest.NewRequest("GET", "/up/x?a=%1", nil) }, false},
-		{"too many parameters", func() *http.Request {
-			return httptest.NewRequest("GET", "/up/x?"+strings.Repeat("a=1&", maxQueryParams), nil)
-		}, false},
-		{"as many parameters as allowed", func() *http.Request {
-			return httptest.NewRequest("GET", "/up/x?a=1"+strings.Repeat("&a=1", maxQueryParams-1), nil)
-		}, true},
+		{"Upgrade", get("/up/x", "Upgrade", "websocket"), false},
+		{"TE", get("/up/x", "TE", "trailers"), false},
+		{"Expect", get("/up/x", "Expect", "100-continue"), false},
+		{"semicolon", get("/up/x?a=1;b"), false},
+		{"bad escape", get("/up/x?a=%g1"), false},
+		{"escape cut", get("/up/x?a=%1"), false},
+		{"too many parameters", get("/up/x?" + strings.Repeat("a=1&", maxQueryParams)), false},
+		{"as many parameters as allowed", get("/up/x?a=1" + strings.Repeat("&a=1", maxQueryParams-1)), true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := directTakes(tt.req()); got != tt.want {
