@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // serveDirect proxies req exactly as the route's httputil.ReverseProxy
@@ -50,20 +52,8 @@ func (r *route) serveDirect(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if res.StatusCode == http.StatusSwitchingProtocols {
-		// No upgrade was asked for (directTakes), and the fast path
-		// refuses a 101 itself: this is for another transport, with
-		// ReverseProxy's checks in its order.
 		_ = res.Body.Close()
-		up := upgradeType(res.Header)
-		switch {
-		case !printableASCII(up):
-			err = fmt.Errorf("backend tried to switch to invalid protocol %q", up)
-		case up != "":
-			err = fmt.Errorf("backend tried to switch protocol %q when %q was requested", up, "")
-		default:
-			err = errors.New("internal error: 101 switching protocols response with non-writable body")
-		}
-		r.fail(w, out, err)
+		r.fail(w, out, unaskedSwitch(res.Header))
 		return
 	}
 	removeHopByHop(res.Header)
@@ -109,19 +99,33 @@ func (r *route) serveDirect(w http.ResponseWriter, req *http.Request) {
 		// Chunked, so that the trailers can follow.
 		_ = http.NewResponseController(w).Flush()
 	}
-	if len(res.Trailer) == announced {
-		for k, vv := range res.Trailer {
-			for _, v := range vv {
-				h.Add(k, v)
-			}
-		}
-		return
+	prefix := "" // the announced trailers are set as themselves
+	if len(res.Trailer) != announced {
+		prefix = http.TrailerPrefix // all, when some were not announced
 	}
 	for k, vv := range res.Trailer {
 		for _, v := range vv {
-			h.Add(http.TrailerPrefix+k, v)
+			h.Add(prefix+k, v)
 		}
 	}
+}
+
+// unaskedSwitch is ReverseProxy's error, its checks in its order, for a
+// 101 to a request that asked for no upgrade (directTakes). The fast path
+// refuses such a 101 itself, but http.Transport returns it: for an HTTP/2
+// request that declares trailers without a body, which serveDirect takes
+// and the fast path leaves to http.Transport.
+func unaskedSwitch(h http.Header) error {
+	up := upgradeType(h)
+	switch {
+	case !printableASCII(up):
+		return fmt.Errorf("backend tried to switch to invalid protocol %q", up)
+	case up != "":
+		return fmt.Errorf("backend tried to switch protocol %q when %q was requested", up, "")
+	}
+	// Without an upgrade in its header, http.Transport gives the 101 a body
+	// that cannot be written to.
+	return errors.New("internal error: 101 switching protocols response with non-writable body")
 }
 
 // directCall is the state of one serveDirect call that interim responses
@@ -283,16 +287,12 @@ func removeHopByHop(h http.Header) {
 }
 
 // upgradeType is the protocol h's Upgrade header asks for, when its
-// Connection header lists "upgrade".
+// Connection header lists "upgrade" (ReverseProxy's upgradeType).
 func upgradeType(h http.Header) string {
-	for _, f := range h["Connection"] {
-		for sf := range strings.SplitSeq(f, ",") {
-			if strings.EqualFold(textproto.TrimString(sf), "upgrade") {
-				return h.Get("Upgrade")
-			}
-		}
+	if !httpguts.HeaderValuesContainsToken(h["Connection"], "Upgrade") {
+		return ""
 	}
-	return ""
+	return h.Get("Upgrade")
 }
 
 // streams reports whether a response body with the Content-Type ct and
@@ -331,24 +331,19 @@ const eventStream = "text/event-stream"
 // is not does not hold the headers back. A read error other than the
 // body's end is returned, as is a write error.
 func copyBody(w http.ResponseWriter, body io.Reader, flush bool) error {
-	var fw *flushWriter
+	var dst io.Writer = w
 	if flush {
-		fw = &flushWriter{w: w, rc: http.NewResponseController(w), pending: true}
+		fw := &flushWriter{w: w, rc: http.NewResponseController(w), pending: true}
 		fw.t = time.AfterFunc(0, fw.delayed)
 		defer fw.stop()
+		dst = fw
 	}
 	buf := copyBuffers.Get()
 	defer copyBuffers.Put(buf)
 	for {
 		n, rerr := body.Read(buf)
 		if n > 0 {
-			var m int
-			var werr error
-			if fw != nil {
-				m, werr = fw.write(buf[:n])
-			} else {
-				m, werr = w.Write(buf[:n])
-			}
+			m, werr := dst.Write(buf[:n])
 			if werr != nil {
 				return werr
 			}
@@ -375,7 +370,7 @@ type flushWriter struct {
 	pending bool // the timer's flush is still to come
 }
 
-func (f *flushWriter) write(p []byte) (int, error) {
+func (f *flushWriter) Write(p []byte) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	n, err := f.w.Write(p)

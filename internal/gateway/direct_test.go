@@ -185,6 +185,13 @@ func (s *pathSpy) take() []string {
 	return p
 }
 
+// spyOn puts a pathSpy on r's transport.
+func spyOn(r *route) *pathSpy {
+	spy := &pathSpy{next: r.members[0].rt}
+	r.members[0].rt = spy
+	return spy
+}
+
 // diffFront is a gateway of one route, /up/ to upstream's /base, with a
 // spy on the route's transport.
 type diffFront struct {
@@ -213,8 +220,7 @@ func newDiffFront(t *testing.T, upstream string, timeout time.Duration, tlsFront
 	if !r.direct {
 		t.Fatal("a route of one plain-HTTP upstream on the fast path does not go by serveDirect")
 	}
-	spy := &pathSpy{next: r.members[0].rt}
-	r.members[0].rt = spy
+	spy := spyOn(r)
 	mux := http.NewServeMux()
 	g.Register(mux)
 	front := httptest.NewUnstartedServer(mux)
@@ -251,6 +257,24 @@ func (f *diffFront) do(t *testing.T, raw string) clientSaw {
 		t.Fatal(err)
 	}
 	return readClientSaw(bufio.NewReader(c), strings.Fields(raw)[0])
+}
+
+// send sends GET /up/x by serveDirect if direct is set, else by the
+// route's ReverseProxy, on a connection of its own that it returns, with a
+// deadline within from now.
+func (f *diffFront) send(t *testing.T, direct bool, within time.Duration) net.Conn {
+	t.Helper()
+	f.r.direct = direct
+	c, err := net.Dial("tcp", f.front.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(within))
+	if _, err := io.WriteString(c, "GET /up/x HTTP/1.1\r\nHost: front\r\n\r\n"); err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	return c
 }
 
 // readClientSaw reads a response to a request of method from br: its
@@ -310,9 +334,6 @@ type diffCase struct {
 	// notTaken: directTakes must refuse the request, so both runs go by
 	// ReverseProxy (and must still agree).
 	notTaken bool
-	// anyPath: the direct run may go by either path (a fix may leave the
-	// request to ReverseProxy).
-	anyPath bool
 	// upstream: the upstream's URL instead of a diffUpstream's
 	// (unreachable).
 	upstream string
@@ -342,7 +363,7 @@ func compareRuns(t *testing.T, c diffCase) (direct, proxy diffRun) {
 	if c.notTaken {
 		wantDirect = []string{"ReverseProxy"}
 	}
-	if !c.anyPath && !slices.Equal(direct.path, wantDirect) {
+	if !slices.Equal(direct.path, wantDirect) {
 		t.Errorf("the direct run was sent by %v, want %v", direct.path, wantDirect)
 	}
 	if !slices.Equal(proxy.path, []string{"ReverseProxy"}) {
@@ -364,7 +385,13 @@ func fmtUp(s *upstreamSaw) string {
 	return fmt.Sprintf("%+v", *s)
 }
 
-const okGet = "GET /up/x HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: diff/1\r\n\r\n"
+// getWith is GET /up/x with the header fields fields (each ending in
+// CRLF) after Host.
+func getWith(fields string) string {
+	return "GET /up/x HTTP/1.1\r\nHost: {addr}\r\n" + fields + "\r\n"
+}
+
+var okGet = getWith("User-Agent: diff/1\r\n")
 
 // sent checks that the upstream got the request-target uri and, of the
 // headers named in want, exactly those with a value there (nil: absent).
@@ -409,7 +436,7 @@ var requestCases = []diffCase{
 	{name: "DELETE", request: "DELETE /up/items/7 HTTP/1.1\r\nHost: {addr}\r\n\r\n"},
 	{name: "OPTIONS", request: "OPTIONS /up/x HTTP/1.1\r\nHost: {addr}\r\n\r\n"},
 	{name: "POST Content-Length 0", request: "POST /up/x HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n"},
-	{name: "GET Content-Length 0", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n"},
+	{name: "GET Content-Length 0", request: getWith("Content-Length: 0\r\n")},
 	{name: "custom method", request: "PURGE /up/x HTTP/1.1\r\nHost: {addr}\r\n\r\n"},
 	{name: "query plain", request: "GET /up/x?a=1&b=2&b=3&c HTTP/1.1\r\nHost: {addr}\r\n\r\n"},
 	{name: "query escaped", request: "GET /up/x?q=a%20b%2Fc&e=%C3%A9&plus=a+b HTTP/1.1\r\nHost: {addr}\r\n\r\n", check: sent("/base/x?q=a%20b%2Fc&e=%C3%A9&plus=a+b", nil)},
@@ -419,36 +446,29 @@ var requestCases = []diffCase{
 	{name: "query bad percent", request: "GET /up/x?a=%zz&b=2 HTTP/1.1\r\nHost: {addr}\r\n\r\n", notTaken: true, check: sent("/base/x?b=2", nil)},
 	{name: "query percent at end", request: "GET /up/x?b=2&a=1% HTTP/1.1\r\nHost: {addr}\r\n\r\n", notTaken: true},
 	{name: "query short escape", request: "GET /up/x?a=%4 HTTP/1.1\r\nHost: {addr}\r\n\r\n", notTaken: true},
-	{name: "forwarding headers replaced", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\n" +
-		"X-Forwarded-For: 203.0.113.9\r\nX-Forwarded-For: 198.51.100.1, 10.0.0.1\r\nX-Forwarded-Host: evil.example\r\n" +
-		"X-Forwarded-Proto: https\r\nForwarded: for=203.0.113.9;proto=https\r\nX-Forwarded: yes\r\nX-Real-Ip: 203.0.113.9\r\n\r\n",
+	{name: "forwarding headers replaced", request: getWith("X-Forwarded-For: 203.0.113.9\r\nX-Forwarded-For: 198.51.100.1, 10.0.0.1\r\nX-Forwarded-Host: evil.example\r\n" +
+		"X-Forwarded-Proto: https\r\nForwarded: for=203.0.113.9;proto=https\r\nX-Forwarded: yes\r\nX-Real-Ip: 203.0.113.9\r\n"),
 		check: sent("/base/x", map[string][]string{"X-Forwarded-For": {"127.0.0.1"}, "X-Forwarded-Proto": {"http"},
 			"Forwarded": nil, "X-Forwarded": {"yes"}})},
-	{name: "Connection names a header", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\n" +
-		"Connection: keep-alive, X-Foo\r\nX-Foo: 1\r\nX-Bar: 2\r\n\r\n",
+	{name: "Connection names a header", request: getWith("Connection: keep-alive, X-Foo\r\nX-Foo: 1\r\nX-Bar: 2\r\n"),
 		check: sent("/base/x", map[string][]string{"Connection": nil, "X-Foo": nil, "X-Bar": {"2"}})},
-	{name: "Connection over several lines", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\n" +
-		"Connection: x-foo\r\nConnection: , X-BAR ,x-baz\r\nX-Foo: 1\r\nX-Bar: 2\r\nX-Baz: 3\r\nX-Qux: 4\r\n\r\n"},
-	{name: "Connection names forwarding headers and User-Agent", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\n" +
-		"Connection: X-Forwarded-For, X-Forwarded-Host, User-Agent, Host, Accept\r\nUser-Agent: diff/1\r\n" +
-		"X-Forwarded-For: 203.0.113.9\r\nAccept: */*\r\n\r\n"},
-	{name: "Connection close", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"},
-	{name: "hop-by-hop request headers", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\n" +
-		"Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nProxy-Authorization: Basic dTpw\r\n" +
-		"Proxy-Authenticate: Basic\r\nTrailer: X-T\r\nAuthorization: Bearer t\r\n\r\n",
+	{name: "Connection over several lines", request: getWith("Connection: x-foo\r\nConnection: , X-BAR ,x-baz\r\nX-Foo: 1\r\nX-Bar: 2\r\nX-Baz: 3\r\nX-Qux: 4\r\n")},
+	{name: "Connection names forwarding headers and User-Agent", request: getWith("Connection: X-Forwarded-For, X-Forwarded-Host, User-Agent, Host, Accept\r\nUser-Agent: diff/1\r\n" +
+		"X-Forwarded-For: 203.0.113.9\r\nAccept: */*\r\n")},
+	{name: "Connection close", request: getWith("Connection: close\r\n")},
+	{name: "hop-by-hop request headers", request: getWith("Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nProxy-Authorization: Basic dTpw\r\n" +
+		"Proxy-Authenticate: Basic\r\nTrailer: X-T\r\nAuthorization: Bearer t\r\n"),
 		check: sent("/base/x", map[string][]string{"Keep-Alive": nil, "Proxy-Connection": nil, "Proxy-Authorization": nil,
 			"Proxy-Authenticate": nil, "Trailer": nil, "Authorization": {"Bearer t"}})},
-	{name: "TE trailers", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\nTE: trailers\r\n\r\n", notTaken: true},
-	{name: "no User-Agent", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\n\r\n", check: sent("/base/x", map[string][]string{"User-Agent": nil})},
-	{name: "empty User-Agent", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\nUser-Agent:\r\n\r\n"},
-	{name: "two User-Agents", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: a\r\nUser-Agent: b\r\n\r\n"},
-	{name: "multiple values", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\n" +
-		"Accept: text/html\r\nAccept: application/json;q=0.9\r\nX-Multi: 1, 2\r\nX-Multi: 3\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n",
+	{name: "TE trailers", request: getWith("TE: trailers\r\n"), notTaken: true},
+	{name: "no User-Agent", request: getWith(""), check: sent("/base/x", map[string][]string{"User-Agent": nil})},
+	{name: "empty User-Agent", request: getWith("User-Agent:\r\n")},
+	{name: "two User-Agents", request: getWith("User-Agent: a\r\nUser-Agent: b\r\n")},
+	{name: "multiple values", request: getWith("Accept: text/html\r\nAccept: application/json;q=0.9\r\nX-Multi: 1, 2\r\nX-Multi: 3\r\nCookie: a=1\r\nCookie: b=2\r\n"),
 		check: sent("/base/x", map[string][]string{"Accept": {"text/html", "application/json;q=0.9"}, "X-Multi": {"1, 2", "3"}})},
-	{name: "odd casing and empty values", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\n" +
-		"x-lower-case: v\r\nACCEPT-LANGUAGE: en\r\nX-Empty:\r\nx_under_score: u\r\nX-Spaces:   padded value   \r\n\r\n"},
-	{name: "Connection upgrade without Upgrade", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\n\r\n"},
-	{name: "Expect on a request without body", request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\nExpect: 100-continue\r\n\r\n", notTaken: true},
+	{name: "odd casing and empty values", request: getWith("x-lower-case: v\r\nACCEPT-LANGUAGE: en\r\nX-Empty:\r\nx_under_score: u\r\nX-Spaces:   padded value   \r\n")},
+	{name: "Connection upgrade without Upgrade", request: getWith("Connection: Upgrade\r\n")},
+	{name: "Expect on a request without body", request: getWith("Expect: 100-continue\r\n"), notTaken: true},
 	{name: "Host other", request: "GET /up/x HTTP/1.1\r\nHost: api.example.com\r\n\r\n"},
 	{name: "Host with port and upper case", request: "GET /up/x HTTP/1.1\r\nHost: API.Example.com:8443\r\n\r\n"},
 	{name: "Host IPv6", request: "GET /up/x HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n"},
@@ -654,16 +674,8 @@ func streamRun(t *testing.T, head, first, second string, direct bool, wait time.
 		return !strings.Contains(head, "Connection: close")
 	})
 	f := newDiffFront(t, up.URL, 0, false)
-	f.r.direct = direct
-	c, err := net.Dial("tcp", f.front.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := f.send(t, direct, h1Wait+wait)
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(h1Wait + wait))
-	if _, err := io.WriteString(c, "GET /up/x HTTP/1.1\r\nHost: front\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
 	// The headers too are held back when nothing flushes: the client waits
 	// for them and the first part on a goroutine of its own.
 	type firstPart struct {
@@ -758,9 +770,7 @@ func TestDirectTaken(t *testing.T) {
 		reg := newRegistry(t, breaker.Config{Name: "up"})
 		logger := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		front, g := serveGateway(t, reg, Options{Logger: logger}, nil, rc)
-		r := g.byPrefix["/up/"]
-		spy := &pathSpy{next: r.members[0].rt}
-		r.members[0].rt = spy
+		spy := spyOn(g.byPrefix["/up/"])
 		if resp, body := get(t, front.URL+"/up/x"); resp.StatusCode != 200 || body != "ok" {
 			t.Fatalf("got %d %q", resp.StatusCode, body)
 		}
@@ -771,12 +781,22 @@ func TestDirectTaken(t *testing.T) {
 }
 
 func TestDirectTakes(t *testing.T) {
+	// get is a GET of target with the header fields kv (name, value, ...).
+	get := func(target string, kv ...string) func() *http.Request {
+		return func() *http.Request {
+			r := httptest.NewRequest("GET", target, nil)
+			for i := 0; i+1 < len(kv); i += 2 {
+				r.Header.Set(kv[i], kv[i+1])
+			}
+			return r
+		}
+	}
 	for _, tt := range []struct {
 		name string
 		req  func() *http.Request
 		want bool
 	}{
-		{"GET", func() *http.Request { return httptest.NewRequest("GET", "/up/x?a=1&b=%20", nil) }, true},
+		{"GET", get("/up/x?a=1&b=%20"), true},
 		{"body", func() *http.Request { return httptest.NewRequest("POST", "/up/x", strings.NewReader("x")) }, false},
 		{"unknown length", func() *http.Request {
 			r := httptest.NewRequest("POST", "/up/x", strings.NewReader("x"))
@@ -784,30 +804,14 @@ func TestDirectTakes(t *testing.T) {
 			return r
 		}, false},
 		{"CONNECT", func() *http.Request { return httptest.NewRequest("CONNECT", "/up/x", nil) }, false},
-		{"Upgrade", func() *http.Request {
-			r := httptest.NewRequest("GET", "/up/x", nil)
-			r.Header.Set("Upgrade", "websocket")
-			return r
-		}, false},
-		{"TE", func() *http.Request {
-			r := httptest.NewRequest("GET", "/up/x", nil)
-			r.Header.Set("TE", "trailers")
-			return r
-		}, false},
-		{"Expect", func() *http.Request {
-			r := httptest.NewRequest("GET", "/up/x", nil)
-			r.Header.Set("Expect", "100-continue")
-			return r
-		}, false},
-		{"semicolon", func() *http.Request { return httptest.NewRequest("GET", "/up/x?a=1;b", nil) }, false},
-		{"bad escape", func() *http.Request { return httptest.NewRequest("GET", "/up/x?a=%g1", nil) }, false},
-		{"escape cut", func() *http.Request { return httptest.NewRequest("GET", "/up/x?a=%1", nil) }, false},
-		{"too many parameters", func() *http.Request {
-			return httptest.NewRequest("GET", "/up/x?"+strings.Repeat("a=1&", maxQueryParams), nil)
-		}, false},
-		{"as many parameters as allowed", func() *http.Request {
-			return httptest.NewRequest("GET", "/up/x?a=1"+strings.Repeat("&a=1", maxQueryParams-1), nil)
-		}, true},
+		{"Upgrade", get("/up/x", "Upgrade", "websocket"), false},
+		{"TE", get("/up/x", "TE", "trailers"), false},
+		{"Expect", get("/up/x", "Expect", "100-continue"), false},
+		{"semicolon", get("/up/x?a=1;b"), false},
+		{"bad escape", get("/up/x?a=%g1"), false},
+		{"escape cut", get("/up/x?a=%1"), false},
+		{"too many parameters", get("/up/x?" + strings.Repeat("a=1&", maxQueryParams)), false},
+		{"as many parameters as allowed", get("/up/x?a=1" + strings.Repeat("&a=1", maxQueryParams-1)), true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := directTakes(tt.req()); got != tt.want {
@@ -893,22 +897,62 @@ func TestDirectEventStreamMediaType(t *testing.T) {
 	}
 }
 
-// TestDirectSwitchingProtocols: a request with an Expect header goes by
-// http.Transport (not the fast path), which hands a 101 response to the
-// proxy. ReverseProxy checks it as an upgrade (an invalid protocol name
-// first, then that it matches the request's: none, so a 101 without an
-// Upgrade header passes that check and fails on its body). Both answer 502
-// with the same error. (serveDirect now leaves requests with Expect to
-// ReverseProxy; it once took them and answered every 101 with "backend
-// tried to switch protocol".)
-func TestDirectSwitchingProtocols(t *testing.T) {
-	for _, tt := range []struct{ name, resp string }{
-		{"no Upgrade header", "HTTP/1.1 101 Switching Protocols\r\n\r\n"},
-		{"invalid protocol", "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: w\xe9bsocket\r\n\r\n"},
+// TestDirectStreamsDecision: which responses serveDirect streams, decided
+// without timing: those of unknown length, and those whose media type
+// mime.ParseMediaType gives as text/event-stream (TestDirectStreams and
+// TestDirectEventStreamMediaType check that the client sees the same
+// through both paths; a first event that does not come early can only be
+// told there by a wait).
+func TestDirectStreamsDecision(t *testing.T) {
+	for _, tt := range []struct {
+		ct   string
+		n    int64
+		want bool
+	}{
+		{"text/plain", -1, true},
+		{"", -1, true},
+		{"text/plain", 27, false},
+		{"", 27, false},
+		{"text/event-stream", 27, true},
+		{"Text/Event-Stream ; charset=utf-8", 27, true},
+		{"text/event-stream; charset", 27, true},
+		{"text/event-stream; a=1; a=2", 27, false},
+		{"text/event-\u017ftream", 27, false},
+		{"text/event-streams", 27, false},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			compareRuns(t, diffCase{request: "GET /up/x HTTP/1.1\r\nHost: {addr}\r\nExpect: 100-continue\r\n\r\n",
-				respond: respondCut(tt.resp), anyPath: true})
+		if got := streams(tt.ct, tt.n); got != tt.want {
+			t.Errorf("streams(%q, %d) = %v, want %v", tt.ct, tt.n, got, tt.want)
+		}
+	}
+}
+
+// TestDirectSwitchingProtocols: a 101 to a request that asked for no
+// upgrade. The fast path refuses it itself, but http.Transport hands it to
+// the proxy, which checks it as an upgrade (an invalid protocol name first,
+// then that it matches the request's: none, so a 101 without an Upgrade
+// header passes that check and fails on its body). Both paths answer 502
+// with the same error. serveDirect meets such a 101 for an HTTP/2 request
+// that declares trailers but has no body (the fast path leaves requests
+// with trailers to http.Transport); an HTTP/1 request with an Expect header
+// goes by ReverseProxy (directTakes refuses it) and by http.Transport.
+func TestDirectSwitchingProtocols(t *testing.T) {
+	for _, tt := range []struct{ name, resp, err string }{
+		{"no Upgrade header", "HTTP/1.1 101 Switching Protocols\r\n\r\n",
+			"internal error: 101 switching protocols response with non-writable body"},
+		{"invalid protocol", "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: w\xe9bsocket\r\n\r\n",
+			`backend tried to switch to invalid protocol`},
+		{"websocket", "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+			`backend tried to switch protocol \"websocket\" when \"\" was requested`},
+	} {
+		t.Run(tt.name+"/HTTP/1 Expect", func(t *testing.T) {
+			compareRuns(t, diffCase{request: getWith("Expect: 100-continue\r\n"),
+				respond: respondCut(tt.resp), notTaken: true})
+		})
+		t.Run(tt.name+"/HTTP/2 declared trailers", func(t *testing.T) {
+			direct, _ := newH2Diff(t, respondCut(tt.resp)).compare(t, http.Header{"Trailer": {"X-T"}})
+			if direct.Status != http.StatusBadGateway || !strings.Contains(direct.Body, tt.err) {
+				t.Errorf("got %d %q; want 502 with %q", direct.Status, direct.Body, tt.err)
+			}
 		})
 	}
 }
@@ -916,8 +960,8 @@ func TestDirectSwitchingProtocols(t *testing.T) {
 // TestDirectGODEBUGAtRuntime: ReverseProxy reads the GODEBUG
 // setting urlmaxqueryparams on each request (internal/godebug follows
 // os.Setenv("GODEBUG")), and re-encodes every query while it is set;
-// so does serveDirect. (It once read the setting at start only, and passed
-// the query unchanged.)
+// directTakes then leaves every query to it. (serveDirect once read the
+// setting at start only, and passed the query unchanged.)
 func TestDirectGODEBUGAtRuntime(t *testing.T) {
 	if builtQueryReencoded {
 		t.Skip("urlmaxqueryparams is set at start")
@@ -927,7 +971,7 @@ func TestDirectGODEBUGAtRuntime(t *testing.T) {
 		godebug = prev + "," + godebug
 	}
 	t.Setenv("GODEBUG", godebug)
-	compareRuns(t, diffCase{request: "GET /up/x?b=2&a=1 HTTP/1.1\r\nHost: {addr}\r\n\r\n", anyPath: true})
+	compareRuns(t, diffCase{request: "GET /up/x?b=2&a=1 HTTP/1.1\r\nHost: {addr}\r\n\r\n", notTaken: true})
 }
 
 // TestDirectClientHangsUp: a client that hangs up before the response's
@@ -951,16 +995,8 @@ func TestDirectClientHangsUp(t *testing.T) {
 					return false
 				})
 				f := newDiffFront(t, up.URL, 0, false)
-				f.r.direct = direct
-				c, err := net.Dial("tcp", f.front.Listener.Addr().String())
-				if err != nil {
-					t.Fatal(err)
-				}
+				c := f.send(t, direct, h1Wait)
 				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(h1Wait))
-				if _, err := io.WriteString(c, "GET /up/x HTTP/1.1\r\nHost: front\r\n\r\n"); err != nil {
-					t.Fatal(err)
-				}
 				recvWithin(t, up.saw)
 				if tt.head != "" {
 					resp, err := http.ReadResponse(bufio.NewReader(c), nil)
@@ -985,6 +1021,84 @@ func TestDirectClientHangsUp(t *testing.T) {
 	}
 }
 
+// h2Diff is a gateway of one route, /up/ to upstream, served over HTTP/2,
+// with a spy on the route's transport.
+type h2Diff struct {
+	up     *diffUpstream
+	url    string // the front's
+	client *http.Client
+	r      *route
+	spy    *pathSpy
+}
+
+func newH2Diff(t *testing.T, respond respondFunc) *h2Diff {
+	t.Helper()
+	up := newDiffUpstream(t, respond)
+	reg := newRegistry(t, breaker.Config{Name: "up"})
+	frontURL, client, g := serveGatewayH2(t, reg, config.Route{Prefix: "/up/", Upstream: mustURL(up.URL), Breaker: "up", Timeout: h1Wait})
+	r := g.byPrefix["/up/"]
+	return &h2Diff{up: up, url: frontURL, client: client, r: r, spy: spyOn(r)}
+}
+
+// h2Saw is what the upstream and the client get for one HTTP/2 request.
+type h2Saw struct {
+	Status          int
+	Header, Trailer http.Header
+	Body, Interim   string
+	Upstream        upstreamSaw
+}
+
+// run sends GET /up/x?q=1 with header over HTTP/2, by serveDirect if
+// direct is set (when directTakes the request), else by ReverseProxy.
+func (f *h2Diff) run(t *testing.T, direct bool, header http.Header) h2Saw {
+	t.Helper()
+	f.r.direct = direct
+	var interim []string
+	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+		Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+			interim = append(interim, fmt.Sprint(code, h))
+			return nil
+		}})
+	req, _ := http.NewRequestWithContext(ctx, "GET", f.url+"/up/x?q=1", nil)
+	req.Header = header.Clone()
+	if req.Header == nil {
+		req.Header = http.Header{}
+	}
+	req.Header.Set("User-Agent", "diff/2")
+	resp, err := f.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("the client spoke %s", resp.Proto)
+	}
+	resp.Header.Del("Date")
+	// A streamed body (unknown length) gets a Content-Length, or without a
+	// Content-Type a sniffed one, when it ends before the first flush: a
+	// race on both paths (TestDirectFirstFlush); the streamed cases here
+	// have a Content-Type.
+	resp.Header.Del("Content-Length")
+	u := recvWithin(t, f.up.saw)
+	u.Header.Del("X-Forwarded-For") // the client's port differs
+	u.Raw = ""
+	return h2Saw{resp.StatusCode, resp.Header, resp.Trailer, string(body), strings.Join(interim, "; "), u}
+}
+
+// compare sends the request both ways and reports how they differ.
+func (f *h2Diff) compare(t *testing.T, header http.Header) (direct, proxy h2Saw) {
+	t.Helper()
+	direct, proxy = f.run(t, true, header), f.run(t, false, header)
+	if p := f.spy.take(); !slices.Equal(p, []string{"serveDirect", "ReverseProxy"}) {
+		t.Errorf("sent by %v, want serveDirect then ReverseProxy", p)
+	}
+	if !reflect.DeepEqual(direct, proxy) {
+		t.Errorf("different:\nserveDirect:  %+v\nReverseProxy: %+v", direct, proxy)
+	}
+	return direct, proxy
+}
+
 // TestDirectHTTP2: an HTTP/2 request without a body (its body is not
 // http.NoBody, but its ContentLength is 0, as ReverseProxy looks at) goes
 // by serveDirect, and the upstream and the client get the same as through
@@ -999,66 +1113,12 @@ func TestDirectHTTP2(t *testing.T) {
 		{"503", "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Length: 4\r\n\r\nbusy"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			up := newDiffUpstream(t, respondRaw(tc.resp))
-			reg := newRegistry(t, breaker.Config{Name: "up"})
-			frontURL, client, g := serveGatewayH2(t, reg, config.Route{Prefix: "/up/", Upstream: mustURL(up.URL), Breaker: "up", Timeout: h1Wait})
-			r := g.byPrefix["/up/"]
-			spy := &pathSpy{next: r.members[0].rt}
-			r.members[0].rt = spy
-			type saw struct {
-				Status          int
-				Header, Trailer http.Header
-				Body, Interim   string
-				Upstream        upstreamSaw
-			}
-			run := func(direct bool) saw {
-				r.direct = direct
-				var interim []string
-				ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
-					Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
-						interim = append(interim, fmt.Sprint(code, h))
-						return nil
-					}})
-				req, _ := http.NewRequestWithContext(ctx, "GET", frontURL+"/up/x?q=1", nil)
-				req.Header.Set("User-Agent", "diff/2")
-				resp, err := client.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.ProtoMajor != 2 {
-					t.Fatalf("the client spoke %s", resp.Proto)
-				}
-				resp.Header.Del("Date")
-				// A streamed body (unknown length) gets a Content-Length,
-				// or without a Content-Type a sniffed one, when it ends
-				// before the first flush: a race on both paths
-				// (TestDirectFirstFlush); the streamed cases here have a
-				// Content-Type.
-				resp.Header.Del("Content-Length")
-				u := recvWithin(t, up.saw)
-				u.Header.Del("X-Forwarded-For") // the client's port differs
-				u.Raw = ""
-				return saw{resp.StatusCode, resp.Header, resp.Trailer, string(body), strings.Join(interim, "; "), u}
-			}
-			direct, proxy := run(true), run(false)
-			if p := spy.take(); !slices.Equal(p, []string{"serveDirect", "ReverseProxy"}) {
-				t.Errorf("sent by %v, want serveDirect then ReverseProxy", p)
-			}
-			if !reflect.DeepEqual(direct, proxy) {
-				t.Errorf("different:\nserveDirect:  %+v\nReverseProxy: %+v", direct, proxy)
-			}
+			newH2Diff(t, respondRaw(tc.resp)).compare(t, nil)
 		})
 	}
 	t.Run("with a body", func(t *testing.T) {
-		up := newDiffUpstream(t, respondOK)
-		reg := newRegistry(t, breaker.Config{Name: "up"})
-		frontURL, client, g := serveGatewayH2(t, reg, config.Route{Prefix: "/up/", Upstream: mustURL(up.URL), Breaker: "up", Timeout: h1Wait})
-		r := g.byPrefix["/up/"]
-		spy := &pathSpy{next: r.members[0].rt}
-		r.members[0].rt = spy
-		resp, err := client.Post(frontURL+"/up/x", "text/plain", strings.NewReader("hi"))
+		f := newH2Diff(t, respondOK)
+		resp, err := f.client.Post(f.url+"/up/x", "text/plain", strings.NewReader("hi"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1067,7 +1127,7 @@ func TestDirectHTTP2(t *testing.T) {
 		if resp.ProtoMajor != 2 || string(body) != "ok" {
 			t.Fatalf("got %s %q", resp.Proto, body)
 		}
-		if p := spy.take(); !slices.Equal(p, []string{"ReverseProxy"}) {
+		if p := f.spy.take(); !slices.Equal(p, []string{"ReverseProxy"}) {
 			t.Errorf("an HTTP/2 POST with a body was sent by %v, want ReverseProxy", p)
 		}
 	})

@@ -255,8 +255,11 @@ func newRoute(rc config.Route, reg *breaker.Registry, tr *transports, logger *sl
 	}
 	if h1, ok := r.members[0].rt.(*headerTimeout).next.(*h1Transport); ok && len(r.members) == 1 && r.grpc == nil {
 		// The fast path must carry the route's requests (no proxy, no
-		// user in the URL): serveDirect then never meets a response that
-		// only http.Transport gives.
+		// user in the URL). It still leaves to http.Transport those that
+		// declare trailers (HTTP/2 ones can without a body): serveDirect's
+		// unaskedSwitch is for the 101 that only http.Transport returns.
+		// (A gRPC route's transport is never the fast path; r.grpc == nil
+		// says so here too, since serveDirect rewrites as a prefix route.)
 		_, r.direct = h1.takes(&http.Request{Method: http.MethodGet, URL: rc.Upstream, Header: http.Header{}})
 	}
 	return r, nil

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -578,18 +579,19 @@ func TestStatusUnder100(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		opts    Options
-		method  string
 		headers map[string]string
+		path    string // which of serveDirect and ReverseProxy sends it
 	}{
-		{"serveDirect", Options{}, "GET", nil},
-		{"ReverseProxy on the fast path", Options{}, "GET", map[string]string{"Te": "trailers"}},
-		{"http.Transport", Options{DisableFastPath: true}, "GET", nil},
+		{"serveDirect", Options{}, nil, "serveDirect"},
+		{"ReverseProxy on the fast path", Options{}, map[string]string{"Te": "trailers"}, "ReverseProxy"},
+		{"http.Transport", Options{DisableFastPath: true}, nil, "ReverseProxy"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := newRegistry(t, breaker.Config{Name: "odd"})
-			front, _ := serveGateway(t, reg, tc.opts, nil,
+			front, g := serveGateway(t, reg, tc.opts, nil,
 				config.Route{Prefix: "/odd/", Upstream: mustURL(up.URL), Breaker: "odd", Timeout: 5 * time.Second})
-			req, _ := http.NewRequest(tc.method, front.URL+"/odd/x", nil)
+			spy := spyOn(g.byPrefix["/odd/"])
+			req, _ := http.NewRequest(http.MethodGet, front.URL+"/odd/x", nil)
 			for k, v := range tc.headers {
 				req.Header.Set(k, v)
 			}
@@ -605,6 +607,9 @@ func TestStatusUnder100(t *testing.T) {
 			b, _ := reg.Get("odd")
 			if c := b.Snapshot().Counts; c.Failure != 1 || c.Success != 0 {
 				t.Errorf("counts = %+v, want 1 failure", c)
+			}
+			if p := spy.take(); !slices.Equal(p, []string{tc.path}) {
+				t.Errorf("sent by %v, want %s", p, tc.path)
 			}
 		})
 	}
