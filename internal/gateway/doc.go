@@ -10,8 +10,9 @@
 // Proxy-*, TE, Trailer, Transfer-Encoding, Upgrade) are dropped in both
 // directions by httputil.ReverseProxy, except that protocol upgrades
 // (WebSocket) are passed through. On a route of one upstream on the fast
-// path (below), a request without a body, upgrade or TE header is proxied
-// by the gateway's own copy of ReverseProxy's steps (serveDirect), which
+// path (below), a request without a body, an Upgrade, TE or Expect header,
+// or a query that ReverseProxy would re-encode (directTakes) is proxied by
+// the gateway's own copy of ReverseProxy's steps (serveDirect), which
 // sends and answers the same without its deep copies; a differential test
 // holds the two together.
 //
