@@ -488,7 +488,7 @@ func checkSorting(t *testing.T, b *page) {
 		if got := chromium.Eval[string](b.Browser, fmt.Sprintf(`document.querySelector('th[data-sort=%q]').getAttribute('aria-sort') + ' ' + document.querySelectorAll('th[aria-sort]').length`, c.th)); got != dir+" 1" {
 			t.Errorf("sort by %s: aria-sort %q, want %q on that header only", c.col, got, dir)
 		}
-		if !chromium.Eval[bool](b.Browser, testutil.StatusPageSortedBy(c.col, c.desc)) {
+		if !chromium.Eval[bool](b.Browser, chromium.StatusPageSortedBy(c.col, c.desc)) {
 			t.Errorf("the rows are not sorted by %s (%s)", c.col, dir)
 		}
 		if c.first != "" {
