@@ -108,11 +108,7 @@ func (p *page) clickUntil(sel, what, cond string) {
 	p.t.Helper()
 	for try := 1; ; try++ {
 		p.Do(chromedp.Click(sel))
-		ok, err := chromium.TryEval[bool](p.Browser, cond, 10*time.Second)
-		for deadline := time.Now().Add(time.Second); err == nil && !ok && time.Now().Before(deadline); {
-			time.Sleep(20 * time.Millisecond)
-			ok, err = chromium.TryEval[bool](p.Browser, cond, 10*time.Second)
-		}
+		ok, err := p.Poll(cond, time.Second)
 		if err == nil && ok {
 			return
 		}

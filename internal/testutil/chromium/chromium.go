@@ -195,6 +195,24 @@ func (b *Browser) WaitJS(what, expr string, within time.Duration) time.Duration 
 	}
 }
 
+// Poll waits, up to within, until the JavaScript expression expr is true
+// in the page, and reports whether it became true. The page checks expr
+// itself, at each animation frame, so that nothing is slept between
+// checks; an error is expr's or the page's (too busy to answer within
+// within and another 10 seconds).
+func (b *Browser) Poll(expr string, within time.Duration) (bool, error) {
+	js := fmt.Sprintf(`new Promise((ok, fail) => {
+  const end = performance.now() + %d;
+  const check = () => {
+    try {
+      if (%s) ok(true); else if (performance.now() >= end) ok(false); else requestAnimationFrame(check);
+    } catch (e) { fail(e); }
+  };
+  check();
+})`, within.Milliseconds(), "("+expr+")")
+	return TryEval[bool](b, js, within+10*time.Second, chromedp.EvalAwaitPromise)
+}
+
 // UntilFrame runs the JavaScript statements act in the page and returns
 // the milliseconds, by the page's clock, from before act to the next
 // frame: the next animation frame, a layout forced in it, and the task
