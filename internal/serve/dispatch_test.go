@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -59,6 +60,21 @@ routes:
 	defer lv.close()
 	m.proxy.Handle("GET /{$}", index(cfg, reg, urls{proxy: "http://x", admin: "http://x", metrics: "http://x"}))
 
+	// Each path the mux keeps for itself is one that config refuses as a
+	// route's prefix (its reserved paths): a route there would never see a
+	// request.
+	if !slices.Contains(m.proxy.owned, "/readyz") {
+		t.Fatalf("the proxy's mux owns %q, without /readyz", m.proxy.owned)
+	}
+	for _, o := range m.proxy.owned {
+		for _, prefix := range []string{o + "/", o + "/x/"} {
+			y := fmt.Sprintf("breakers:\n  up: {}\nroutes:\n  - {prefix: %s, upstream: %s, breaker: up}\n", prefix, up.URL)
+			if _, err := config.Parse("r.yaml", []byte(y), noEnv); err == nil || !strings.Contains(err.Error(), "which breakerwatch serves itself") {
+				t.Errorf("a route with prefix %s, under %s, which the proxy's mux serves: %v; want config to refuse it", prefix, o, err)
+			}
+		}
+	}
+
 	first := gatewayFirst(m.proxy, lv)
 	cases := []struct {
 		method, target string
@@ -85,7 +101,8 @@ routes:
 		{"GET", "/up/../healthz", false},
 		{"GET", "/up/a/..", false},
 		{"GET", "/up/a%2Fb", false},
-		{"GET", "/up/%68ealthz", false}, // escaped: the mux's
+		{"GET", "/up/%68ealthz", false},      // escaped: the mux's
+		{"GET", "/up/%2e%2e/healthz", false}, // escaped dots: the mux cleans the path and redirects
 		{"OPTIONS", "*", false},
 		{"CONNECT", "/up/a", false},
 	}
