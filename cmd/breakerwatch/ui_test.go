@@ -13,7 +13,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -336,10 +335,7 @@ func TestUITokenRequired(t *testing.T) {
 func measure(t *testing.T, format string, args ...any) {
 	t.Helper()
 	line := fmt.Sprintf(format, args...)
-	// The machine's load says how far the times are from an idle one's.
-	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
-		line += fmt.Sprintf(" [load average %s on %d CPUs]", strings.Join(strings.Fields(string(load))[:3], " "), runtime.NumCPU())
-	}
+	line += " [" + chromium.Load() + "]"
 	t.Log(line)
 	f, err := os.OpenFile(filepath.Join(uiArtifacts(t), "measurements.txt"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {

@@ -12,9 +12,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -77,15 +74,6 @@ func pageServer(t *testing.T, n int) (*breaker.Registry, string) {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return reg, srv.URL + ui.Path
-}
-
-// load is the machine's load average, for the log: it says how far the
-// times are from an idle machine's.
-func load() string {
-	if l, err := os.ReadFile("/proc/loadavg"); err == nil {
-		return fmt.Sprintf("load average %s on %d CPUs", strings.Join(strings.Fields(string(l))[:3], " "), runtime.NumCPU())
-	}
-	return fmt.Sprintf("%d CPUs", runtime.NumCPU())
 }
 
 // styleMetrics returns Chromium's cumulative style and layout durations
@@ -185,7 +173,7 @@ func TestSortMovesRows(t *testing.T) {
 		}
 		t.Logf("sort by %s %s: %.1f ms to the next frame; %v rows moved; perf lastSortMs %.1f, sortMsMax %.1f, sorts %v; style recalc %.1f ms, layout %.1f ms [%s]",
 			c.col, dir, ms, moved, perf["lastSortMs"], perf["sortMsMax"], perf["sorts"],
-			after["RecalcStyleDuration"]-before["RecalcStyleDuration"], after["LayoutDuration"]-before["LayoutDuration"], load())
+			after["RecalcStyleDuration"]-before["RecalcStyleDuration"], after["LayoutDuration"]-before["LayoutDuration"], chromium.Load())
 	}
 
 	// A live update that puts one row elsewhere in the order moves that row

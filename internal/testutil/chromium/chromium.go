@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -220,4 +222,17 @@ func (b *Browser) Poll(expr string, within time.Duration) (bool, error) {
 func (b *Browser) UntilFrame(act string) float64 {
 	b.t.Helper()
 	return Eval[float64](b, `new Promise(r => { const t0 = performance.now(); `+act+`; requestAnimationFrame(() => { void document.body.offsetHeight; setTimeout(() => r(performance.now() - t0)); }); })`, chromedp.EvalAwaitPromise)
+}
+
+// Load is the machine's load average and CPU count ("load average 0.52
+// 0.61 0.70 on 2 CPUs"; the CPU count alone where /proc/loadavg is not
+// readable), for the browser tests' logs of times: it says how far they
+// are from an idle machine's.
+func Load() string {
+	if l, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(l)); len(f) >= 3 {
+			return fmt.Sprintf("load average %s on %d CPUs", strings.Join(f[:3], " "), runtime.NumCPU())
+		}
+	}
+	return fmt.Sprintf("%d CPUs", runtime.NumCPU())
 }
