@@ -174,7 +174,6 @@ type Fleet struct {
 // track is what the loop remembers about one breaker between syncs.
 type track struct {
 	epoch   int64     // the last fleet open decision applied (0: none)
-	until   time.Time // its open-until
 	prober  bool      // this replica owns the probe for epoch
 	hold    time.Time // the open-until applied locally
 	resetID string    // the last reset override seen

@@ -334,7 +334,7 @@ func (f *Fleet) applyOpen(ctx context.Context, now time.Time, b *breaker.Breaker
 		b.Apply(breaker.StateOpen, hold, why+"; another replica probes")
 	}
 	f.update(b.Name(), func(t *track) {
-		t.epoch, t.until, t.open, t.prober, t.hold = rec.Epoch, until, &rec, claimed, hold
+		t.epoch, t.open, t.prober, t.hold = rec.Epoch, &rec, claimed, hold
 	})
 }
 
@@ -387,14 +387,15 @@ func (f *Fleet) followOpen(ctx context.Context, now time.Time, b *breaker.Breake
 // taken by another replica must not probe too: it steps down and waits for
 // the new prober like the others.
 func (f *Fleet) renew(ctx context.Context, b *breaker.Breaker, t *track, rec openRecord, probeKey string) {
+	until := time.UnixMilli(rec.Until) // the decision applied (its epoch is t's)
 	owned, err := renewProbe.Run(ctx, f.rdb, []string{probeKey}, f.o.Instance,
-		max(time.Until(t.until), 0).Milliseconds()+f.lease().Milliseconds()).Int()
+		max(time.Until(until), 0).Milliseconds()+f.lease().Milliseconds()).Int()
 	if err != nil || owned == 1 {
 		// Unknown (Redis failed): keep probing. Whoever takes the probe
 		// over needs Redis too, and this replica asks again next sync.
 		return
 	}
-	hold := maxTime(t.until, time.Now()).Add(f.lease())
+	hold := maxTime(until, time.Now()).Add(f.lease())
 	b.Apply(breaker.StateOpen, hold, "fleet: this replica's probe claim lapsed and another replica probes")
 	f.update(b.Name(), func(t *track) { t.prober, t.hold = false, hold })
 	f.o.Logger.Warn("fleet: the probe claim lapsed before this replica renewed it (its loop was late); another replica probes",

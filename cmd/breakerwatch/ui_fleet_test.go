@@ -10,6 +10,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/breakerwatch/breakerwatch/internal/redistest"
+	"github.com/breakerwatch/breakerwatch/internal/testutil/chromium"
 )
 
 // fleetText is a JavaScript expression: the fleet line of a breaker's row.
@@ -33,17 +34,17 @@ func TestUIFleet(t *testing.T) {
 	waitMembers(t, ps, 3)
 
 	b := openBrowser(t)
-	b.do(chromedp.Navigate(ps[0].base + "/ui/"))
-	b.waitJS("the llm row", `document.querySelectorAll('#rows tr').length === 1`, 20*time.Second)
-	b.waitJS("the stream to be live", `document.getElementById('conn').textContent === 'live'`, 10*time.Second)
-	if got := eval[string](b, `document.getElementById('replica').textContent`); got != "fleet mode: this is replica gw-1" {
+	b.Do(chromedp.Navigate(ps[0].base + "/ui/"))
+	b.WaitJS("the llm row", `document.querySelectorAll('#rows tr').length === 1`, 20*time.Second)
+	b.WaitJS("the stream to be live", `document.getElementById('conn').textContent === 'live'`, 10*time.Second)
+	if got := chromium.Eval[string](b.Browser, `document.getElementById('replica').textContent`); got != "fleet mode: this is replica gw-1" {
 		t.Errorf("replica line %q", got)
 	}
-	b.waitJS("three replicas, none open", fleetText("llm")+` === 'open on none of 3 replicas'`, 10*time.Second)
-	if got := eval[string](b, `document.querySelector('`+row("llm")+` .mode-src').textContent`); got != "from config" {
+	b.WaitJS("three replicas, none open", fleetText("llm")+` === 'open on none of 3 replicas'`, 10*time.Second)
+	if got := chromium.Eval[string](b.Browser, `document.querySelector('`+row("llm")+` .mode-src').textContent`); got != "from config" {
 		t.Errorf("mode source %q", got)
 	}
-	eval[bool](b, `window.notReloaded = true`)
+	chromium.Eval[bool](b.Browser, `window.notReloaded = true`)
 
 	// Calls round-robin: gw-3's fail, the others' succeed, so the pooled
 	// evidence keeps the fleet closed and gw-3 opens on its own.
@@ -54,34 +55,34 @@ func TestUIFleet(t *testing.T) {
 	if s := ps[2].llmState(); s != "open" {
 		t.Fatalf("gw-3: %s, want open on its own evidence", s)
 	}
-	b.waitJS("gw-1's page to show llm open on gw-3", fleetText("llm")+` === 'open on 1 of 3 replicas: gw-3'`, 10*time.Second)
-	if !eval[bool](b, stateIs("llm", "closed")) {
-		t.Errorf("gw-1's own state on its page: %s, want closed", eval[string](b, `document.querySelector('`+row("llm")+` .state').textContent`))
+	b.WaitJS("gw-1's page to show llm open on gw-3", fleetText("llm")+` === 'open on 1 of 3 replicas: gw-3'`, 10*time.Second)
+	if !chromium.Eval[bool](b.Browser, stateIs("llm", "closed")) {
+		t.Errorf("gw-1's own state on its page: %s, want closed", chromium.Eval[string](b.Browser, `document.querySelector('`+row("llm")+` .state').textContent`))
 	}
-	if !eval[bool](b, `document.querySelector('`+row("llm")+` .fleet').classList.contains('some-open')`) {
+	if !chromium.Eval[bool](b.Browser, `document.querySelector('`+row("llm")+` .fleet').classList.contains('some-open')`) {
 		t.Error("the fleet line is not marked as some open")
 	}
 	b.screenshot("fleet-1-open-on-one-replica")
 
 	// gw-2's page, then a mode override written through gw-1.
-	b.do(chromedp.Navigate(ps[1].base + "/ui/"))
-	b.waitJS("the llm row on gw-2", `document.querySelectorAll('#rows tr').length === 1`, 20*time.Second)
-	b.waitJS("the stream to be live", `document.getElementById('conn').textContent === 'live'`, 10*time.Second)
-	b.waitJS("gw-2's page to show llm open on gw-3", fleetText("llm")+` === 'open on 1 of 3 replicas: gw-3'`, 10*time.Second)
-	eval[bool](b, `window.notReloaded = true`)
+	b.Do(chromedp.Navigate(ps[1].base + "/ui/"))
+	b.WaitJS("the llm row on gw-2", `document.querySelectorAll('#rows tr').length === 1`, 20*time.Second)
+	b.WaitJS("the stream to be live", `document.getElementById('conn').textContent === 'live'`, 10*time.Second)
+	b.WaitJS("gw-2's page to show llm open on gw-3", fleetText("llm")+` === 'open on 1 of 3 replicas: gw-3'`, 10*time.Second)
+	chromium.Eval[bool](b.Browser, `window.notReloaded = true`)
 	code, out, errOut := runCmd(t, []string{"USER=alice"}, "ctl", "--addr", ps[0].base, "mode", "llm", "monitor")
 	if code != 0 || !strings.Contains(out, "fleet: recorded") {
 		t.Fatalf("ctl mode: exit %d\n%s%s", code, out, errOut)
 	}
-	b.waitJS("gw-2's page to show the override", `document.querySelector('`+row("llm")+` .mode').textContent === 'monitor' && document.querySelector('`+row("llm")+` .mode-src').textContent.startsWith('fleet override by alice@')`, 10*time.Second)
+	b.WaitJS("gw-2's page to show the override", `document.querySelector('`+row("llm")+` .mode').textContent === 'monitor' && document.querySelector('`+row("llm")+` .mode-src').textContent.startsWith('fleet override by alice@')`, 10*time.Second)
 	// The time of day on the page; the full source in its title.
-	src := eval[[]string](b, `(e => [e.textContent, e.title])(document.querySelector('`+row("llm")+` .mode-src'))`)
+	src := chromium.Eval[[]string](b.Browser, `(e => [e.textContent, e.title])(document.querySelector('`+row("llm")+` .mode-src'))`)
 	if !regexp.MustCompile(`^fleet override by alice@\S+ at \d{1,2}:\d\d:\d\d`).MatchString(src[0]) ||
 		!regexp.MustCompile(`^override by alice@\S+ at `+time.Now().UTC().Format("2006-01-02")+`T`).MatchString(src[1]) {
 		t.Errorf("mode source %q (title %q) does not say who and when", src[0], src[1])
 	}
 	promoted := `(() => { const e = document.querySelector('` + row("llm") + ` .promoted'); return e.hidden ? '' : e.textContent; })()`
-	if got := eval[string](b, promoted); got != "" {
+	if got := chromium.Eval[string](b.Browser, promoted); got != "" {
 		t.Errorf("promoted line before any promotion: %q", got)
 	}
 	// A promotion through gw-1 shows on gw-2's page with its source too.
@@ -89,8 +90,8 @@ func TestUIFleet(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "fleet: recorded") {
 		t.Fatalf("ctl tune --promote: exit %d\n%s%s", code, out, errOut)
 	}
-	b.waitJS("gw-2's page to show the promotion", promoted+`.startsWith('settings: candidate strict, fleet override by alice@')`, 10*time.Second)
-	if !eval[bool](b, `window.notReloaded === true`) {
+	b.WaitJS("gw-2's page to show the promotion", promoted+`.startsWith('settings: candidate strict, fleet override by alice@')`, 10*time.Second)
+	if !chromium.Eval[bool](b.Browser, `window.notReloaded === true`) {
 		t.Error("the page reloaded")
 	}
 	b.screenshot("fleet-2-mode-override")

@@ -13,7 +13,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -50,15 +49,14 @@ func uiArtifacts(t *testing.T) string {
 	return artifactsDir
 }
 
-// page is a browser tab (chromium.Browser) and its test. do, eval and
-// waitJS are the names this package's tests (here and ui_fleet_test.go)
-// call them by.
+// page is a browser tab (chromium.Browser: Do, WaitJS, chromium.Eval) and
+// its test, with the status page's own steps.
 type page struct {
 	*chromium.Browser
 	t *testing.T
 }
 
-// pageState is what a waitJS timeout shows of the page.
+// pageState is what a WaitJS timeout shows of the page.
 const pageState = `JSON.stringify({conn: document.getElementById('conn').textContent, perf: window.breakerwatch})`
 
 // openBrowser starts Chromium and returns a tab; it fails the test if
@@ -71,30 +69,13 @@ func openBrowser(t *testing.T) *page {
 	return &page{Browser: chromium.Start(t, chromium.WithPageState(pageState)), t: t}
 }
 
-func (p *page) do(actions ...chromedp.Action[chromedp.Void]) {
-	p.t.Helper()
-	p.Do(actions...)
-}
-
-// eval evaluates a JavaScript expression in the page.
-func eval[T any](p *page, expr string, opts ...chromedp.EvaluateOption) T {
-	p.t.Helper()
-	return chromium.Eval[T](p.Browser, expr, opts...)
-}
-
-// waitJS waits until expr is true in the page and returns how long it took.
-func (p *page) waitJS(what, expr string, within time.Duration) time.Duration {
-	p.t.Helper()
-	return p.WaitJS(what, expr, within)
-}
-
 func (p *page) screenshot(name string) {
 	p.t.Helper()
 	// Generous: a 1,000-row page on a loaded machine takes tens of seconds.
 	ctx, cancel := context.WithTimeout(p.Context(), 3*time.Minute)
 	defer cancel()
 	shot := chromedp.FullScreenshot(100)
-	if eval[bool](p, `document.body.scrollHeight > 3 * innerHeight`) {
+	if chromium.Eval[bool](p.Browser, `document.body.scrollHeight > 3 * innerHeight`) {
 		shot = chromedp.CaptureScreenshot() // the viewport of a long page
 	}
 	buf, err := chromedp.Run(ctx, shot)
@@ -112,7 +93,7 @@ func (p *page) screenshot(name string) {
 // a choice in a select does.
 func (p *page) setInput(sel, value string) {
 	p.t.Helper()
-	if !eval[bool](p, fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) return false; e.value = %q; e.dispatchEvent(new Event('input', {bubbles: true})); return e.value === %q; })()`, sel, value, value)) {
+	if !chromium.Eval[bool](p.Browser, fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) return false; e.value = %q; e.dispatchEvent(new Event('input', {bubbles: true})); return e.value === %q; })()`, sel, value, value)) {
 		p.t.Fatalf("could not set %s to %q", sel, value)
 	}
 }
@@ -125,12 +106,8 @@ func (p *page) setInput(sel, value string) {
 func (p *page) clickUntil(sel, what, cond string) {
 	p.t.Helper()
 	for try := 1; ; try++ {
-		p.do(chromedp.Click(sel))
-		ok, err := chromium.TryEval[bool](p.Browser, cond, 10*time.Second)
-		for deadline := time.Now().Add(time.Second); err == nil && !ok && time.Now().Before(deadline); {
-			time.Sleep(20 * time.Millisecond)
-			ok, err = chromium.TryEval[bool](p.Browser, cond, 10*time.Second)
-		}
+		p.Do(chromedp.Click(sel))
+		ok, err := p.Poll(cond, time.Second)
 		if err == nil && ok {
 			return
 		}
@@ -156,9 +133,9 @@ func stateIs(name, state string) string {
 // on the page and returns it.
 func (p *page) confirm() string {
 	p.t.Helper()
-	p.do(chromedp.WaitVisible(`#confirm-ok`), chromedp.Click(`#confirm-ok`))
-	p.waitJS("the server's answer", `!document.getElementById('answer').hidden && document.getElementById('answer').textContent.startsWith('POST')`, 10*time.Second)
-	ans := eval[string](p, `(() => { const a = document.getElementById('answer'); const s = a.textContent; a.hidden = true; a.textContent = ''; return s; })()`)
+	p.Do(chromedp.WaitVisible(`#confirm-ok`), chromedp.Click(`#confirm-ok`))
+	p.WaitJS("the server's answer", `!document.getElementById('answer').hidden && document.getElementById('answer').textContent.startsWith('POST')`, 10*time.Second)
+	ans := chromium.Eval[string](p.Browser, `(() => { const a = document.getElementById('answer'); const s = a.textContent; a.hidden = true; a.textContent = ''; return s; })()`)
 	return ans
 }
 
@@ -196,9 +173,9 @@ func TestUIFollowsBreakers(t *testing.T) {
 		t.Errorf("the banner does not list the page first:\n%s", p.stdout)
 	}
 	b := openBrowser(t)
-	b.do(chromedp.Navigate(p.base + "/ui/"))
-	b.waitJS("three rows", `document.querySelectorAll('#rows tr').length === 3`, 20*time.Second)
-	names := eval[[]string](b, `[...document.querySelectorAll('#rows tr')].map(r => r.dataset.name)`)
+	b.Do(chromedp.Navigate(p.base + "/ui/"))
+	b.WaitJS("three rows", `document.querySelectorAll('#rows tr').length === 3`, 20*time.Second)
+	names := chromium.Eval[[]string](b.Browser, `[...document.querySelectorAll('#rows tr')].map(r => r.dataset.name)`)
 	if strings.Join(names, ",") != "spare,up,watch" {
 		t.Errorf("rows %v", names)
 	}
@@ -206,20 +183,20 @@ func TestUIFollowsBreakers(t *testing.T) {
 		"up":    "/up/ → falls back to spare",
 		"spare": "fallback 1 of /up/; /spare/",
 	} {
-		if got := eval[string](b, `document.querySelector('`+row(name)+` .routes').textContent`); got != want {
+		if got := chromium.Eval[string](b.Browser, `document.querySelector('`+row(name)+` .routes').textContent`); got != want {
 			t.Errorf("%s routes %q, want %q", name, got, want)
 		}
 	}
-	b.waitJS("the stream to be live", `document.getElementById('conn').textContent === 'live'`, 10*time.Second)
+	b.WaitJS("the stream to be live", `document.getElementById('conn').textContent === 'live'`, 10*time.Second)
 	// Without fleet mode the page shows nothing about a fleet; each mode
 	// says where it comes from.
-	if got := eval[string](b, `[document.getElementById('replica').hidden, ...[...document.querySelectorAll('#rows .fleet')].map(e => e.hidden || e.textContent)].join()`); got != "true,true,true,true" {
+	if got := chromium.Eval[string](b.Browser, `[document.getElementById('replica').hidden, ...[...document.querySelectorAll('#rows .fleet')].map(e => e.hidden || e.textContent)].join()`); got != "true,true,true,true" {
 		t.Errorf("fleet elements without fleet mode (hidden?): %s", got)
 	}
-	if got := eval[string](b, `document.querySelector('`+row("up")+` .mode-src').textContent`); got != "from config" {
+	if got := chromium.Eval[string](b.Browser, `document.querySelector('`+row("up")+` .mode-src').textContent`); got != "from config" {
 		t.Errorf("mode source %q", got)
 	}
-	eval[bool](b, `window.notReloaded = true`)
+	chromium.Eval[bool](b.Browser, `window.notReloaded = true`)
 	b.screenshot("follows-1-closed")
 
 	// Break the upstream: the third failure opens the breaker.
@@ -228,33 +205,33 @@ func TestUIFollowsBreakers(t *testing.T) {
 		get(t, p.base+"/up/x")
 	}
 	opened := time.Now()
-	b.waitJS("up to show open", stateIs("up", "open"), 10*time.Second)
+	b.WaitJS("up to show open", stateIs("up", "open"), 10*time.Second)
 	took := time.Since(opened)
 	t.Logf("open on the page %v after the request that opened it", took)
 	if took > 2*time.Second {
 		t.Errorf("the page showed up open %v after it opened; want within 2s", took)
 	}
-	if !eval[bool](b, `window.notReloaded === true`) {
+	if !chromium.Eval[bool](b.Browser, `window.notReloaded === true`) {
 		t.Error("the page reloaded")
 	}
-	if got := eval[string](b, `document.getElementById('summary').textContent`); got != "3 breakers: 1 open, 0 half-open, 2 closed" {
+	if got := chromium.Eval[string](b.Browser, `document.getElementById('summary').textContent`); got != "3 breakers: 1 open, 0 half-open, 2 closed" {
 		t.Errorf("summary %q", got)
 	}
 	// The state is text and colour.
-	if cls := eval[string](b, `document.querySelector('`+row("up")+` .state').className`); cls != "state open" {
+	if cls := chromium.Eval[string](b.Browser, `document.querySelector('`+row("up")+` .state').className`); cls != "state open" {
 		t.Errorf("state class %q", cls)
 	}
 
 	// The timeline, opened from the keyboard.
-	b.do(chromedp.Focus(row("up") + ` .timeline summary`))
-	eval[bool](b, `(document.activeElement.click(), true)`)
-	b.waitJS("the timeline to show the trip", `document.querySelector('`+row("up")+` .timeline ol').textContent.includes('closed → open: 3 consecutive failures reached failure_threshold 3')`, 10*time.Second)
-	b.waitJS("the change to be announced", `document.getElementById('announce').textContent.includes('up: closed to open, 3 consecutive failures')`, 5*time.Second)
+	b.Do(chromedp.Focus(row("up") + ` .timeline summary`))
+	chromium.Eval[bool](b.Browser, `(document.activeElement.click(), true)`)
+	b.WaitJS("the timeline to show the trip", `document.querySelector('`+row("up")+` .timeline ol').textContent.includes('closed → open: 3 consecutive failures reached failure_threshold 3')`, 10*time.Second)
+	b.WaitJS("the change to be announced", `document.getElementById('announce').textContent.includes('up: closed to open, 3 consecutive failures')`, 5*time.Second)
 	b.screenshot("follows-2-open-timeline")
 
 	// Filters: state, mode, name.
 	visible := func() string {
-		return strings.Join(eval[[]string](b, `[...document.querySelectorAll('#rows tr')].filter(r => !r.hidden).map(r => r.dataset.name)`), ",")
+		return strings.Join(chromium.Eval[[]string](b.Browser, `[...document.querySelectorAll('#rows tr')].filter(r => !r.hidden).map(r => r.dataset.name)`), ",")
 	}
 	b.setInput(`#f-state`, "open")
 	if v := visible(); v != "up" {
@@ -266,7 +243,7 @@ func TestUIFollowsBreakers(t *testing.T) {
 		t.Errorf("mode=monitor shows %q", v)
 	}
 	b.setInput(`#f-mode`, "")
-	b.do(chromedp.SendKeys(`#f-name`, "SPA")) // typed: the input events are the browser's
+	b.Do(chromedp.SendKeys(`#f-name`, "SPA")) // typed: the input events are the browser's
 	if v := visible(); v != "spare" {
 		t.Errorf("name=SPA shows %q", v)
 	}
@@ -275,32 +252,32 @@ func TestUIFollowsBreakers(t *testing.T) {
 	// Reset from the page: confirmation, no token asked (none configured).
 	up.set(200)
 	b.clickUntil(row("up")+` button.reset`, "the dialog", dialogOpen)
-	if eval[bool](b, `!document.getElementById('token-row').hidden`) {
+	if chromium.Eval[bool](b.Browser, `!document.getElementById('token-row').hidden`) {
 		t.Error("the dialog asks for a token although none is configured")
 	}
 	if ans := b.confirm(); !strings.Contains(ans, "→ 200 OK") || !strings.Contains(ans, `"action":"reset"`) {
 		t.Errorf("reset answer %q", ans)
 	}
-	b.waitJS("up to show closed", stateIs("up", "closed"), 5*time.Second)
-	b.waitJS("the timeline to show the reset", `document.querySelector('`+row("up")+` .timeline ol').textContent.includes('open → closed: reset')`, 5*time.Second)
+	b.WaitJS("up to show closed", stateIs("up", "closed"), 5*time.Second)
+	b.WaitJS("the timeline to show the reset", `document.querySelector('`+row("up")+` .timeline ol').textContent.includes('open → closed: reset')`, 5*time.Second)
 	b.screenshot("follows-3-reset")
 
 	// Cancelling does nothing.
 	b.clickUntil(row("spare")+` button.reset`, "the dialog", dialogOpen)
-	b.do(chromedp.Click(`#confirm-cancel`), chromedp.WaitNotVisible(`#confirm`))
+	b.Do(chromedp.Click(`#confirm-cancel`), chromedp.WaitNotVisible(`#confirm`))
 
 	// Mode change from the page.
 	b.clickUntil(row("spare")+` button.set-mode`, "the mode dialog", dialogOpen)
-	b.do(chromedp.WaitVisible(`#confirm-mode`))
+	b.Do(chromedp.WaitVisible(`#confirm-mode`))
 	b.setInput(`#confirm-mode`, "monitor")
 	if ans := b.confirm(); !strings.Contains(ans, "→ 200 OK") || !strings.Contains(ans, `"previous_mode":"enforce"`) {
 		t.Errorf("mode answer %q", ans)
 	}
-	b.waitJS("spare to show monitor", `document.querySelector('`+row("spare")+` .mode').textContent === 'monitor'`, 5*time.Second)
-	b.waitJS("spare's mode source", `document.querySelector('`+row("spare")+` .mode-src').textContent === 'runtime override (this process only)'`, 5*time.Second)
-	b.do(chromedp.Click(row("spare") + ` .timeline summary`))
-	b.waitJS("the timeline to show the mode change", `document.querySelector('`+row("spare")+` .timeline ol').textContent.includes('mode enforce → monitor: set through the admin API')`, 5*time.Second)
-	if !eval[bool](b, `window.notReloaded === true`) {
+	b.WaitJS("spare to show monitor", `document.querySelector('`+row("spare")+` .mode').textContent === 'monitor'`, 5*time.Second)
+	b.WaitJS("spare's mode source", `document.querySelector('`+row("spare")+` .mode-src').textContent === 'runtime override (this process only)'`, 5*time.Second)
+	b.Do(chromedp.Click(row("spare") + ` .timeline summary`))
+	b.WaitJS("the timeline to show the mode change", `document.querySelector('`+row("spare")+` .timeline ol').textContent.includes('mode enforce → monitor: set through the admin API')`, 5*time.Second)
+	if !chromium.Eval[bool](b.Browser, `window.notReloaded === true`) {
 		t.Error("the page reloaded")
 	}
 }
@@ -315,40 +292,40 @@ func TestUITokenRequired(t *testing.T) {
 	// The refusals below are logged by Chromium as failed loads.
 	b.Allow("/api/circuit-breaker/reset/up - Failed to load resource: the server responded with a status of 401")
 	b.Allow("Failed to load resource: the server responded with a status of 401 (Unauthorized) (" + p.base + "/api/circuit-breaker/reset/up")
-	b.do(chromedp.Navigate(p.base + "/ui/"))
-	b.waitJS("the stream to be live", `document.getElementById('conn').textContent === 'live'`, 20*time.Second)
+	b.Do(chromedp.Navigate(p.base + "/ui/"))
+	b.WaitJS("the stream to be live", `document.getElementById('conn').textContent === 'live'`, 20*time.Second)
 	up.set(503)
 	for range 3 {
 		get(t, p.base+"/up/x")
 	}
-	b.waitJS("up to show open", stateIs("up", "open"), 10*time.Second)
+	b.WaitJS("up to show open", stateIs("up", "open"), 10*time.Second)
 
 	// Without the token, from the page's origin: refused.
-	if status := eval[float64](b, `fetch('../api/circuit-breaker/reset/up', {method: 'POST'}).then(r => r.status)`, chromedp.EvalAwaitPromise); status != 401 {
+	if status := chromium.Eval[float64](b.Browser, `fetch('../api/circuit-breaker/reset/up', {method: 'POST'}).then(r => r.status)`, chromedp.EvalAwaitPromise); status != 401 {
 		t.Errorf("a reset without the token from the page: %v, want 401", status)
 	}
 	b.clickUntil(row("up")+` button.reset`, "the dialog", dialogOpen)
-	b.do(chromedp.WaitVisible(`#token`))
-	b.do(chromedp.SendKeys(`#token`, "wrong"))
+	b.Do(chromedp.WaitVisible(`#token`))
+	b.Do(chromedp.SendKeys(`#token`, "wrong"))
 	if ans := b.confirm(); !strings.Contains(ans, "→ 401 Unauthorized") || !strings.Contains(ans, "invalid admin token") {
 		t.Errorf("wrong token: answer %q", ans)
 	}
-	if !eval[bool](b, stateIs("up", "open")) {
+	if !chromium.Eval[bool](b.Browser, stateIs("up", "open")) {
 		t.Error("up is not open any more after a refused reset")
 	}
 	b.clickUntil(row("up")+` button.reset`, "the dialog", dialogOpen)
-	b.do(chromedp.WaitVisible(`#token`))
-	if v := eval[string](b, `document.getElementById('token').value`); v != "" {
+	b.Do(chromedp.WaitVisible(`#token`))
+	if v := chromium.Eval[string](b.Browser, `document.getElementById('token').value`); v != "" {
 		t.Errorf("the refused token is still filled in: %q", v)
 	}
-	b.do(chromedp.SendKeys(`#token`, "s3cret-token"))
+	b.Do(chromedp.SendKeys(`#token`, "s3cret-token"))
 	b.screenshot("token-1-asks")
 	if ans := b.confirm(); !strings.Contains(ans, "→ 200 OK") {
 		t.Errorf("right token: answer %q", ans)
 	}
-	b.waitJS("up to show closed", stateIs("up", "closed"), 5*time.Second)
+	b.WaitJS("up to show closed", stateIs("up", "closed"), 5*time.Second)
 	// The token stays in the page's memory only.
-	if n := eval[float64](b, `localStorage.length + sessionStorage.length + document.cookie.length`); n != 0 {
+	if n := chromium.Eval[float64](b.Browser, `localStorage.length + sessionStorage.length + document.cookie.length`); n != 0 {
 		t.Errorf("the page stored something (%v)", n)
 	}
 }
@@ -358,10 +335,7 @@ func TestUITokenRequired(t *testing.T) {
 func measure(t *testing.T, format string, args ...any) {
 	t.Helper()
 	line := fmt.Sprintf(format, args...)
-	// The machine's load says how far the times are from an idle one's.
-	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
-		line += fmt.Sprintf(" [load average %s on %d CPUs]", strings.Join(strings.Fields(string(load))[:3], " "), runtime.NumCPU())
-	}
+	line += " [" + chromium.Load() + "]"
 	t.Log(line)
 	f, err := os.OpenFile(filepath.Join(uiArtifacts(t), "measurements.txt"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -394,14 +368,14 @@ func TestUIThousandBreakers(t *testing.T) {
 	b := openBrowser(t)
 
 	start := time.Now()
-	b.do(chromedp.Navigate(p.base + "/ui/"))
-	b.waitJS("1000 rows", `document.querySelectorAll('#rows tr').length === 1000`, 3*time.Minute)
+	b.Do(chromedp.Navigate(p.base + "/ui/"))
+	b.WaitJS("1000 rows", `document.querySelectorAll('#rows tr').length === 1000`, 3*time.Minute)
 	wall := time.Since(start)
-	first := eval[map[string]float64](b, `window.breakerwatch`)
+	first := chromium.Eval[map[string]float64](b.Browser, `window.breakerwatch`)
 	measure(t, "%d breakers: first render %.0f ms after navigation start (table built in %.1f ms of script); navigate to 1000 rows seen from Go %v",
 		n, first["firstRenderMs"], first["firstRenderScriptMs"], wall.Round(time.Millisecond))
-	eval[bool](b, `(window.longTasks = [], new PerformanceObserver(l => window.longTasks.push(...l.getEntries().map(e => e.duration))).observe({type: 'longtask'}), true)`)
-	before := eval[map[string]float64](b, `window.breakerwatch`)
+	chromium.Eval[bool](b.Browser, `(window.longTasks = [], new PerformanceObserver(l => window.longTasks.push(...l.getEntries().map(e => e.duration))).observe({type: 'longtask'}), true)`)
+	before := chromium.Eval[map[string]float64](b.Browser, `window.breakerwatch`)
 
 	// Break every odd upstream: 500 breakers open, in a few update batches.
 	bad.set(503)
@@ -424,11 +398,11 @@ func TestUIThousandBreakers(t *testing.T) {
 	}
 	close(work)
 	wg.Wait()
-	took := b.waitJS("500 open rows", `document.querySelectorAll('#rows tr[data-state="open"]').length === 500`, 2*time.Minute)
-	if got := eval[string](b, `document.getElementById('summary').textContent`); got != "1000 breakers: 500 open, 0 half-open, 500 closed" {
+	took := b.WaitJS("500 open rows", `document.querySelectorAll('#rows tr[data-state="open"]').length === 500`, 2*time.Minute)
+	if got := chromium.Eval[string](b.Browser, `document.getElementById('summary').textContent`); got != "1000 breakers: 500 open, 0 half-open, 500 closed" {
 		t.Errorf("summary %q", got)
 	}
-	after := eval[map[string]float64](b, `window.breakerwatch`)
+	after := chromium.Eval[map[string]float64](b.Browser, `window.breakerwatch`)
 	updates := after["updates"] - before["updates"]
 	measure(t, "500 breakers opening: all shown %v after the last request; %v update batches, %.1f ms of script per batch on average, %.1f ms the longest; one full render in total (%v)",
 		took.Round(time.Millisecond), updates, (after["updateMsTotal"]-before["updateMsTotal"])/updates, after["updateMsMax"], after["renders"])
@@ -439,21 +413,21 @@ func TestUIThousandBreakers(t *testing.T) {
 	// Responsive: a filter applies by the next frame, and the page answers
 	// an evaluation quickly, while samples and updates keep coming.
 	filter := b.UntilFrame(`const e = document.getElementById('f-name'); e.value = 'b09'; e.dispatchEvent(new Event('input'))`)
-	if shown := eval[float64](b, `[...document.querySelectorAll('#rows tr')].filter(r => !r.hidden).length`); shown != 100 {
+	if shown := chromium.Eval[float64](b.Browser, `[...document.querySelectorAll('#rows tr')].filter(r => !r.hidden).length`); shown != 100 {
 		t.Errorf("name filter b09 shows %v rows, want 100", shown)
 	}
 	var rtts []time.Duration
 	for range 10 {
 		s := time.Now()
-		eval[bool](b, `true`)
+		chromium.Eval[bool](b.Browser, `true`)
 		rtts = append(rtts, time.Since(s))
 	}
 	slices.Sort(rtts)
-	long := eval[[]float64](b, `window.longTasks`)
+	long := chromium.Eval[[]float64](b.Browser, `window.longTasks`)
 	measure(t, "name filter over 1000 rows to the next frame: %.1f ms; evaluation round trip median %v; long tasks (>50 ms) during the updates: %d %v",
 		filter, rtts[len(rtts)/2].Round(100*time.Microsecond), len(long), long)
 	clear := b.UntilFrame(`const e = document.getElementById('f-name'); e.value = ''; e.dispatchEvent(new Event('input'))`)
-	if shown := eval[float64](b, `[...document.querySelectorAll('#rows tr')].filter(r => !r.hidden).length`); shown != 1000 {
+	if shown := chromium.Eval[float64](b.Browser, `[...document.querySelectorAll('#rows tr')].filter(r => !r.hidden).length`); shown != 1000 {
 		t.Errorf("clearing the name filter shows %v rows, want 1000", shown)
 	}
 	measure(t, "clearing the name filter (100 to 1000 rows shown) to the next frame: %.1f ms", clear)
@@ -497,31 +471,31 @@ func checkSorting(t *testing.T, b *page) {
 		{"state", "state", true, "b0001"},
 		{"state", "state", false, "b0000"}, // closed first
 	} {
-		before := eval[float64](b, `window.breakerwatch.sorts`)
+		before := chromium.Eval[float64](b.Browser, `window.breakerwatch.sorts`)
 		ms := b.UntilFrame(fmt.Sprintf(`document.querySelector('th[data-sort=%q] button').click()`, c.th))
 		dir := "ascending"
 		if c.desc {
 			dir = "descending"
 		}
-		if got := eval[string](b, fmt.Sprintf(`document.querySelector('th[data-sort=%q]').getAttribute('aria-sort') + ' ' + document.querySelectorAll('th[aria-sort]').length`, c.th)); got != dir+" 1" {
+		if got := chromium.Eval[string](b.Browser, fmt.Sprintf(`document.querySelector('th[data-sort=%q]').getAttribute('aria-sort') + ' ' + document.querySelectorAll('th[aria-sort]').length`, c.th)); got != dir+" 1" {
 			t.Errorf("sort by %s: aria-sort %q, want %q on that header only", c.col, got, dir)
 		}
-		if !eval[bool](b, testutil.StatusPageSortedBy(c.col, c.desc)) {
+		if !chromium.Eval[bool](b.Browser, chromium.StatusPageSortedBy(c.col, c.desc)) {
 			t.Errorf("the rows are not sorted by %s (%s)", c.col, dir)
 		}
 		if c.first != "" {
-			if got := eval[string](b, `document.querySelector('#rows tr').dataset.name`); got != c.first {
+			if got := chromium.Eval[string](b.Browser, `document.querySelector('#rows tr').dataset.name`); got != c.first {
 				t.Errorf("sort by %s %s: first row %s, want %s", c.col, dir, got, c.first)
 			}
 		}
-		perf := eval[map[string]float64](b, `window.breakerwatch`)
+		perf := chromium.Eval[map[string]float64](b.Browser, `window.breakerwatch`)
 		measure(t, "sort 1000 rows by %s %s from its header to the next frame: %.1f ms (%v row moves; longest sort so far %.1f ms of script)",
 			c.col, dir, ms, perf["sorts"]-before, perf["sortMsMax"])
 	}
-	if n := eval[float64](b, `document.querySelectorAll('#rows tr').length`); n != 1000 {
+	if n := chromium.Eval[float64](b.Browser, `document.querySelectorAll('#rows tr').length`); n != 1000 {
 		t.Errorf("%v rows after sorting", n)
 	}
-	if r := eval[float64](b, `window.breakerwatch.renders`); r != 1 {
+	if r := chromium.Eval[float64](b.Browser, `window.breakerwatch.renders`); r != 1 {
 		t.Errorf("sorting rebuilt the table (%v renders); it must move rows", r)
 	}
 	// The rows are laid out as grids (app.css): the table keeps its roles.
@@ -541,21 +515,21 @@ func checkSorting(t *testing.T, b *page) {
 func TestUIDemo(t *testing.T) {
 	p := serve(t, nil, "--demo-speed", "5", "--log-format", "json")
 	b := openBrowser(t)
-	b.do(chromedp.Navigate(p.base + "/ui/"))
-	b.waitJS("the four demo breakers", `document.querySelectorAll('#rows tr').length === 4`, 20*time.Second)
-	if got := eval[string](b, `document.querySelector('`+row("anthropic_api")+` .routes').textContent`); !strings.Contains(got, "fallback 1 of /chat/") {
+	b.Do(chromedp.Navigate(p.base + "/ui/"))
+	b.WaitJS("the four demo breakers", `document.querySelectorAll('#rows tr').length === 4`, 20*time.Second)
+	if got := chromium.Eval[string](b.Browser, `document.querySelector('`+row("anthropic_api")+` .routes').textContent`); !strings.Contains(got, "fallback 1 of /chat/") {
 		t.Errorf("anthropic_api routes %q", got)
 	}
-	b.waitJS("openai_api to open", stateIs("openai_api", "open"), 60*time.Second)
-	b.do(chromedp.Click(row("openai_api") + ` .timeline summary`))
-	b.waitJS("the reason in the timeline", `document.querySelector('`+row("openai_api")+` .timeline ol').textContent.includes('closed → open: ')`, 10*time.Second)
+	b.WaitJS("openai_api to open", stateIs("openai_api", "open"), 60*time.Second)
+	b.Do(chromedp.Click(row("openai_api") + ` .timeline summary`))
+	b.WaitJS("the reason in the timeline", `document.querySelector('`+row("openai_api")+` .timeline ol').textContent.includes('closed → open: ')`, 10*time.Second)
 	// Let a few samples draw the trend.
-	b.waitJS("three samples", `window.breakerwatch.samples >= 3`, 30*time.Second)
+	b.WaitJS("three samples", `window.breakerwatch.samples >= 3`, 30*time.Second)
 	b.screenshot("demo-1-openai-open")
-	b.waitJS("openai_api to recover", `document.querySelector('`+row("openai_api")+` .timeline ol').textContent.includes('half-open → closed')`, 90*time.Second)
-	b.waitJS("openai_api closed", stateIs("openai_api", "closed"), 30*time.Second)
+	b.WaitJS("openai_api to recover", `document.querySelector('`+row("openai_api")+` .timeline ol').textContent.includes('half-open → closed')`, 90*time.Second)
+	b.WaitJS("openai_api closed", stateIs("openai_api", "closed"), 30*time.Second)
 	b.screenshot("demo-2-recovered")
-	b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	b.Do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
 	b.screenshot("demo-3-phone")
 }
 
@@ -578,8 +552,8 @@ window.sent = fetch(%q, {method: "POST", mode: "no-cors"}).then(() => "sent", e 
 	defer evil.Close()
 	b := openBrowser(t)
 	b.Allow("status of 403") // the refusal, logged by Chromium
-	b.do(chromedp.Navigate(evil.URL))
-	if got := eval[string](b, `window.sent`, chromedp.EvalAwaitPromise); got != "sent" {
+	b.Do(chromedp.Navigate(evil.URL))
+	if got := chromium.Eval[string](b.Browser, `window.sent`, chromedp.EvalAwaitPromise); got != "sent" {
 		t.Fatalf("the cross-site request: %s", got)
 	}
 	testutil.WaitFor(t, "the refusal in the log", 10*time.Second, func() bool {

@@ -12,9 +12,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -26,7 +23,6 @@ import (
 	"github.com/breakerwatch/breakerwatch/breaker"
 	"github.com/breakerwatch/breakerwatch/exporter"
 	"github.com/breakerwatch/breakerwatch/exporter/ui"
-	"github.com/breakerwatch/breakerwatch/internal/testutil"
 	"github.com/breakerwatch/breakerwatch/internal/testutil/chromium"
 )
 
@@ -78,15 +74,6 @@ func pageServer(t *testing.T, n int) (*breaker.Registry, string) {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return reg, srv.URL + ui.Path
-}
-
-// load is the machine's load average, for the log: it says how far the
-// times are from an idle machine's.
-func load() string {
-	if l, err := os.ReadFile("/proc/loadavg"); err == nil {
-		return fmt.Sprintf("load average %s on %d CPUs", strings.Join(strings.Fields(string(l))[:3], " "), runtime.NumCPU())
-	}
-	return fmt.Sprintf("%d CPUs", runtime.NumCPU())
 }
 
 // styleMetrics returns Chromium's cumulative style and layout durations
@@ -165,7 +152,7 @@ func TestSortMovesRows(t *testing.T) {
 		if got := chromium.Eval[string](b, fmt.Sprintf(`document.querySelector('th[data-sort=%q]').getAttribute('aria-sort') + ' ' + document.querySelectorAll('th[aria-sort]').length`, c.col)); got != dir+" 1" {
 			t.Errorf("sort by %s: aria-sort %q, want %q on that header only", c.col, got, dir)
 		}
-		if !chromium.Eval[bool](b, testutil.StatusPageSortedBy(c.col, c.desc)) {
+		if !chromium.Eval[bool](b, chromium.StatusPageSortedBy(c.col, c.desc)) {
 			t.Errorf("the rows are not sorted by %s (%s)", c.col, dir)
 		}
 		if c.first != "" {
@@ -186,7 +173,7 @@ func TestSortMovesRows(t *testing.T) {
 		}
 		t.Logf("sort by %s %s: %.1f ms to the next frame; %v rows moved; perf lastSortMs %.1f, sortMsMax %.1f, sorts %v; style recalc %.1f ms, layout %.1f ms [%s]",
 			c.col, dir, ms, moved, perf["lastSortMs"], perf["sortMsMax"], perf["sorts"],
-			after["RecalcStyleDuration"]-before["RecalcStyleDuration"], after["LayoutDuration"]-before["LayoutDuration"], load())
+			after["RecalcStyleDuration"]-before["RecalcStyleDuration"], after["LayoutDuration"]-before["LayoutDuration"], chromium.Load())
 	}
 
 	// A live update that puts one row elsewhere in the order moves that row
@@ -194,7 +181,7 @@ func TestSortMovesRows(t *testing.T) {
 	// second after b0000 (100% too, ties by name). Its Reset button keeps
 	// the focus and an unfolded timeline stays unfolded.
 	b.UntilFrame(`document.querySelector('th[data-sort="err"] button').click()`)
-	if !chromium.Eval[bool](b, testutil.StatusPageSortedBy("err", true)) || chromium.Eval[string](b, `[...document.querySelectorAll('#rows tr')].at(-1).dataset.name`) != "b0993" {
+	if !chromium.Eval[bool](b, chromium.StatusPageSortedBy("err", true)) || chromium.Eval[string](b, `[...document.querySelectorAll('#rows tr')].at(-1).dataset.name`) != "b0993" {
 		t.Fatalf("not sorted by err descending with b0993 last")
 	}
 	chromium.Eval[bool](b, `(() => {
@@ -206,7 +193,7 @@ func TestSortMovesRows(t *testing.T) {
 	b3, _ := reg.Get("b0003")
 	_ = b3.Execute(context.Background(), func(context.Context) error { return errors.New("upstream failed") })
 	b.WaitJS("b0003 second", `document.querySelectorAll('#rows tr')[1].dataset.name === 'b0003'`, time.Minute)
-	if !chromium.Eval[bool](b, testutil.StatusPageSortedBy("err", true)) {
+	if !chromium.Eval[bool](b, chromium.StatusPageSortedBy("err", true)) {
 		t.Errorf("the rows are not sorted by err after an update")
 	}
 	if moved := chromium.Eval[float64](b, `window.bwMoved - window.bwMovedBefore`); moved != 1 {
@@ -226,7 +213,7 @@ func TestSortMovesRows(t *testing.T) {
 	// Lowest error rate first (a second click): the rows without calls in
 	// the window still come last, as they do highest first.
 	b.UntilFrame(`document.querySelector('th[data-sort="err"] button').click()`)
-	if !chromium.Eval[bool](b, testutil.StatusPageSortedBy("err", false)) {
+	if !chromium.Eval[bool](b, chromium.StatusPageSortedBy("err", false)) {
 		t.Errorf("the rows are not sorted by err ascending with the rows without calls last")
 	}
 	if got := chromium.Eval[string](b, `[...document.querySelectorAll('#rows tr')].at(-1).querySelector('.err').textContent`); got != "no calls" {

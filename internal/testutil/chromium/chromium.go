@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -195,6 +197,24 @@ func (b *Browser) WaitJS(what, expr string, within time.Duration) time.Duration 
 	}
 }
 
+// Poll waits, up to within, until the JavaScript expression expr is true
+// in the page, and reports whether it became true. The page checks expr
+// itself, at each animation frame, so that nothing is slept between
+// checks; an error is expr's or the page's (too busy to answer within
+// within and another 10 seconds).
+func (b *Browser) Poll(expr string, within time.Duration) (bool, error) {
+	js := fmt.Sprintf(`new Promise((ok, fail) => {
+  const end = performance.now() + %d;
+  const check = () => {
+    try {
+      if (%s) ok(true); else if (performance.now() >= end) ok(false); else requestAnimationFrame(check);
+    } catch (e) { fail(e); }
+  };
+  check();
+})`, within.Milliseconds(), "("+expr+")")
+	return TryEval[bool](b, js, within+10*time.Second, chromedp.EvalAwaitPromise)
+}
+
 // UntilFrame runs the JavaScript statements act in the page and returns
 // the milliseconds, by the page's clock, from before act to the next
 // frame: the next animation frame, a layout forced in it, and the task
@@ -202,4 +222,17 @@ func (b *Browser) WaitJS(what, expr string, within time.Duration) time.Duration 
 func (b *Browser) UntilFrame(act string) float64 {
 	b.t.Helper()
 	return Eval[float64](b, `new Promise(r => { const t0 = performance.now(); `+act+`; requestAnimationFrame(() => { void document.body.offsetHeight; setTimeout(() => r(performance.now() - t0)); }); })`, chromedp.EvalAwaitPromise)
+}
+
+// Load is the machine's load average and CPU count ("load average 0.52
+// 0.61 0.70 on 2 CPUs"; the CPU count alone where /proc/loadavg is not
+// readable), for the browser tests' logs of times: it says how far they
+// are from an idle machine's.
+func Load() string {
+	if l, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(l)); len(f) >= 3 {
+			return fmt.Sprintf("load average %s on %d CPUs", strings.Join(f[:3], " "), runtime.NumCPU())
+		}
+	}
+	return fmt.Sprintf("%d CPUs", runtime.NumCPU())
 }

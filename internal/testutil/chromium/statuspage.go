@@ -1,4 +1,4 @@
-package testutil
+package chromium
 
 import "fmt"
 
