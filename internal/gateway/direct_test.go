@@ -1065,12 +1065,7 @@ func (f *h2Diff) run(t *testing.T, direct bool, header http.Header) h2Saw {
 		req.Header = http.Header{}
 	}
 	req.Header.Set("User-Agent", "diff/2")
-	resp, err := f.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, body := fetch(t, f.client, req)
 	if resp.ProtoMajor != 2 {
 		t.Fatalf("the client spoke %s", resp.Proto)
 	}
@@ -1083,7 +1078,7 @@ func (f *h2Diff) run(t *testing.T, direct bool, header http.Header) h2Saw {
 	u := recvWithin(t, f.up.saw)
 	u.Header.Del("X-Forwarded-For") // the client's port differs
 	u.Raw = ""
-	return h2Saw{resp.StatusCode, resp.Header, resp.Trailer, string(body), strings.Join(interim, "; "), u}
+	return h2Saw{resp.StatusCode, resp.Header, resp.Trailer, body, strings.Join(interim, "; "), u}
 }
 
 // compare sends the request both ways and reports how they differ.

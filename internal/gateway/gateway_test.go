@@ -165,7 +165,18 @@ func hangUp(t *testing.T, method, url string, body io.Reader, arrived <-chan str
 
 func get(t *testing.T, url string) (*http.Response, string) {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fetch(t, http.DefaultClient, req)
+}
+
+// fetch sends req with c and returns the response and its body, read to
+// its end (or its error) and closed.
+func fetch(t *testing.T, c *http.Client, req *http.Request) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,12 +204,7 @@ func TestRewrite(t *testing.T) {
 	req.Header.Set("Connection", "X-Hop")
 	req.Header.Set("X-Hop", "should not pass")
 	req.Header.Set("Keep-Alive", "timeout=5")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, body := fetch(t, http.DefaultClient, req)
 	var s seen
 	select {
 	case s = <-got:
@@ -595,13 +601,8 @@ func TestStatusUnder100(t *testing.T) {
 			for k, v := range tc.headers {
 				req.Header.Set(k, v)
 			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "malformed HTTP status code 099") {
+			resp, body := fetch(t, http.DefaultClient, req)
+			if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, "malformed HTTP status code 099") {
 				t.Errorf("got %d %s; want 502 naming the status", resp.StatusCode, body)
 			}
 			b, _ := reg.Get("odd")

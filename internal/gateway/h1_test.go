@@ -1711,13 +1711,7 @@ func TestH1StaleConnectionGateway(t *testing.T) {
 				if tc.te {
 					req.Header.Set("TE", "trailers")
 				}
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 || string(b) != "ok" {
+				if resp, b := fetch(t, http.DefaultClient, req); resp.StatusCode != 200 || b != "ok" {
 					t.Errorf("GET %s: %d %q", path, resp.StatusCode, b)
 				}
 			}
